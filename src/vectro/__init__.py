@@ -1,0 +1,64 @@
+"""vectro: make embedding vectors small and keep them searchable.
+
+    import vectro
+    packed = vectro.compress(X, codec="int8")      # X: float (n, d)
+    packed.save("vectors.vectro")
+    report = vectro.evaluate(X, vectro.load("vectors.vectro"), queries=Q)
+    report["recall@10"], report["bytes_per_vector"]
+
+Nothing heavy is imported here: the CLI, Rich and optional extras load when first used.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "compress": "compressed",
+    "compress_file": "compressed",
+    "decompress_file": "compressed",
+    "load": "compressed",
+    "Compressed": "compressed",
+    "evaluate": "metrics.evaluate",
+    "exact_search": "metrics.evaluate",
+    "mean_cosine_similarity": "metrics.evaluate",
+    "quantize_embeddings": "compat",
+    "reconstruct_embeddings": "compat",
+    "QuantizationResult": "compat",
+    "get_backend_info": "backend",
+    "make_codec": "codecs.base",
+    "registered_codecs": "codecs.base",
+    "Codec": "codecs.base",
+    "load_vectors": "format.inputs",
+    "open_vectors": "format.inputs",
+    "VectroError": "errors",
+    "FormatError": "errors",
+}
+
+__all__ = sorted(_EXPORTS) + ["__version__", "sample_data"]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vectro' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return __all__
+
+
+def sample_data():
+    """The bundled real sample: base float32 (5000, 384) and queries float32 (200, 384)."""
+    from importlib.resources import files
+
+    import numpy as np
+
+    folder = files(__name__) / "data"
+    base = np.load(folder / "sample_base.npy").astype(np.float32)
+    queries = np.load(folder / "sample_queries.npy").astype(np.float32)
+    return base, queries

@@ -1,0 +1,34 @@
+"""Which kernels run, on how many threads: `vectro.get_backend_info()`."""
+
+from __future__ import annotations
+
+import os
+import platform
+
+
+def thread_count() -> int:
+    """Threads vectro may use: VECTRO_THREADS if set, else every core this process may run on."""
+    configured = os.environ.get("VECTRO_THREADS")
+    if configured:
+        return max(1, int(configured))
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def get_backend_info() -> dict:
+    """Active kernel backend, thread count and library versions (for bug reports and benchmarks)."""
+    import numpy as np
+
+    from . import __version__
+
+    return {
+        "backend": "numpy",
+        "available_backends": ["numpy"],
+        "threads": thread_count(),
+        "vectro": __version__,
+        "numpy": np.__version__,
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }

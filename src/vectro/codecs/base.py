@@ -1,0 +1,225 @@
+"""The Codec protocol, the codec registry and the spec-string parser.
+
+A codec turns float vectors into fixed-size byte rows and back:
+
+    codec = make_codec("int8").fit(X)        # fit learns what it needs (nothing, for int8)
+    codes = codec.encode(X)                  # uint8 (n, codec.bytes_per_vector(d))
+    X_hat = codec.decode(codes)              # float32 (n, d)
+    S = codec.score(Q, codes)                # float32 (nq, n): inner products, queries stay float
+
+Every code row has the same length, so files, indexes and mmaps never need to know which codec
+wrote them. A codec subclass writes its kernels (`_encode_block`, `_decode_block`, optionally
+`_score_block`); the base class checks inputs and walks large inputs block by block so memory
+stays bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Callable, ClassVar
+
+import numpy as np
+
+from .._validation import as_matrix
+from ..errors import VectroError
+
+# Rows handled at once by encode/decode/score; bounds temporaries to a few tens of MB at d=1536.
+BLOCK_ROWS = 16384
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage of a spec string: `name` and its optional argument (`pq:8x4` -> ("pq", "8x4"))."""
+
+    name: str
+    arg: str | None = None
+
+    def __str__(self) -> str:
+        return self.name if self.arg is None else f"{self.name}:{self.arg}"
+
+
+_STAGE = re.compile(r"^([a-z][a-z0-9_-]*)(?::([A-Za-z0-9_.=,x-]+))?$")
+
+
+def parse_spec(spec: str) -> list[StageSpec]:
+    """Split `pca:128+int8` into [StageSpec("pca", "128"), StageSpec("int8")] or raise VectroError."""
+    if not isinstance(spec, str) or not spec.strip():
+        raise VectroError(f"codec spec must be a non-empty string, got {spec!r}")
+    stages = []
+    for part in spec.strip().lower().split("+"):
+        match = _STAGE.match(part.strip())
+        if not match:
+            raise VectroError(
+                f"cannot parse codec spec {spec!r}: {part!r} is not of the form name or name:arg"
+            )
+        stages.append(StageSpec(match.group(1), match.group(2)))
+    return stages
+
+
+class Codec:
+    """Base class of every codec. `__init__` stores arguments only; learned arrays end in `_`."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""
+    #: whether `fit` learns from data (data-free codecs only record the dimension)
+    trainable: ClassVar[bool] = False
+    #: names of learned arrays saved with the codec state
+    state_arrays: ClassVar[tuple[str, ...]] = ()
+    #: the smallest number of rows `fit` accepts
+    min_fit_rows: ClassVar[int] = 1
+
+    def __init__(self, arg: str | None = None):
+        if arg is not None:
+            raise VectroError(f"codec {self.name!r} takes no argument, got {self.name}:{arg}")
+        self.dim_: int | None = None
+
+    # ----- identity -------------------------------------------------------------------------
+    @property
+    def spec(self) -> str:
+        """The spec string that rebuilds this codec (before fitting)."""
+        return self.name
+
+    def __repr__(self) -> str:
+        fitted = f", dim={self.dim_}" if self.dim_ is not None else ""
+        return f"{type(self).__name__}({self.spec!r}{fitted})"
+
+    def bytes_per_vector(self, dim: int) -> int:
+        """Bytes one encoded vector of `dim` dimensions takes (known from the spec alone)."""
+        raise NotImplementedError
+
+    # ----- fit / encode / decode / score ----------------------------------------------------
+    def fit(self, X) -> "Codec":
+        """Learn what the codec needs from X (n, d); data-free codecs record the dimension only."""
+        X = as_matrix(X, "X")
+        if len(X) < self.min_fit_rows:
+            raise VectroError(
+                f"codec {self.spec!r} needs at least {self.min_fit_rows} training vectors, got {len(X)}"
+            )
+        self.dim_ = X.shape[1]
+        self._fit(X)
+        return self
+
+    def _fit(self, X: np.ndarray) -> None:
+        """Learn state from float32 (n, d); nothing to learn by default."""
+
+    def _check_fitted(self, dim: int | None = None) -> int:
+        if self.dim_ is None:
+            if self.trainable or dim is None:
+                raise VectroError(f"codec {self.spec!r} is not fitted yet; call fit(X) first")
+            self.dim_ = dim  # data-free codecs learn only the dimension, from the first input
+        if dim is not None and dim != self.dim_:
+            raise VectroError(f"X has {dim} dimensions, but codec {self.spec!r} was fitted on {self.dim_}")
+        return self.dim_
+
+    def encode(self, X) -> np.ndarray:
+        """Encode float vectors (n, d) into uint8 codes (n, bytes_per_vector(d))."""
+        X = as_matrix(X, "X")
+        dim = self._check_fitted(X.shape[1])
+        out = np.empty((len(X), self.bytes_per_vector(dim)), dtype=np.uint8)
+        for start in range(0, len(X), BLOCK_ROWS):
+            out[start : start + BLOCK_ROWS] = self._encode_block(X[start : start + BLOCK_ROWS])
+        return out
+
+    def decode(self, codes) -> np.ndarray:
+        """Decode uint8 codes (n, bytes_per_vector) into float32 vectors (n, d)."""
+        codes = self._check_codes(codes)
+        out = np.empty((len(codes), self.dim_), dtype=np.float32)
+        for start in range(0, len(codes), BLOCK_ROWS):
+            out[start : start + BLOCK_ROWS] = self._decode_block(codes[start : start + BLOCK_ROWS])
+        return out
+
+    def score(self, queries, codes) -> np.ndarray:
+        """Inner products of float queries (nq, d) with encoded vectors: float32 (nq, n).
+
+        Asymmetric: the queries are not quantised. Codes are visited block by block, so the full
+        set is never decompressed at once.
+        """
+        codes = self._check_codes(codes)
+        Q = as_matrix(queries, "queries", self.dim_)
+        out = np.empty((len(Q), len(codes)), dtype=np.float32)
+        for start in range(0, len(codes), BLOCK_ROWS):
+            block = codes[start : start + BLOCK_ROWS]
+            out[:, start : start + len(block)] = self._score_block(Q, block)
+        return out
+
+    def _encode_block(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _decode_block(self, codes: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _score_block(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        return Q @ self._decode_block(codes).T
+
+    def _check_codes(self, codes) -> np.ndarray:
+        dim = self._check_fitted()
+        codes = np.asarray(codes)
+        width = self.bytes_per_vector(dim)
+        if codes.dtype != np.uint8 or codes.ndim != 2 or codes.shape[1] != width:
+            raise VectroError(
+                f"codes for {self.spec!r} at d={dim} must be uint8 (n, {width}), "
+                f"got {codes.dtype} {codes.shape}"
+            )
+        return codes
+
+    # ----- state ----------------------------------------------------------------------------
+    def state(self) -> dict:
+        """Everything needed to rebuild the fitted codec: spec, dim and learned arrays."""
+        self._check_fitted()
+        return {
+            "spec": self.spec,
+            "dim": self.dim_,
+            "arrays": {name: np.asarray(getattr(self, name)) for name in self.state_arrays},
+        }
+
+    @classmethod
+    def from_state(cls, state: dict) -> "Codec":
+        codec = make_codec(state["spec"])
+        codec._load_state(int(state["dim"]), state.get("arrays", {}))
+        return codec
+
+    def _load_state(self, dim: int, arrays: dict) -> None:
+        self.dim_ = dim
+        for name in self.state_arrays:
+            if name not in arrays:
+                raise VectroError(f"codec state for {self.spec!r} lacks the array {name!r}")
+            setattr(self, name, np.asarray(arrays[name]))
+
+
+# ----- registry -------------------------------------------------------------------------------
+_REGISTRY: dict[str, Callable[[str | None], Codec]] = {}
+
+
+def register(cls):
+    """Class decorator: make a codec available by its `name` in spec strings."""
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def registered_codecs() -> dict[str, type]:
+    """Name -> codec class, in registration order."""
+    _load_builtin_codecs()
+    return dict(_REGISTRY)
+
+
+def _load_builtin_codecs() -> None:
+    from . import scalar, binary, projection  # noqa: F401,I001  (registration order = listing order)
+
+
+def make_codec(spec: str | Codec) -> Codec:
+    """Build an unfitted codec from a spec string such as `int8`, `int4:64` or `float16`."""
+    if isinstance(spec, Codec):
+        return spec
+    stages = parse_spec(spec)
+    _load_builtin_codecs()
+    for stage in stages:
+        if stage.name not in _REGISTRY:
+            known = ", ".join(_REGISTRY)
+            raise VectroError(f"unknown codec {stage.name!r} in spec {spec!r}; known codecs: {known}")
+    codecs = [_REGISTRY[s.name](s.arg) for s in stages]
+    if len(codecs) == 1:
+        return codecs[0]
+    from .composite import Composite
+
+    return Composite(codecs)

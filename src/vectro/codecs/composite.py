@@ -1,0 +1,89 @@
+"""Composition: projection stages, then one quantiser (`pca:128+int8`)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import VectroError
+from .base import Codec
+from .projection import Projection
+
+
+class Composite(Codec):
+    name = "composite"
+
+    def __init__(self, stages: list[Codec]):
+        super().__init__()
+        *projections, quantiser = stages
+        for stage in projections:
+            if not isinstance(stage, Projection):
+                raise VectroError(
+                    f"{stage.spec!r} cannot come before another stage: only projections "
+                    "(pca, trunc) can, and the quantiser comes last"
+                )
+        if isinstance(quantiser, Projection):
+            raise VectroError(f"{quantiser.spec!r} must be followed by a quantiser, e.g. {quantiser.spec}+int8")
+        self.projections, self.quantiser = projections, quantiser
+        self.trainable = any(stage.trainable for stage in stages)
+
+    @property
+    def stages(self) -> list[Codec]:
+        return [*self.projections, self.quantiser]
+
+    @property
+    def spec(self) -> str:
+        return "+".join(stage.spec for stage in self.stages)
+
+    def _inner_dim(self, dim: int) -> int:
+        for stage in self.projections:
+            dim = stage.output_dim(dim)
+        return dim
+
+    def bytes_per_vector(self, dim):
+        return self.quantiser.bytes_per_vector(self._inner_dim(dim))
+
+    def _check_fitted(self, dim=None):
+        if self.dim_ is None and not self.trainable and dim is not None:
+            self.fit(np.zeros((1, dim), dtype=np.float32))  # data-free stages learn only dimensions
+        return super()._check_fitted(dim)
+
+    def _fit(self, X):
+        for stage in self.projections:
+            stage.fit(X)
+            X = stage.transform(X)
+        self.quantiser.fit(X)
+
+    def _project(self, X):
+        for stage in self.projections:
+            X = stage.transform(X)
+        return np.ascontiguousarray(X, dtype=np.float32)
+
+    def _encode_block(self, X):
+        return self.quantiser._encode_block(self._project(X))
+
+    def _decode_block(self, codes):
+        X = self.quantiser._decode_block(codes)
+        for stage in reversed(self.projections):
+            X = stage.inverse_transform(X)
+        return X
+
+    def _score_block(self, Q, codes):
+        offset = np.zeros(len(Q), dtype=np.float32)
+        for stage in self.projections:
+            Q, extra = stage.transform_queries(Q)
+            offset += extra
+        return self.quantiser._score_block(np.ascontiguousarray(Q, dtype=np.float32), codes) + offset[:, None]
+
+    def state(self):
+        state = super().state()
+        for i, stage in enumerate(self.stages):
+            for name, value in stage.state()["arrays"].items():
+                state["arrays"][f"{i}.{name}"] = value
+        return state
+
+    def _load_state(self, dim, arrays):
+        self.dim_ = dim
+        for i, stage in enumerate(self.stages):
+            own = {key.split(".", 1)[1]: value for key, value in arrays.items() if key.startswith(f"{i}.")}
+            stage._load_state(dim, own)
+            dim = stage.output_dim(dim) if isinstance(stage, Projection) else dim

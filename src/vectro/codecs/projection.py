@@ -1,0 +1,106 @@
+"""Projection stages: map d dimensions to fewer before a quantiser (`pca:128+int8`, `trunc:256+binary`).
+
+A stage is a Codec too, so `pca:128` alone stores the projected float32 values. Scoring stays
+asymmetric and exact with respect to the stored codes: for x = inverse(z), q.x = q'.z + offset(q).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import VectroError
+from .base import Codec, register
+
+# Rows PCA learns from at most; a seeded sample keeps fit time and memory bounded.
+PCA_FIT_ROWS = 100_000
+
+
+class Projection(Codec):
+    """A linear stage d -> D with an exact inverse on its image."""
+
+    def __init__(self, arg: str | None = None):
+        super().__init__()
+        if arg is None or not arg.isdigit() or int(arg) < 1:
+            raise VectroError(f"{self.name} needs an output dimension, e.g. {self.name}:128")
+        self.out_dim = int(arg)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.out_dim}"
+
+    def _fit(self, X):
+        if self.out_dim > X.shape[1]:
+            raise VectroError(f"{self.spec}: output dimension {self.out_dim} exceeds the input's {X.shape[1]}")
+
+    def output_dim(self, dim: int) -> int:
+        return self.out_dim
+
+    def bytes_per_vector(self, dim):
+        return 4 * self.out_dim
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def transform_queries(self, Q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Queries in the projected space and per-query offsets: q.inverse(z) = q'.z + offset."""
+        raise NotImplementedError
+
+    # alone, a projection stores its float32 output
+    def _encode_block(self, X):
+        return self.transform(X).astype("<f4").view(np.uint8)
+
+    def _decode_block(self, codes):
+        return self.inverse_transform(np.ascontiguousarray(codes).view("<f4"))
+
+
+@register
+class PCA(Projection):
+    name = "pca"
+    summary = "principal components: keep the D directions of largest variance (learned by fit)"
+    trainable = True
+    state_arrays = ("mean_", "components_")
+
+    def _fit(self, X):
+        super()._fit(X)
+        if len(X) < self.out_dim:
+            raise VectroError(f"{self.spec} needs at least {self.out_dim} training vectors, got {len(X)}")
+        if len(X) > PCA_FIT_ROWS:
+            X = X[np.sort(np.random.default_rng(0).choice(len(X), PCA_FIT_ROWS, replace=False))]
+        mean = X.mean(axis=0, dtype=np.float64)
+        centred = X - mean
+        cov = centred.T.astype(np.float64) @ centred / len(X)
+        eigvals, eigvecs = np.linalg.eigh(cov)
+        top = eigvecs[:, np.argsort(eigvals)[::-1][: self.out_dim]].T
+        # fix each component's sign (largest entry positive) so fits are reproducible
+        signs = np.sign(top[np.arange(len(top)), np.abs(top).argmax(axis=1)])
+        self.components_ = (top * signs[:, None]).astype(np.float32)
+        self.mean_ = mean.astype(np.float32)
+
+    def transform(self, X):
+        return (X - self.mean_) @ self.components_.T
+
+    def inverse_transform(self, Z):
+        return Z @ self.components_ + self.mean_
+
+    def transform_queries(self, Q):
+        return Q @ self.components_.T, Q @ self.mean_
+
+
+@register
+class Truncate(Projection):
+    name = "trunc"
+    summary = "keep the first D dimensions (Matryoshka-trained models)"
+
+    def transform(self, X):
+        return np.ascontiguousarray(X[:, : self.out_dim])
+
+    def inverse_transform(self, Z):
+        out = np.zeros((len(Z), self.dim_), dtype=np.float32)
+        out[:, : self.out_dim] = Z
+        return out
+
+    def transform_queries(self, Q):
+        return np.ascontiguousarray(Q[:, : self.out_dim]), np.zeros(len(Q), dtype=np.float32)

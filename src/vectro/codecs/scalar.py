@@ -1,0 +1,316 @@
+"""Scalar codecs: each coordinate becomes a number on its own (float16, bf16, int8, int4, nf4, ...).
+
+Layouts (one row per vector, little-endian):
+    float32 / float16 / bf16     d values of 4 / 2 / 2 bytes
+    int16 / int8                 d signed codes, then one float32 scale per group
+    int4 / nf4 / int2            codes packed 2 / 2 / 4 per byte (first value in the low bits),
+                                 then one float32 scale per group
+    int8-dim                     d uint8 codes; per-dimension offset and step live in the state
+
+A group is `int8:64`-style: every 64 consecutive dimensions get their own scale. Without an
+argument the whole vector shares one scale (the seed Vectro's per-vector scheme).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import numpy as np
+
+from ..errors import VectroError
+from .base import Codec, register
+
+# The 16 NormalFloat levels of QLoRA (Dettmers et al. 2023): quantiles of N(0, 1) scaled to [-1, 1].
+NF4_LEVELS = np.array(
+    [
+        -1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453,
+        -0.28444138169288635, -0.18477343022823334, -0.09105003625154495, 0.0,
+        0.07958029955625534, 0.16093020141124725, 0.24611230194568634, 0.33791524171829224,
+        0.44070982933044434, 0.5626170039176941, 0.7229568362236023, 1.0,
+    ],
+    dtype=np.float32,
+)
+# Lloyd-Max 4-level quantiser for a unit Gaussian: levels and the decision thresholds between them.
+INT2_LEVELS = np.array([-1.5104, -0.4528, 0.4528, 1.5104], dtype=np.float32)
+INT2_THRESHOLDS = np.array([-0.9816, 0.0, 0.9816], dtype=np.float32)
+FLOAT16_MAX = float(np.finfo(np.float16).max)
+
+
+def pack_bits(values: np.ndarray, bits: int) -> np.ndarray:
+    """Pack uint8 values < 2**bits (n, d) into (n, ceil(d*bits/8)) bytes, first value lowest."""
+    per_byte = 8 // bits
+    n, d = values.shape
+    width = -(-d // per_byte)
+    padded = np.zeros((n, width * per_byte), dtype=np.uint8)
+    padded[:, :d] = values
+    padded = padded.reshape(n, width, per_byte)
+    packed = np.zeros((n, width), dtype=np.uint8)
+    for slot in range(per_byte):
+        packed |= padded[:, :, slot] << np.uint8(slot * bits)
+    return packed
+
+
+def unpack_bits(packed: np.ndarray, bits: int, dim: int) -> np.ndarray:
+    """Inverse of pack_bits: (n, width) bytes -> uint8 values (n, dim)."""
+    per_byte = 8 // bits
+    mask = np.uint8((1 << bits) - 1)
+    n, width = packed.shape
+    out = np.empty((n, width, per_byte), dtype=np.uint8)
+    for slot in range(per_byte):
+        out[:, :, slot] = (packed >> np.uint8(slot * bits)) & mask
+    return out.reshape(n, width * per_byte)[:, :dim]
+
+
+def _parse_group(name: str, arg: str | None) -> int | None:
+    if arg is None:
+        return None
+    text = arg[1:] if arg.startswith("g") else arg
+    if not text.isdigit() or int(text) < 1:
+        raise VectroError(f"{name}:{arg}: the argument is a group size in dimensions, e.g. {name}:64")
+    return int(text)
+
+
+class _ScaledCodec(Codec):
+    """Codes on a per-vector (or per-group) float32 scale, stored after the codes in each row."""
+
+    bits: ClassVar[int] = 8
+
+    def __init__(self, arg: str | None = None):
+        super().__init__()
+        self.group = _parse_group(self.name, arg)
+
+    @property
+    def spec(self) -> str:
+        return self.name if self.group is None else f"{self.name}:{self.group}"
+
+    def _groups(self, dim: int) -> tuple[int, int]:
+        size = dim if self.group is None else min(self.group, dim)
+        return -(-dim // size), size
+
+    def _code_bytes(self, dim: int) -> int:
+        return -(-dim * self.bits // 8)
+
+    def bytes_per_vector(self, dim: int) -> int:
+        return self._code_bytes(dim) + 4 * self._groups(dim)[0]
+
+    # per-group statistics on a (n, groups, size) view, padded with zeros
+    def _grouped(self, X: np.ndarray) -> np.ndarray:
+        n, dim = X.shape
+        groups, size = self._groups(dim)
+        if groups * size == dim:
+            return X.reshape(n, groups, size)
+        padded = np.zeros((n, groups * size), dtype=np.float32)
+        padded[:, :dim] = X
+        return padded.reshape(n, groups, size)
+
+    def _scales(self, grouped: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _to_codes(self, normalised: np.ndarray) -> np.ndarray:
+        """Map values already divided by their scale to uint8 code values (< 2**bits) or int8/int16."""
+        raise NotImplementedError
+
+    def _from_codes(self, codes: np.ndarray) -> np.ndarray:
+        """Map stored code values back to float32 values before scaling."""
+        raise NotImplementedError
+
+    def _encode_block(self, X: np.ndarray) -> np.ndarray:
+        n, dim = X.shape
+        grouped = self._grouped(X)
+        scales = self._scales(grouped)
+        scales[scales == 0] = 1.0  # an all-zero vector (or group) keeps scale 1 and decodes to zeros
+        normalised = (grouped / scales[:, :, None]).reshape(n, -1)[:, :dim]
+        values = self._to_codes(normalised)
+        out = np.empty((n, self.bytes_per_vector(dim)), dtype=np.uint8)
+        code_bytes = self._code_bytes(dim)
+        if self.bits < 8:
+            out[:, :code_bytes] = pack_bits(values, self.bits)
+        else:
+            out[:, :code_bytes] = values.view(np.uint8).reshape(n, code_bytes)
+        out[:, code_bytes:] = scales.astype("<f4").view(np.uint8).reshape(n, -1)
+        return out
+
+    def split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Code values (n, d) and float32 scales (n, groups) of encoded rows."""
+        dim = self.dim_
+        code_bytes = self._code_bytes(dim)
+        raw = codes[:, :code_bytes]
+        if self.bits < 8:
+            values = unpack_bits(raw, self.bits, dim)
+        else:
+            values = np.ascontiguousarray(raw).view(f"<i{self.bits // 8}")
+        scales = np.ascontiguousarray(codes[:, code_bytes:]).view("<f4")
+        return values, scales
+
+    def _decode_block(self, codes: np.ndarray) -> np.ndarray:
+        values, scales = self.split(codes)
+        n, dim = values.shape
+        groups, size = self._groups(dim)
+        decoded = self._from_codes(values)
+        if groups == 1:
+            return decoded * scales
+        padded = np.zeros((n, groups * size), dtype=np.float32)
+        padded[:, :dim] = decoded
+        return (padded.reshape(n, groups, size) * scales[:, :, None]).reshape(n, -1)[:, :dim]
+
+
+class _AbsMaxUniform(_ScaledCodec):
+    """Symmetric uniform levels -qmax..qmax on scale = max|x| / qmax."""
+
+    qmax: ClassVar[int] = 127
+
+    def _scales(self, grouped):
+        return np.abs(grouped).max(axis=2) / np.float32(self.qmax)
+
+    def _to_codes(self, normalised):
+        q = np.clip(np.rint(normalised), -self.qmax, self.qmax)
+        if self.bits == 16:
+            return q.astype(np.int16)
+        if self.bits == 8:
+            return q.astype(np.int8)
+        return (q + (1 << (self.bits - 1))).astype(np.uint8)  # offset binary for packed nibbles
+
+    def _from_codes(self, codes):
+        if self.bits >= 8:
+            return codes.astype(np.float32)
+        return codes.astype(np.float32) - np.float32(1 << (self.bits - 1))
+
+
+@register
+class Int8(_AbsMaxUniform):
+    name = "int8"
+    summary = "8-bit symmetric codes, one float32 scale per vector (int8:G: per G dims)"
+    bits, qmax = 8, 127
+
+
+@register
+class Int16(_AbsMaxUniform):
+    name = "int16"
+    summary = "16-bit symmetric codes, one float32 scale per vector"
+    bits, qmax = 16, 32767
+
+
+@register
+class Int4(_AbsMaxUniform):
+    name = "int4"
+    summary = "4-bit symmetric codes (-7..7), two per byte, one float32 scale per vector or group"
+    bits, qmax = 4, 7
+
+
+class _Codebook(_ScaledCodec):
+    """Non-uniform levels: each normalised value goes to the nearest of `levels`."""
+
+    levels: ClassVar[np.ndarray]
+    thresholds: ClassVar[np.ndarray]
+
+    def _to_codes(self, normalised):
+        return np.searchsorted(self.thresholds, normalised).astype(np.uint8)
+
+    def _from_codes(self, codes):
+        return self.levels[codes]
+
+
+@register
+class NF4(_Codebook):
+    name = "nf4"
+    summary = "4-bit NormalFloat levels (QLoRA) on a per-vector abs-max scale"
+    bits = 4
+    levels = NF4_LEVELS
+    thresholds = (NF4_LEVELS[1:] + NF4_LEVELS[:-1]) / 2
+
+    def _scales(self, grouped):
+        return np.abs(grouped).max(axis=2)
+
+
+@register
+class Int2(_Codebook):
+    name = "int2"
+    summary = "2-bit Lloyd-Max Gaussian levels on a per-vector RMS scale, four per byte"
+    bits = 2
+    levels = INT2_LEVELS
+    thresholds = INT2_THRESHOLDS
+
+    def _scales(self, grouped):
+        _, _, size = grouped.shape
+        # RMS over the real (unpadded) dimensions of each group; padding zeros add nothing
+        dim_counts = np.full(grouped.shape[1], size, dtype=np.float32)
+        if self.dim_ is not None and grouped.shape[1] * size != self.dim_:
+            dim_counts[-1] = self.dim_ - size * (grouped.shape[1] - 1)
+        return np.sqrt(np.einsum("ngs,ngs->ng", grouped, grouped) / dim_counts)
+
+
+@register
+class Float32(Codec):
+    name = "float32"
+    summary = "no compression: the float32 values (the reference)"
+
+    def bytes_per_vector(self, dim):
+        return 4 * dim
+
+    def _encode_block(self, X):
+        return X.astype("<f4").view(np.uint8)
+
+    def _decode_block(self, codes):
+        return np.ascontiguousarray(codes).view("<f4").astype(np.float32)
+
+
+@register
+class Float16(Codec):
+    name = "float16"
+    summary = "IEEE half precision; values beyond +-65504 saturate"
+
+    def bytes_per_vector(self, dim):
+        return 2 * dim
+
+    def _encode_block(self, X):
+        return np.clip(X, -FLOAT16_MAX, FLOAT16_MAX).astype("<f2").view(np.uint8)
+
+    def _decode_block(self, codes):
+        return np.ascontiguousarray(codes).view("<f2").astype(np.float32)
+
+
+@register
+class BFloat16(Codec):
+    name = "bf16"
+    summary = "bfloat16: float32's range with 8 bits of mantissa (round to nearest even)"
+
+    def bytes_per_vector(self, dim):
+        return 2 * dim
+
+    def _encode_block(self, X):
+        bits = X.view(np.uint32)
+        rounded = (bits + np.uint32(0x7FFF) + ((bits >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+        # values within half a bf16 step of float32's max would round up to Inf: keep the largest finite
+        rounded = np.where((rounded & 0x7F80) == 0x7F80, bits >> np.uint32(16), rounded)
+        return rounded.astype("<u2").view(np.uint8)
+
+    def _decode_block(self, codes):
+        halves = np.ascontiguousarray(codes).view("<u2").astype(np.uint32)
+        return (halves << np.uint32(16)).view(np.float32)
+
+
+@register
+class Int8PerDim(Codec):
+    name = "int8-dim"
+    summary = "8-bit codes with a per-dimension offset and step learned by fit (min/max)"
+    trainable = True
+    state_arrays = ("offset_", "step_")
+
+    def bytes_per_vector(self, dim):
+        return dim
+
+    def _fit(self, X):
+        low, high = X.min(axis=0), X.max(axis=0)
+        step = (high - low) / np.float32(255)
+        step[step == 0] = 1.0
+        self.offset_, self.step_ = low.astype(np.float32), step.astype(np.float32)
+
+    def _encode_block(self, X):
+        return np.clip(np.rint((X - self.offset_) / self.step_), 0, 255).astype(np.uint8)
+
+    def _decode_block(self, codes):
+        return codes * self.step_ + self.offset_
+
+    def _score_block(self, Q, codes):
+        # q.(offset + step*c) = q.offset + (q*step).c: no decoded block is materialised
+        return (Q * self.step_) @ codes.T.astype(np.float32) + (Q @ self.offset_)[:, None]

@@ -1,0 +1,236 @@
+"""Compressed vectors in memory and on disk: `compress`, `Compressed`, `load`, and file-to-file streaming."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ._validation import as_matrix
+from .codecs.base import BLOCK_ROWS, Codec, make_codec
+from .codecs.scalar import Int8
+from .errors import FormatError, VectroError
+from .format import container, legacy
+from .format.inputs import VectorSource, open_vectors
+
+Progress = Callable[[int, int], None]
+METRICS = ("cosine", "ip", "l2")
+#: rows a trainable codec learns from at most (a seeded sample of the input)
+FIT_ROWS = 100_000
+
+
+def _check_metric(metric: str) -> str:
+    if metric not in METRICS:
+        raise VectroError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+    return metric
+
+
+class Compressed:
+    """n vectors encoded by one codec: codes uint8 (n, bytes_per_vector), possibly memory-mapped."""
+
+    def __init__(self, codec: Codec, codes: np.ndarray, metadata: dict | None = None):
+        self.codec = codec
+        self.codes = codes
+        self.metadata = dict(metadata or {})
+
+    @property
+    def dim(self) -> int:
+        return self.codec.dim_
+
+    def __len__(self) -> int:
+        return len(self.codes)
+
+    def __repr__(self) -> str:
+        return f"Compressed(codec={self.codec.spec!r}, n={len(self)}, dim={self.dim}, {self.bytes_per_vector} B/vector)"
+
+    @property
+    def bytes_per_vector(self) -> int:
+        """Bytes stored per vector (codes and per-vector scales; shared codec state excluded)."""
+        return self.codec.bytes_per_vector(self.dim)
+
+    @property
+    def nbytes(self) -> int:
+        """All bytes held: codes plus the codec's learned arrays."""
+        state = sum(np.asarray(a).nbytes for a in self.codec.state()["arrays"].values())
+        return int(self.codes.nbytes) + state
+
+    @property
+    def metric(self) -> str:
+        return self.metadata.get("metric", "cosine")
+
+    def decompress(self, progress: Progress | None = None) -> np.ndarray:
+        """Decode every vector: float32 (n, d)."""
+        out = np.empty((len(self), self.dim), dtype=np.float32)
+        for start in range(0, len(self), BLOCK_ROWS):
+            out[start : start + BLOCK_ROWS] = self.codec.decode(self.codes[start : start + BLOCK_ROWS])
+            if progress:
+                progress(min(start + BLOCK_ROWS, len(self)), len(self))
+        return out
+
+    def score(self, queries) -> np.ndarray:
+        """Inner products of float queries (nq, d) with every stored vector: float32 (nq, n)."""
+        return self.codec.score(queries, self.codes)
+
+    def save(self, path) -> Path:
+        """Write to `path`: `.npz` and `.vqz` in the seed Vectro layouts (int8 only), else `.vectro`."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        if suffix in (".npz", ".vqz"):
+            q, scales = _int8_parts(self.codec, self.codes, suffix)
+            if suffix == ".npz":
+                legacy.write_seed_npz(path, q, scales)
+            else:
+                legacy.write_vqz(path, q, scales)
+            return path
+        state = self.codec.state()
+        arrays = {"codes": self.codes, **{f"state/{k}": v for k, v in state["arrays"].items()}}
+        container.write_container(path, _file_meta(self.codec, len(self), self.metadata), arrays)
+        return path
+
+
+def _int8_parts(codec: Codec, codes: np.ndarray, suffix: str) -> tuple[np.ndarray, np.ndarray]:
+    if not (type(codec) is Int8 and codec.group is None):
+        raise VectroError(
+            f"the {suffix} layout holds per-vector int8 codes only; save codec {codec.spec!r} as .vectro"
+        )
+    q, scales = codec.split(codes)
+    return q, scales.reshape(-1)
+
+
+def _file_meta(codec: Codec, n: int, metadata: dict) -> dict:
+    from . import __version__
+
+    return {
+        "format": "vectro",
+        "codec": {"spec": codec.spec, "dim": codec.dim_},
+        "n": n,
+        "dim": codec.dim_,
+        "bytes_per_vector": codec.bytes_per_vector(codec.dim_),
+        "metric": metadata.get("metric", "cosine"),
+        "source_dtype": metadata.get("source_dtype", "float32"),
+        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "vectro_version": __version__,
+        "user": metadata.get("user", {}),
+    }
+
+
+def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows: int = FIT_ROWS,
+             seed: int = 0, progress: Progress | None = None) -> Compressed:
+    """Compress float vectors X (n, d) with a codec spec such as "int8", "float16" or "pca:128+int8".
+
+    Trainable codecs learn from a seeded sample of at most `fit_rows` rows. `progress(done, total)`
+    is called after each block. Returns a `Compressed` holding the codes and the fitted codec.
+    """
+    _check_metric(metric)
+    source_dtype = np.asarray(X).dtype.name if hasattr(X, "dtype") else "float32"
+    X = as_matrix(X, "X")
+    codec = make_codec(codec)
+    codec.fit(_sample(X, fit_rows, seed) if codec.trainable else X[:1])
+    codes = np.empty((len(X), codec.bytes_per_vector(X.shape[1])), dtype=np.uint8)
+    for start in range(0, len(X), BLOCK_ROWS):
+        codes[start : start + BLOCK_ROWS] = codec.encode(X[start : start + BLOCK_ROWS])
+        if progress:
+            progress(min(start + BLOCK_ROWS, len(X)), len(X))
+    return Compressed(codec, codes, {"metric": metric, "source_dtype": source_dtype})
+
+
+def _sample(X: np.ndarray, rows: int, seed: int) -> np.ndarray:
+    if len(X) <= rows:
+        return X
+    return X[np.sort(np.random.default_rng(seed).choice(len(X), rows, replace=False))]
+
+
+def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None = None,
+                  metric: str = "cosine", block_rows: int = 65536, fit_rows: int = FIT_ROWS,
+                  seed: int = 0, progress: Progress | None = None) -> Compressed:
+    """Compress an embeddings file into `dst`, block by block: peak memory is independent of n.
+
+    Memory is bounded by about block_rows x d x 12 bytes plus the fit sample; the input is read
+    twice at most (once for the fit sample of trainable codecs, once to encode). Nothing is left
+    at `dst` if any block fails (for example a NaN in row 10,000,001).
+    """
+    _check_metric(metric)
+    source = open_vectors(src, column)
+    codec = make_codec(codec)
+    codec.fit(source.sample(fit_rows, seed) if codec.trainable else next(source.blocks(1))[1])
+    meta = {"metric": metric, "source_dtype": source.dtype}
+    dst = Path(dst)
+    if dst.suffix.lower() in (".npz", ".vqz"):
+        codes = np.empty((source.n, codec.bytes_per_vector(source.dim)), dtype=np.uint8)
+        for start, block in _blocks(source, block_rows, progress):
+            codes[start : start + len(block)] = codec.encode(block)
+        compressed = Compressed(codec, codes, meta)
+        compressed.save(dst)
+        return compressed
+    state = codec.state()["arrays"]
+    sections = [container.Section("codes", "|u1", (source.n, codec.bytes_per_vector(source.dim)))]
+    sections += [container.Section(f"state/{k}", np.asarray(v).dtype.str, np.shape(v)) for k, v in state.items()]
+    with container.ContainerWriter(dst, _file_meta(codec, source.n, meta), sections) as writer:
+        for name, value in state.items():
+            writer.write(f"state/{name}", np.asarray(value))
+        for _, block in _blocks(source, block_rows, progress):
+            writer.write("codes", codec.encode(block))
+    return load(dst)
+
+
+def _blocks(source: VectorSource, rows: int, progress: Progress | None):
+    for start, block in source.blocks(rows):
+        yield start, block
+        if progress:
+            progress(start + len(block), source.n)
+
+
+def decompress_file(src, dst, progress: Progress | None = None) -> Path:
+    """Decode a compressed file into a float32 .npy at `dst`, block by block and atomically."""
+    compressed = load(src)
+    dst = Path(dst)
+    fd, tmp = container.atomic_target(dst)
+    os.close(fd)
+    try:
+        out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(compressed), compressed.dim))
+        for start in range(0, len(compressed), BLOCK_ROWS):
+            out[start : start + BLOCK_ROWS] = compressed.codec.decode(compressed.codes[start : start + BLOCK_ROWS])
+            if progress:
+                progress(min(start + BLOCK_ROWS, len(compressed)), len(compressed))
+        out.flush()
+        del out
+        with open(tmp, "rb+") as f:
+            container.commit(f, tmp, dst)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return dst
+
+
+def load(path, mmap: bool = True, verify: bool = True) -> Compressed:
+    """Open a compressed file: `.vectro` (memory-mapped codes), or a seed/v2 Vectro `.npz` or `.vqz`."""
+    path = Path(path)
+    if not path.exists():
+        raise VectroError(f"{path} does not exist")
+    if path.is_dir():
+        raise VectroError(f"{path} is a directory, not a compressed file")
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head == container.MAGIC:
+        header, arrays = container.read_container(path, mmap=mmap, verify=verify)
+        state = {"spec": header["codec"]["spec"], "dim": header["codec"]["dim"],
+                 "arrays": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}}
+        codec = Codec.from_state(state)
+        meta = {"metric": header.get("metric", "cosine"), "source_dtype": header.get("source_dtype"),
+                "format": "vectro", "header": header, "user": header.get("user", {})}
+        return Compressed(codec, arrays["codes"], meta)
+    if head.startswith(legacy.NPZ_MAGIC):
+        artifact = legacy.read_npz(path)
+    elif head == legacy.VQZ_MAGIC:
+        artifact = legacy.read_vqz(path)
+    else:
+        raise FormatError(f"{path} is not a vectro file (.vectro, Vectro .npz or .vqz); it starts with {head!r}")
+    codec = Int8()
+    codec.dim_ = artifact.q.shape[1]
+    codes = np.empty((len(artifact.q), codec.bytes_per_vector(codec.dim_)), dtype=np.uint8)
+    codes[:, : codec.dim_] = artifact.q.view(np.uint8)
+    codes[:, codec.dim_ :] = artifact.scales.astype("<f4").view(np.uint8).reshape(-1, 4)
+    return Compressed(codec, codes, {"metric": "cosine", "format": artifact.kind, "user": artifact.metadata})

@@ -1,0 +1,1 @@
+"""Files: the .vectro container, legacy Vectro artifacts, and embedding inputs."""

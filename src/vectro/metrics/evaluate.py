@@ -1,0 +1,150 @@
+"""`evaluate`: what a codec lost on your data, measured against exact search on the originals."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validation import as_matrix
+from ..codecs.base import BLOCK_ROWS
+from ..compressed import Compressed, _check_metric
+from ..errors import VectroError
+from .ranking import mrr_at_k, ndcg_at_k, recall_at_k, top_k
+
+DEFAULT_QUERIES = 1000
+# bytes of one (queries x n) score block; keeps evaluation of a million vectors within memory
+SCORE_BLOCK_BYTES = 256 << 20
+
+
+def mean_cosine_similarity(a, b) -> float:
+    """Mean row-wise cosine of a and b (n, d); all-zero on both sides counts 1.0, on one side 0.0."""
+    return float(np.mean(row_cosines(as_matrix(a, "a"), as_matrix(b, "b", allow_empty=True))))
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Cosine of each row pair, float64 (n,), with the zero-vector conventions above."""
+    if a.shape != b.shape:
+        raise VectroError(f"cannot compare arrays of shapes {a.shape} and {b.shape}")
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    na, nb = np.linalg.norm(a64, axis=1), np.linalg.norm(b64, axis=1)
+    dots = np.einsum("ij,ij->i", a64, b64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cos = dots / (na * nb)
+    cos[(na == 0) & (nb == 0)] = 1.0
+    cos[(na == 0) ^ (nb == 0)] = 0.0
+    return np.clip(cos, -1.0, 1.0)
+
+
+def _prepare_queries(Q: np.ndarray, metric: str) -> np.ndarray:
+    if metric != "cosine":
+        return Q
+    norms = np.linalg.norm(Q, axis=1, keepdims=True)
+    return Q / np.where(norms == 0, 1, norms)
+
+
+def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
+    """Top-k ids (nq, k) by metric from score_fn(Q_block) -> inner products (nb, n)."""
+    rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
+    out = np.empty((len(Q), k), dtype=np.int64)
+    for start in range(0, len(Q), rows):
+        S = score_fn(Q[start : start + rows])
+        if metric == "cosine":
+            S /= np.sqrt(np.where(sq_norms == 0, 1, sq_norms))
+        elif metric == "l2":
+            S = 2 * S - sq_norms  # -|q-x|^2 up to the per-query constant |q|^2
+        if self_ids is not None:
+            S[np.arange(len(S)), self_ids[start : start + rows]] = -np.inf
+        out[start : start + rows] = top_k(S, k)[0]
+    return out
+
+
+def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray | None = None) -> np.ndarray:
+    """Exact top-k ids (nq, k) of queries Q over X by cosine, inner product or L2; `exclude[i]` is skipped."""
+    X = as_matrix(X, "X")
+    Q = _prepare_queries(as_matrix(Q, "queries", X.shape[1]), metric)
+    sq = np.einsum("ij,ij->i", X, X)
+    return _rank(lambda q: q @ X.T, Q, len(X), k, metric, sq, exclude)
+
+
+def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cosine",
+             n_queries: int = DEFAULT_QUERIES, seed: int = 0) -> dict:
+    """Measure retrieval quality and fidelity of `compressed` against the `original` vectors.
+
+    original: float (n, d). compressed: a `Compressed` (queries are scored against its codes,
+    asymmetrically) or a float (n, d) reconstruction. queries: float (nq, d); if None,
+    `n_queries` seeded rows of the original are used and each one's own row is excluded.
+
+    Returns recall@k, ndcg@k, mrr@k (the exact top-k is the truth), overlap@k (the same, with the
+    queries compressed too, as when both sides are stored compressed), mean/min/p5 cosine between
+    each original row and its reconstruction, worst (ids of the 10 lowest cosines), bytes.
+    """
+    _check_metric(metric)
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise VectroError(f"k must be a positive integer, got {k!r}")
+    X = as_matrix(original, "original")
+    n, dim = X.shape
+    if isinstance(compressed, Compressed):
+        if compressed.dim != dim or len(compressed) != n:
+            raise VectroError(
+                f"compressed holds {len(compressed)} x {compressed.dim} vectors, original {n} x {dim}"
+            )
+        codec, codes = compressed.codec, compressed.codes
+        decode_block = codec.decode
+        stored_bytes, bytes_per_vector = compressed.nbytes, compressed.bytes_per_vector
+    else:
+        recon = as_matrix(compressed, "compressed", dim)
+        if len(recon) != n:
+            raise VectroError(f"compressed has {len(recon)} rows, original {n}")
+        codec, codes = None, recon
+        decode_block = lambda block: block  # noqa: E731
+        stored_bytes, bytes_per_vector = recon.nbytes, 4 * dim
+
+    self_ids = None
+    if queries is None:
+        m = min(n_queries, n)
+        self_ids = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+        Q = X[self_ids]
+    else:
+        Q = as_matrix(queries, "queries", dim)
+    if k > n - (self_ids is not None):
+        raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
+
+    # one pass over the codes: reconstruction fidelity and the norms ranking needs
+    cosines = np.empty(n)
+    approx_sq = np.empty(n, dtype=np.float32)
+    for start in range(0, n, BLOCK_ROWS):
+        decoded = decode_block(codes[start : start + BLOCK_ROWS])
+        cosines[start : start + len(decoded)] = row_cosines(X[start : start + BLOCK_ROWS], decoded)
+        approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
+
+    Qp = _prepare_queries(Q, metric)
+    truth = exact_search(X, Q, k, metric, self_ids)
+    if codec is not None:
+        score = lambda q: codec.score(q, codes)  # noqa: E731
+        Q_roundtrip = codec.decode(codec.encode(Qp))
+    else:
+        score = lambda q: q @ codes.T  # noqa: E731
+        Q_roundtrip = Qp
+    found = _rank(score, Qp, n, k, metric, approx_sq, self_ids)
+    symmetric = _rank(score, _prepare_queries(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
+
+    worst = np.argsort(cosines, kind="stable")[:10]
+    return {
+        f"recall@{k}": recall_at_k(found, truth, k),
+        f"ndcg@{k}": ndcg_at_k(found, truth, k),
+        f"mrr@{k}": mrr_at_k(found, truth, k),
+        f"overlap@{k}": recall_at_k(symmetric, truth, k),
+        "mean_cosine": float(cosines.mean()),
+        "min_cosine": float(cosines.min()),
+        "p5_cosine": float(np.percentile(cosines, 5)),
+        "worst": [int(i) for i in worst],
+        "bytes_per_vector": int(bytes_per_vector),
+        "original_bytes": int(n * dim * 4),
+        "compressed_bytes": int(stored_bytes),
+        "compression_ratio": float(n * dim * 4 / stored_bytes),
+        "n": int(n),
+        "dim": int(dim),
+        "queries": int(len(Q)),
+        "k": int(k),
+        "metric": metric,
+        "codec": codec.spec if codec is not None else "float32 (reconstruction)",
+    }

@@ -1,0 +1,54 @@
+"""Ranking metrics on id lists: the definitions every number vectro reports is computed with.
+
+All functions take `found` and `truth` as int arrays (nq, >= k) of ids, best first.
+    recall@k   |found[:k] & truth[:k]| / k                         (mean over queries)
+    ndcg@k     DCG of found[:k] with graded gains k - r for the item of exact rank r < k
+               (0 outside the exact top k), divided by the DCG of the exact order
+    mrr@k      1 / (position of the exact nearest neighbour in found[:k]), 0 if absent
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Ids and scores of the k highest scores per row, best first (ties: lower id first).
+
+    scores: float32 (nq, n). Returns ids int64 (nq, k) and scores float32 (nq, k); when n < k the
+    missing places hold id -1 and score -inf.
+    """
+    nq, n = scores.shape
+    kk = min(k, n)
+    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (nq, 1))
+    part_scores = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -part_scores), axis=1)
+    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+    best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+    if kk < k:
+        ids = np.hstack([ids, np.full((nq, k - kk), -1, dtype=np.int64)])
+        best = np.hstack([best, np.full((nq, k - kk), -np.inf, dtype=np.float32)])
+    return ids, best
+
+
+def recall_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    hits = [len(np.intersect1d(f[:k], t[:k])) for f, t in zip(found, truth)]
+    return float(np.mean(hits) / k)
+
+
+def ndcg_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    discounts = 1.0 / np.log2(np.arange(k) + 2.0)
+    ideal = float(np.sum((k - np.arange(k)) * discounts))
+    values = []
+    for f, t in zip(found, truth):
+        gain = {int(item): k - rank for rank, item in enumerate(t[:k])}
+        values.append(sum(gain.get(int(item), 0) * discounts[i] for i, item in enumerate(f[:k])) / ideal)
+    return float(np.mean(values))
+
+
+def mrr_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
+    values = []
+    for f, t in zip(found, truth):
+        where = np.flatnonzero(f[:k] == t[0])
+        values.append(1.0 / (where[0] + 1) if len(where) else 0.0)
+    return float(np.mean(values))
