@@ -74,6 +74,8 @@ class _ScaledCodec(Codec):
     """Codes on a per-vector (or per-group) float32 scale, stored after the codes in each row."""
 
     bits: ClassVar[int] = 8
+    #: scale stored for an all-zero vector (or group); 0 when no level is exactly zero
+    zero_scale: ClassVar[float] = 1.0
 
     def __init__(self, arg: str | None = None):
         super().__init__()
@@ -117,8 +119,9 @@ class _ScaledCodec(Codec):
     def _encode_block(self, X: np.ndarray) -> np.ndarray:
         n, dim = X.shape
         grouped = self._grouped(X)
-        scales = self._scales(grouped)
-        scales[scales == 0] = 1.0  # an all-zero vector (or group) keeps scale 1 and decodes to zeros
+        scales = self._scales(grouped).astype(np.float32)
+        zero = scales == 0
+        scales[zero] = 1.0  # never divide by zero; an all-zero vector decodes to zeros
         normalised = (grouped / scales[:, :, None]).reshape(n, -1)[:, :dim]
         values = self._to_codes(normalised)
         out = np.empty((n, self.bytes_per_vector(dim)), dtype=np.uint8)
@@ -127,6 +130,7 @@ class _ScaledCodec(Codec):
             out[:, :code_bytes] = pack_bits(values, self.bits)
         else:
             out[:, :code_bytes] = values.view(np.uint8).reshape(n, code_bytes)
+        scales[zero] = self.zero_scale
         out[:, code_bytes:] = scales.astype("<f4").view(np.uint8).reshape(n, -1)
         return out
 
@@ -229,14 +233,16 @@ class Int2(_Codebook):
     bits = 2
     levels = INT2_LEVELS
     thresholds = INT2_THRESHOLDS
+    zero_scale = 0.0
 
     def _scales(self, grouped):
-        _, _, size = grouped.shape
-        # RMS over the real (unpadded) dimensions of each group; padding zeros add nothing
-        dim_counts = np.full(grouped.shape[1], size, dtype=np.float32)
-        if self.dim_ is not None and grouped.shape[1] * size != self.dim_:
-            dim_counts[-1] = self.dim_ - size * (grouped.shape[1] - 1)
-        return np.sqrt(np.einsum("ngs,ngs->ng", grouped, grouped) / dim_counts)
+        _, groups, size = grouped.shape
+        # RMS over the real (unpadded) dimensions of each group; padding zeros add nothing.
+        # float64 squares: float32 ones overflow from |x| ~ 1e19.
+        counts = np.full(groups, size, dtype=np.float64)
+        counts[-1] = self.dim_ - size * (groups - 1)
+        wide = grouped.astype(np.float64)
+        return np.sqrt(np.einsum("ngs,ngs->ng", wide, wide) / counts)
 
 
 @register

@@ -35,7 +35,7 @@ MAGIC = b"\x89VECTRO\n"
 FORMAT_VERSION = 1
 PRELUDE = struct.Struct("<8sHHII12x")  # 32 bytes
 ALIGN = 64
-_CHECK_CHUNK = 1 << 24  # bytes read at a time when verifying checksums
+_CHECK_CHUNK = 1 << 20  # bytes read at a time when verifying checksums
 
 
 def _aligned(offset: int) -> int:
@@ -130,10 +130,11 @@ class ContainerWriter:
         position = section.offset + self._written[name]
         if self._written[name] + data.nbytes > section.nbytes:
             raise VectroError(f"section {name!r} overflows its declared shape {section.shape}")
+        raw = data.reshape(-1).view(np.uint8)
         self._file.seek(position)
-        self._file.write(memoryview(data).cast("B"))
+        self._file.write(raw)
         self._written[name] += data.nbytes
-        self._crc[name] = zlib.crc32(memoryview(data).cast("B"), self._crc[name])
+        self._crc[name] = zlib.crc32(raw, self._crc[name])
 
     def __enter__(self):
         return self
@@ -209,16 +210,23 @@ def read_container(path, mmap: bool = True, verify: bool = True) -> tuple[dict, 
                 raise FormatError(
                     f"{path} is truncated: section {entry['name']!r} ends at byte {end}, the file has {size}"
                 )
-            if verify:
-                f.seek(entry["offset"])
-                crc, left = 0, entry["nbytes"]
-                while left:
-                    chunk = f.read(min(left, _CHECK_CHUNK))
-                    crc, left = zlib.crc32(chunk, crc), left - len(chunk)
-                if f"{crc:08x}" != entry["crc32"]:
-                    raise FormatError(f"{path} is corrupt: checksum mismatch in section {entry['name']!r}")
+            if verify and _section_crc(f, entry["offset"], entry["nbytes"]) != entry["crc32"]:
+                raise FormatError(f"{path} is corrupt: checksum mismatch in section {entry['name']!r}")
             arrays[entry["name"]] = _read_section(path, f, entry, mmap)
     return header, arrays
+
+
+def _section_crc(f, offset: int, nbytes: int) -> str:
+    """CRC-32 of nbytes at offset, read through one fixed buffer (memory stays flat for any size)."""
+    buffer = memoryview(bytearray(min(nbytes, _CHECK_CHUNK) or 1))
+    f.seek(offset)
+    crc, left = 0, nbytes
+    while left:
+        got = f.readinto(buffer[: min(left, len(buffer))])
+        if not got:
+            break
+        crc, left = zlib.crc32(buffer[:got], crc), left - got
+    return f"{crc:08x}"
 
 
 def _read_section(path, f, entry, mmap: bool) -> np.ndarray:

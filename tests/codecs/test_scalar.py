@@ -1,0 +1,145 @@
+"""Error bounds, bit layouts and quality floors of the scalar and binary codecs."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+import vectro
+from vectro.codecs import make_codec
+from vectro.codecs.scalar import NF4_LEVELS, pack_bits, unpack_bits
+
+finite_rows = arrays(
+    np.float32,
+    st.tuples(st.integers(1, 8), st.integers(1, 70)),
+    elements=st.floats(-1e6, 1e6, width=32, allow_nan=False, allow_infinity=False),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(finite_rows)
+def test_int8_error_is_at_most_half_a_step(X):
+    codec = make_codec("int8").fit(X)
+    codes = codec.encode(X)
+    q, scales = codec.split(codes)
+    expected_scale = np.abs(X).max(axis=1) / 127
+    expected_scale[expected_scale == 0] = 1
+    np.testing.assert_allclose(scales[:, 0], expected_scale, rtol=1e-6)
+    error = np.abs(codec.decode(codes) - X)
+    assert (error <= scales * (0.5 + 1e-5) + 1e-30).all()
+    assert np.abs(q).max() <= 127
+
+
+@settings(max_examples=100, deadline=None)
+@given(finite_rows, st.sampled_from([None, 1, 5, 64]))
+def test_int4_error_is_at_most_half_a_step_per_group(X, group):
+    codec = make_codec("int4" if group is None else f"int4:{group}").fit(X)
+    codes = codec.encode(X)
+    _, scales = codec.split(codes)
+    size = X.shape[1] if group is None else min(group, X.shape[1])
+    per_dim_scale = np.repeat(scales, size, axis=1)[:, : X.shape[1]]
+    assert (np.abs(codec.decode(codes) - X) <= per_dim_scale * (0.5 + 1e-5) + 1e-30).all()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.integers(1, 3).map(lambda i: [1, 2, 4][i - 1]), st.integers(1, 40), st.integers(0, 2**32 - 1))
+def test_pack_bits_round_trip(bits, dim, seed):
+    values = np.random.default_rng(seed).integers(0, 2**bits, (3, dim)).astype(np.uint8)
+    packed = pack_bits(values, bits)
+    assert packed.shape == (3, -(-dim * bits // 8))
+    np.testing.assert_array_equal(unpack_bits(packed, bits, dim), values)
+
+
+def test_binary_bit_order_is_lsb_first_like_vectro():
+    alternating = np.array([[1, -1, 1, -1, 1, -1, 1, -1, 1, -1]], dtype=np.float32)
+    codes = make_codec("binary").fit(alternating).encode(alternating)
+    assert codes.tolist() == [[0b01010101, 0b01]]
+
+
+def test_binary_hamming_distances():
+    X = np.array([[1, 1, 1, 1], [-1, -1, -1, -1], [1, -1, 1, -1]], dtype=np.float32)
+    codec = make_codec("binary").fit(X)
+    codes = codec.encode(X)
+    assert codec.hamming(codes, codes).tolist() == [[0, 4, 2], [4, 0, 2], [2, 2, 0]]
+
+
+def test_nf4_levels_and_codes():
+    assert len(NF4_LEVELS) == 16 and NF4_LEVELS[0] == -1 and NF4_LEVELS[-1] == 1 and NF4_LEVELS[7] == 0
+    assert (np.diff(NF4_LEVELS) > 0).all()
+    X = np.array([[1.0, -1.0, 0.0, 0.5, 0.07]], dtype=np.float32)
+    decoded = make_codec("nf4").fit(X).decode(make_codec("nf4").fit(X).encode(X))
+    np.testing.assert_allclose(decoded, [[1.0, -1.0, 0.0, 0.44070982933044434, 0.07958029955625534]], rtol=1e-6)
+
+
+def test_bf16_rounds_to_nearest_even():
+    # 1 + 2^-8 lies halfway between bf16 neighbours 1 and 1 + 2^-7: ties go to the even mantissa (1.0)
+    X = np.array([[1 + 2**-8, 1 + 3 * 2**-8, 3.0e38, -2.5]], dtype=np.float32)
+    codec = make_codec("bf16").fit(X)
+    decoded = codec.decode(codec.encode(X))[0]
+    assert decoded[0] == 1.0 and decoded[1] == 1 + 2**-6 and decoded[3] == -2.5
+    assert np.isfinite(decoded[2]) and abs(decoded[2] - 3.0e38) / 3.0e38 < 2**-8
+
+
+def test_float16_saturates_instead_of_overflowing():
+    X = np.array([[1e6, -1e6, 1.0]], dtype=np.float32)
+    codec = make_codec("float16").fit(X)
+    assert codec.decode(codec.encode(X)).tolist() == [[65504.0, -65504.0, 1.0]]
+
+
+def test_int8_dim_learns_per_dimension_ranges():
+    X = np.array([[0.0, 10.0], [1.0, 30.0], [0.6, 22.0]], dtype=np.float32)
+    codec = make_codec("int8-dim").fit(X)
+    np.testing.assert_allclose(codec.offset_, [0.0, 10.0])
+    np.testing.assert_allclose(codec.step_, [1 / 255, 20 / 255], rtol=1e-6)
+    assert codec.encode(X).tolist() == [[0, 0], [255, 255], [153, 153]]
+    with pytest.raises(vectro.VectroError, match="not fitted"):
+        make_codec("int8-dim").encode(X)
+
+
+def test_unknown_and_malformed_specs_are_named():
+    with pytest.raises(vectro.VectroError, match="unknown codec 'int7'"):
+        make_codec("int7")
+    with pytest.raises(vectro.VectroError, match="cannot parse"):
+        make_codec("int8:")
+    with pytest.raises(vectro.VectroError, match="group size"):
+        make_codec("int8:zero")
+    with pytest.raises(vectro.VectroError, match="only projections"):
+        make_codec("int8+binary")
+    with pytest.raises(vectro.VectroError, match="followed by a quantiser"):
+        make_codec("trunc:8+pca:4")
+    with pytest.raises(vectro.VectroError, match="takes no argument"):
+        make_codec("binary:3")
+
+
+def test_pca_needs_enough_rows_and_a_smaller_dimension(clustered):
+    with pytest.raises(vectro.VectroError, match="at least 20 training vectors"):
+        make_codec("pca:20").fit(clustered[:10])
+    with pytest.raises(vectro.VectroError, match="exceeds the input's 23"):
+        make_codec("pca:30").fit(clustered)
+
+
+# Quality floors on the bundled real embeddings (measured: see docs/benchmarks.md); a regression
+# in any codec's kernel shows up here as a drop in recall.
+@pytest.mark.parametrize(
+    "spec, bytes_per_vector, min_recall, min_cosine",
+    [
+        ("float16", 768, 0.999, 0.99999),
+        ("bf16", 768, 0.99, 0.9999),
+        ("int16", 772, 0.999, 0.99999),
+        ("int8", 388, 0.99, 0.9999),
+        ("int8-dim", 384, 0.99, 0.9999),
+        ("nf4", 196, 0.95, 0.994),
+        ("int4", 196, 0.93, 0.99),
+        ("int2", 100, 0.84, 0.93),
+        ("binary", 48, 0.70, 0.79),
+        ("pca:128+int8", 132, 0.82, 0.91),
+    ],
+)
+def test_quality_floor_on_real_sample(sample, spec, bytes_per_vector, min_recall, min_cosine):
+    base, queries = sample
+    packed = vectro.compress(base, spec)
+    report = vectro.evaluate(base, packed, queries=queries, k=10)
+    assert packed.bytes_per_vector == bytes_per_vector
+    assert report["recall@10"] >= min_recall
+    assert report["mean_cosine"] >= min_cosine

@@ -1,0 +1,25 @@
+import numpy as np
+import pytest
+
+import vectro
+import vectro.bench
+
+# One representative spec per codec family, with arguments and compositions.
+SPECS = ["float32", "float16", "bf16", "int16", "int8", "int8:16", "int8-dim", "int4", "int4:8",
+         "nf4", "int2", "int2:32", "binary", "pca:6", "trunc:5", "pca:6+int8", "trunc:5+binary", "pca:6+nf4"]
+
+
+@pytest.fixture(scope="session")
+def sample():
+    """The bundled real embeddings: base (5000, 384) and queries (200, 384), float32."""
+    return vectro.sample_data()
+
+
+@pytest.fixture
+def clustered():
+    return vectro.bench.clustered_vectors(300, 23, seed=1)
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(1234)
