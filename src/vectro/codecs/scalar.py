@@ -61,6 +61,11 @@ def unpack_bits(packed: np.ndarray, bits: int, dim: int) -> np.ndarray:
     return out.reshape(n, width * per_byte)[:, :dim]
 
 
+def _abs_max(grouped: np.ndarray) -> np.ndarray:
+    """max |x| over the last axis, without materialising |x|."""
+    return np.maximum(grouped.max(axis=2), -grouped.min(axis=2))
+
+
 def _parse_group(name: str, arg: str | None) -> int | None:
     if arg is None:
         return None
@@ -131,7 +136,7 @@ class _ScaledCodec(Codec):
         else:
             out[:, :code_bytes] = values.view(np.uint8).reshape(n, code_bytes)
         scales[zero] = self.zero_scale
-        out[:, code_bytes:] = scales.astype("<f4").view(np.uint8).reshape(n, -1)
+        out[:, code_bytes:] = scales.view(np.uint8).reshape(n, -1)
         return out
 
     def split(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -164,15 +169,17 @@ class _AbsMaxUniform(_ScaledCodec):
     qmax: ClassVar[int] = 127
 
     def _scales(self, grouped):
-        return np.abs(grouped).max(axis=2) / np.float32(self.qmax)
+        return _abs_max(grouped) / np.float32(self.qmax)
 
     def _to_codes(self, normalised):
-        q = np.clip(np.rint(normalised), -self.qmax, self.qmax)
+        q = np.rint(normalised, out=normalised)  # in place: `normalised` is this block's temporary
+        np.clip(q, -self.qmax, self.qmax, out=q)
         if self.bits == 16:
             return q.astype(np.int16)
         if self.bits == 8:
             return q.astype(np.int8)
-        return (q + (1 << (self.bits - 1))).astype(np.uint8)  # offset binary for packed nibbles
+        q += 1 << (self.bits - 1)  # offset binary for packed nibbles
+        return q.astype(np.uint8)
 
     def _from_codes(self, codes):
         if self.bits >= 8:
@@ -208,7 +215,14 @@ class _Codebook(_ScaledCodec):
     thresholds: ClassVar[np.ndarray]
 
     def _to_codes(self, normalised):
-        return np.searchsorted(self.thresholds, normalised).astype(np.uint8)
+        # index of the nearest level = how many decision thresholds lie below the value;
+        # counting comparisons on a cache-sized block is several times faster than searchsorted
+        codes = np.zeros(normalised.shape, dtype=np.uint8)
+        above = np.empty(normalised.shape, dtype=bool)
+        for threshold in self.thresholds:
+            np.greater(normalised, threshold, out=above)
+            codes += above
+        return codes
 
     def _from_codes(self, codes):
         return self.levels[codes]
@@ -223,7 +237,7 @@ class NF4(_Codebook):
     thresholds = (NF4_LEVELS[1:] + NF4_LEVELS[:-1]) / 2
 
     def _scales(self, grouped):
-        return np.abs(grouped).max(axis=2)
+        return _abs_max(grouped)
 
 
 @register
