@@ -19,6 +19,7 @@ _EXPORTS = {
     "decompress_file": "compressed",
     "load": "compressed",
     "Compressed": "compressed",
+    "Index": "index.core",
     "evaluate": "metrics.evaluate",
     "exact_search": "metrics.evaluate",
     "mean_cosine_similarity": "metrics.evaluate",

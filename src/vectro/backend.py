@@ -21,11 +21,17 @@ def get_backend_info() -> dict:
     """Active kernel backend, thread count and library versions (for bug reports and benchmarks)."""
     import numpy as np
 
-    from . import __version__
+    from . import __version__, kernels
 
+    fast = kernels.available()
+    versions = {}
+    if fast:
+        versions["numba"] = kernels._numba().__version__
     return {
-        "backend": "numpy",
-        "available_backends": ["numpy"],
+        "backend": "numba" if fast else "numpy",
+        "available_backends": ["numba", "numpy"] if fast else ["numpy"],
+        "kernels": "numba: single-query int8 and binary scoring; numpy: everything else" if fast else "numpy",
+        **versions,
         "threads": thread_count(),
         "vectro": __version__,
         "numpy": np.__version__,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from .base import Codec, register
 
 # popcount of every byte value, for Hamming distances on packed codes
@@ -28,6 +29,12 @@ class Binary(Codec):
     def _decode_block(self, codes):
         # +-1/sqrt(d): unit vectors, so cosine and inner product rank the same way
         return self._signs(codes) / np.float32(np.sqrt(self.dim_))
+
+    def _score_block(self, Q, codes):
+        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            luts = kernels.sign_bit_luts(Q, self.dim_, 1 / np.sqrt(self.dim_))
+            return kernels.lut_scores(luts, codes)
+        return super()._score_block(Q, codes)
 
     def hamming(self, query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Hamming distances between binary query codes (nq, B) and codes (n, B): int32 (nq, n)."""

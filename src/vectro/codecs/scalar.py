@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from .. import kernels
 from ..errors import VectroError
 from .base import Codec, register
 
@@ -192,6 +193,11 @@ class Int8(_AbsMaxUniform):
     name = "int8"
     summary = "8-bit symmetric codes, one float32 scale per vector (int8:G: per G dims)"
     bits, qmax = 8, 127
+
+    def _score_block(self, Q, codes):
+        if self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            return kernels.int8_scores(Q, codes, self.dim_)  # reads the codes in place, no decoded copy
+        return super()._score_block(Q, codes)
 
 
 @register

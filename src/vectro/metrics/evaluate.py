@@ -148,3 +148,41 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         "metric": metric,
         "codec": codec.spec if codec is not None else "float32 (reconstruction)",
     }
+
+
+def evaluate_index(original, index, queries=None, k: int = 10, oversampling: float = 1.0,
+                   n_queries: int = DEFAULT_QUERIES, seed: int = 0) -> dict:
+    """Recall@k, nDCG@k and MRR@k of `index.search` against exact search over `original`.
+
+    The index must hold the rows of `original` under their row numbers as ids (the default ids
+    of `Index.add`). Without queries, sampled rows of `original` are used and their own id is
+    dropped from the results.
+    """
+    import time
+
+    X = as_matrix(original, "original", index.dim)
+    ids = index.ids()
+    if len(ids) != len(X) or index._ids.kind != "int" or not np.array_equal(np.sort(ids), np.arange(len(X))):
+        raise VectroError(f"the index must hold the {len(X)} rows of the original under ids 0..{len(X) - 1}")
+    self_ids = None
+    if queries is None:
+        self_ids = np.sort(np.random.default_rng(seed).choice(len(X), min(n_queries, len(X)), replace=False))
+        Q = X[self_ids]
+    else:
+        Q = as_matrix(queries, "queries", index.dim)
+    truth = exact_search(X, Q, k, index.metric, self_ids)
+    started = time.perf_counter()
+    found, _ = index.search(Q, k + (self_ids is not None), oversampling=oversampling)
+    seconds = time.perf_counter() - started
+    if self_ids is not None:
+        keep = found != self_ids[:, None]
+        found = np.array([row[mask][:k] for row, mask in zip(found, keep)])
+    memory = index.memory_usage()
+    return {
+        f"recall@{k}": recall_at_k(found, truth, k), f"ndcg@{k}": ndcg_at_k(found, truth, k),
+        f"mrr@{k}": mrr_at_k(found, truth, k), "queries": int(len(Q)), "k": int(k),
+        "queries_per_second": len(Q) / max(seconds, 1e-9), "oversampling": oversampling,
+        "ram_bytes_per_vector": memory["ram_bytes_per_vector"], "mapped_bytes": memory["mapped_bytes"],
+        "codec": index.codec.spec, "rerank": index.rerank_codec.spec if index.rerank_codec else None,
+        "metric": index.metric,
+    }

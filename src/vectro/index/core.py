@@ -1,0 +1,280 @@
+"""`vectro.Index`: vectors kept compressed in memory and on disk, searched on their codes.
+
+    index = vectro.Index(384, codec="binary", rerank="int8")
+    ids = index.add(X)                                   # int or string ids; upsert by id
+    ids, scores = index.search(Q, k=10, oversampling=10) # (nq, 10) each, higher score is better
+    index.save("docs.vxi"); index = vectro.Index.load("docs.vxi")
+
+Search scores every live code (brute force, exact on the codes) or, with `ann="hnsw"`, walks a
+FAISS HNSW graph for candidates; either way the top `k * oversampling` candidates are re-scored
+with the finer `rerank` representation when one is kept. Scores: cosine, inner product, or
+negative squared L2.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import as_matrix, as_vector_or_matrix
+from ..codecs.base import BLOCK_ROWS, Codec, make_codec
+from ..compressed import METRICS, _check_metric
+from ..errors import FormatError, VectroError
+from ..format import container
+from ..metrics.ranking import top_k
+from .ann import HNSW
+from .store import IdMap, RowStore
+
+INDEX_FORMAT = "vectro-index"
+
+
+class Index:
+    """A searchable set of compressed vectors with ids; see the module docstring."""
+
+    def __init__(self, dim: int, codec: str | Codec = "int8", metric: str = "cosine", rerank: str | None = None,
+                 ann: str | None = None, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64):
+        if not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise VectroError(f"dim must be a positive integer, got {dim!r}")
+        self.dim, self.metric = int(dim), _check_metric(metric)
+        self.codec = make_codec(codec)
+        self.rerank_codec = None if rerank is None else make_codec(rerank)
+        if ann not in (None, "hnsw"):
+            raise VectroError(f"unknown ann mode {ann!r}; use None (brute force) or 'hnsw'")
+        self.ann = HNSW(self.dim, self.codec, metric, hnsw_m, ef_construction, ef_search) if ann else None
+        self._codes = RowStore()
+        self._rerank = RowStore(spill=self.rerank_codec is not None and self.rerank_codec.spec == "float32")
+        self._sq_norms = RowStore()  # |x_hat|^2 per row, for L2 scores
+        self._ids = IdMap()
+
+    # ----- size and memory ---------------------------------------------------------------------
+    def __len__(self) -> int:
+        return self._ids.live_count
+
+    def __repr__(self) -> str:
+        rerank = f", rerank={self.rerank_codec.spec!r}" if self.rerank_codec else ""
+        ann = ", ann='hnsw'" if self.ann else ""
+        return f"Index(dim={self.dim}, codec={self.codec.spec!r}, metric={self.metric!r}{rerank}{ann}, n={len(self)})"
+
+    def memory_usage(self) -> dict:
+        """Bytes held in RAM and in memory-mapped files, by part."""
+        parts = {"codes": self._codes, "rerank": self._rerank, "norms": self._sq_norms}
+        ram = {name: store.ram_bytes for name, store in parts.items()}
+        disk = {name: store.mapped_bytes for name, store in parts.items()}
+        ram["ids"] = self._ids.nbytes
+        ram["ann"] = self.ann.nbytes if self.ann else 0
+        rows = max(self._codes.rows, 1)
+        return {"ram_bytes": sum(ram.values()), "mapped_bytes": sum(disk.values()), "ram": ram, "mapped": disk,
+                "ram_bytes_per_vector": sum(ram.values()) / rows}
+
+    # ----- writing --------------------------------------------------------------------------
+    def _prepare(self, vectors, name="vectors") -> np.ndarray:
+        X = as_matrix(vectors, name, self.dim)
+        if self.metric == "cosine":
+            norms = np.linalg.norm(X, axis=1, keepdims=True)
+            X = X / np.where(norms == 0, 1, norms)
+        return X
+
+    def train(self, vectors) -> "Index":
+        """Fit trainable codecs (pca, int8-dim, ...) on representative vectors before adding."""
+        X = self._prepare(vectors)
+        self.codec.fit(X)
+        if self.rerank_codec is not None:
+            self.rerank_codec.fit(X)
+        return self
+
+    def add(self, vectors, ids=None) -> np.ndarray:
+        """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced."""
+        X = self._prepare(vectors)
+        ids = self._ids.normalise(ids, len(X))
+        if self.codec.dim_ is None:
+            self.codec.fit(X) if self.codec.trainable else self.codec.fit(X[:1])
+        if self.rerank_codec is not None and self.rerank_codec.dim_ is None:
+            self.rerank_codec.fit(X) if self.rerank_codec.trainable else self.rerank_codec.fit(X[:1])
+        codes = self.codec.encode(X)
+        first_row = self._codes.rows
+        self._codes.append(codes)
+        self._sq_norms.append(np.einsum("ij,ij->i", d := self.codec.decode(codes), d)[:, None])
+        if self.rerank_codec is not None:
+            self._rerank.append(self.rerank_codec.encode(X))
+        self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
+        if self.ann is not None:
+            self.ann.add(X, codes)
+        return ids
+
+    def remove(self, ids) -> int:
+        """Remove vectors by id (their rows become tombstones until `compact`); returns how many."""
+        return self._ids.remove(ids)
+
+    def compact(self) -> None:
+        """Drop tombstoned rows, reclaiming their space (and rebuilding the HNSW graph)."""
+        live = self._ids.live_rows()
+        self._codes.keep(live)
+        self._sq_norms.keep(live)
+        if self.rerank_codec is not None:
+            self._rerank.keep(live)
+        self._ids.renumber(live)
+        if self.ann is not None:
+            self.ann.rebuild(self._codes.view(), self.codec, live)
+
+    # ----- reading --------------------------------------------------------------------------
+    def get(self, ids) -> np.ndarray:
+        """Decompressed vectors (n, d) for ids, from the finest representation kept."""
+        rows = self._ids.rows_of(ids)
+        if self.rerank_codec is not None:
+            return self.rerank_codec.decode(np.asarray(self._rerank.view()[rows]))
+        return self.codec.decode(np.asarray(self._codes.view()[rows]))
+
+    def __contains__(self, item) -> bool:
+        return self._ids.contains(item)
+
+    def search(self, queries, k: int = 10, oversampling: float = 1.0, filter=None, ef: int | None = None):
+        """Top-k (ids, scores) for one query (d,) -> shapes (k,), or a batch (nq, d) -> (nq, k).
+
+        filter: an allow-list of ids, or a boolean mask over the index's rows in insertion order
+        (`index.ids()` order); applied before the top-k, so k hits come back whenever k allowed
+        vectors exist. Missing places hold id -1 (None for string ids) and score -inf.
+        """
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise VectroError(f"k must be a positive integer, got {k!r}")
+        if not oversampling >= 1:
+            raise VectroError(f"oversampling must be >= 1, got {oversampling!r}")
+        Q, single = as_vector_or_matrix(queries, "queries", self.dim)
+        if self.metric == "cosine":
+            Q = Q / np.where((norms := np.linalg.norm(Q, axis=1, keepdims=True)) == 0, 1, norms)
+        allowed = self._ids.allowed_rows(filter, self._codes.rows)  # None: every row
+        n_allowed = self._codes.rows if allowed is None else int(allowed.sum())
+        depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
+        if self.ann is not None and self.ann.worth_using(n_allowed, depth):
+            rows = self.ann.search(Q, depth, allowed, ef)
+            scores = self._rescore(self.codec, self._codes, Q, rows)
+        else:
+            rows, scores = self._scan(Q, depth, allowed)
+        if self.rerank_codec is not None:
+            scores = self._rescore(self.rerank_codec, self._rerank, Q, rows)
+        order = np.lexsort((rows, -scores), axis=1)[:, :k]
+        rows, scores = np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+        if self.metric == "l2":
+            scores = scores - np.einsum("ij,ij->i", Q, Q)[:, None]  # -|q - x|^2 exactly
+        if rows.shape[1] < k:
+            pad = k - rows.shape[1]
+            rows = np.hstack([rows, np.full((len(rows), pad), -1)])
+            scores = np.hstack([scores, np.full((len(scores), pad), -np.inf, np.float32)])
+        ids = self._ids.ids_of_rows(rows)
+        return (ids[0], scores[0]) if single else (ids, scores)
+
+    def _metric_scores(self, inner: np.ndarray, sq_norms: np.ndarray) -> np.ndarray:
+        """Inner products -> the metric's higher-is-better score, given |x_hat|^2 of each column."""
+        if self.metric == "l2":
+            return 2 * inner - sq_norms  # -|q - x|^2 + |q|^2: the same order for each query
+        if self.metric == "cosine":
+            return inner / np.sqrt(np.maximum(sq_norms, 1e-30))
+        return inner
+
+    def _scan(self, Q: np.ndarray, depth: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-depth over the allowed codes, block by block (never an nq x n matrix).
+
+        A selective filter gathers just the allowed rows, so its cost follows the allowed count.
+        """
+        codes, sq_norms = self._codes.view(), self._sq_norms.view()[:, 0] if self._codes.rows else None
+        candidates = None if allowed is None else np.flatnonzero(allowed)
+        contiguous = candidates is None or len(candidates) > 0.5 * len(allowed)
+        best_rows = np.full((len(Q), 0), -1, dtype=np.int64)
+        best_scores = np.full((len(Q), 0), -np.inf, dtype=np.float32)
+        total = len(codes) if contiguous else len(candidates)
+        for start in range(0, total, BLOCK_ROWS):
+            if contiguous:
+                rows = np.arange(start, min(start + BLOCK_ROWS, total))
+                block_codes = np.asarray(codes[start : start + BLOCK_ROWS])
+            else:
+                rows = candidates[start : start + BLOCK_ROWS]
+                block_codes = np.asarray(codes[rows])
+            S = self._metric_scores(self.codec.score(Q, block_codes), sq_norms[rows])
+            if contiguous and allowed is not None:
+                S[:, ~allowed[rows]] = -np.inf
+            local, scores = top_k(S, min(depth, len(rows)))
+            found = np.where(np.isfinite(scores), rows[local], -1)
+            best_rows, best_scores = _merge(best_rows, best_scores, found, scores, depth)
+        return best_rows, best_scores
+
+    def _rescore(self, codec: Codec, store, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of each query against its own candidate rows (nq, c), with a finer codec."""
+        flat = rows.reshape(-1)
+        valid = flat >= 0
+        decoded = np.zeros((len(flat), self.dim), dtype=np.float32)
+        if valid.any():
+            decoded[valid] = codec.decode(np.asarray(store.view()[flat[valid]]))
+        inner = np.matmul(decoded.reshape(*rows.shape, self.dim), Q[:, :, None])[:, :, 0]
+        scores = self._metric_scores(inner, np.einsum("ij,ij->i", decoded, decoded).reshape(rows.shape))
+        scores[rows < 0] = -np.inf
+        return scores.astype(np.float32)
+
+    def ids(self) -> np.ndarray:
+        """Live ids in insertion order."""
+        return self._ids.ids_of_rows(self._ids.live_rows()[None, :])[0]
+
+    # ----- persistence ------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the index atomically to one file (codes, ids, rerank data, HNSW graph)."""
+        from .. import __version__
+
+        path = Path(path)
+        arrays = {"codes": np.asarray(self._codes.view()), "sq_norms": np.asarray(self._sq_norms.view()),
+                  **self._ids.to_arrays()}
+        for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
+            if codec is not None and codec.dim_ is not None:
+                arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
+        if self.rerank_codec is not None:
+            arrays["rerank"] = np.asarray(self._rerank.view())
+        if self.ann is not None:
+            arrays["ann"] = self.ann.serialise()
+        meta = {
+            "format": INDEX_FORMAT, "dim": self.dim, "metric": self.metric, "rows": self._codes.rows,
+            "codec": {"spec": self.codec.spec, "dim": self.codec.dim_},
+            "rerank_codec": None if self.rerank_codec is None else
+            {"spec": self.rerank_codec.spec, "dim": self.rerank_codec.dim_},
+            "ann": None if self.ann is None else self.ann.params(),
+            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "vectro_version": __version__,
+        }
+        container.write_container(path, meta, arrays)
+        return path
+
+    @classmethod
+    def load(cls, path, mmap: bool = True, verify: bool = True) -> "Index":
+        """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write)."""
+        path = Path(path)
+        if not path.is_file():
+            raise VectroError(f"index file {path} does not exist")
+        header, arrays = container.read_container(path, mmap=mmap, verify=verify)
+        if header.get("format") != INDEX_FORMAT:
+            raise FormatError(f"{path} is a .vectro file but not an index (format {header.get('format')!r})")
+        ann = header.get("ann")
+        index = cls(header["dim"], header["codec"]["spec"], header["metric"],
+                    rerank=(header["rerank_codec"] or {}).get("spec"), ann="hnsw" if ann else None,
+                    **(ann or {}))
+        for prefix, codec in (("codec", index.codec), ("rerank_codec", index.rerank_codec)):
+            spec = header.get(prefix)
+            if codec is not None and spec and spec["dim"] is not None:
+                codec._load_state(spec["dim"], {k.split("/", 1)[1]: v for k, v in arrays.items()
+                                                if k.startswith(prefix + "/")})
+        index._codes = RowStore.wrap(arrays["codes"])
+        index._sq_norms = RowStore.wrap(arrays["sq_norms"])
+        if index.rerank_codec is not None:
+            index._rerank = RowStore.wrap(arrays["rerank"], spill=index._rerank.spill)
+        index._ids = IdMap.from_arrays(arrays)
+        if index.ann is not None:
+            index.ann.deserialise(np.asarray(arrays["ann"]))
+        return index
+
+
+def _merge(rows_a, scores_a, rows_b, scores_b, depth):
+    rows = np.hstack([rows_a, rows_b])
+    scores = np.hstack([scores_a, scores_b])
+    order = np.lexsort((rows, -scores), axis=1)[:, :depth]
+    return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+
+
+__all__ = ["Index", "METRICS"]
