@@ -252,7 +252,7 @@ def codecs(dim: int = typer.Option(384, "--dim", min=1, help="Dimension for the 
     """List the codecs, with bytes per vector at --dim."""
     table = Table("spec", f"bytes/vector (d={dim})", "ratio", "what")
     for name, cls in vectro.registered_codecs().items():
-        spec = f"{name}:{max(1, dim // 4)}" if name in ("pca", "trunc") else name
+        spec = cls.example or name
         size = vectro.make_codec(spec).bytes_per_vector(dim)
         table.add_row(spec, str(size), f"{4 * dim / size:.1f}x", cls.summary)
     out.print(table)

@@ -69,6 +69,8 @@ class Codec:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""
+    #: a spec that builds this codec, for listings (codecs that need an argument override it)
+    example: ClassVar[str] = ""
     #: whether `fit` learns from data (data-free codecs only record the dimension)
     trainable: ClassVar[bool] = False
     #: names of learned arrays saved with the codec state

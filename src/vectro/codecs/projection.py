@@ -59,6 +59,7 @@ class Projection(Codec):
 @register
 class PCA(Projection):
     name = "pca"
+    example = "pca:128"
     summary = "principal components: keep the D directions of largest variance (learned by fit)"
     trainable = True
     state_arrays = ("mean_", "components_")
@@ -92,6 +93,7 @@ class PCA(Projection):
 @register
 class Truncate(Projection):
     name = "trunc"
+    example = "trunc:256"
     summary = "keep the first D dimensions (Matryoshka-trained models)"
 
     def transform(self, X):

@@ -34,6 +34,7 @@ def _nearest(grid: np.ndarray, values: np.ndarray) -> np.ndarray:
 @register
 class Spectral(Codec):
     name = "spectral"
+    example = "spectral:8"
     summary = "top-K rFFT bins with calibrated magnitude/phase/norm grids (SpectraLTM scheme)"
     trainable = True
     state_arrays = ("mag_grid_", "norm_grid_")
