@@ -134,3 +134,25 @@ def test_python_dash_m_entry_point(files):
     result = subprocess.run([sys.executable, "-m", "vectro", "info", str(files / "missing.vectro")],
                             capture_output=True, text=True)
     assert result.returncode == 2 and result.stderr.startswith("error:")
+
+
+def test_index_build_search_and_eval(files, capsys):
+    index_path = files / "docs.vxi"
+    code, text, _ = run(capsys, "index", "build", "--in", files / "base.npy", "--out", index_path,
+                        "--codec", "binary", "--rerank", "int8", "--json")
+    summary = json.loads(text)
+    assert code == 0 and summary["n"] == 5000 and summary["codec"] == "binary" and index_path.exists()
+    code, text, _ = run(capsys, "search", "--index", index_path, "--queries", files / "queries.npy", "--k", "5",
+                        "--oversampling", "10", "--json", "--out", files / "hits.npz")
+    hits = json.loads(text)
+    assert code == 0 and len(hits["ids"]) == 200 and len(hits["ids"][0]) == 5
+    with np.load(files / "hits.npz") as saved:
+        assert saved["ids"].tolist() == hits["ids"]
+    truth = vectro.exact_search(np.load(files / "base.npy"), np.load(files / "queries.npy"), 5)
+    assert np.mean([len(set(a) & set(b)) / 5 for a, b in zip(hits["ids"], truth)]) > 0.97
+    code, text, _ = run(capsys, "eval", "--orig", files / "base.npy", "--comp", index_path, "--queries",
+                        files / "queries.npy", "--oversampling", "10", "--json")
+    report = json.loads(text)
+    assert code == 0 and report["recall@10"] >= 0.99 and report["rerank"] == "int8"
+    code, _, err = run(capsys, "search", "--index", files / "base.npy", "--queries", files / "queries.npy")
+    assert code == 2 and "not a .vectro file" in err

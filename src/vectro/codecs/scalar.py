@@ -265,34 +265,36 @@ class Int2(_Codebook):
         return np.sqrt(np.einsum("ngs,ngs->ng", wide, wide) / counts)
 
 
+class _IEEEFloat(Codec):
+    """Values stored as little-endian IEEE floats of `dtype`."""
+
+    dtype: ClassVar[str] = "<f4"
+
+    def bytes_per_vector(self, dim):
+        return np.dtype(self.dtype).itemsize * dim
+
+    def _encode_block(self, X):
+        return X.astype(self.dtype).view(np.uint8)
+
+    def _decode_block(self, codes):
+        return np.ascontiguousarray(codes).view(self.dtype).astype(np.float32)
+
+
 @register
-class Float32(Codec):
+class Float32(_IEEEFloat):
     name = "float32"
     summary = "no compression: the float32 values (the reference)"
-
-    def bytes_per_vector(self, dim):
-        return 4 * dim
-
-    def _encode_block(self, X):
-        return X.astype("<f4").view(np.uint8)
-
-    def _decode_block(self, codes):
-        return np.ascontiguousarray(codes).view("<f4").astype(np.float32)
+    dtype = "<f4"
 
 
 @register
-class Float16(Codec):
+class Float16(_IEEEFloat):
     name = "float16"
     summary = "IEEE half precision; values beyond +-65504 saturate"
-
-    def bytes_per_vector(self, dim):
-        return 2 * dim
+    dtype = "<f2"
 
     def _encode_block(self, X):
-        return np.clip(X, -FLOAT16_MAX, FLOAT16_MAX).astype("<f2").view(np.uint8)
-
-    def _decode_block(self, codes):
-        return np.ascontiguousarray(codes).view("<f2").astype(np.float32)
+        return super()._encode_block(np.clip(X, -FLOAT16_MAX, FLOAT16_MAX))
 
 
 @register
