@@ -55,6 +55,20 @@ def _compiled(name: str):
             return out
         return jit(int8_scores)
 
+    if name == "int8_candidates":
+        def int8_candidate_scores(Q, codes, rows, dim):
+            nq, c = rows.shape
+            out = np.empty((nq, c), dtype=np.float32)
+            for q in prange(nq):
+                for j in range(c):
+                    r = rows[q, j]
+                    acc = np.float32(0.0)
+                    for t in range(dim):
+                        acc += Q[q, t] * np.float32(codes[r, t])
+                    out[q, j] = acc * codes[r, dim : dim + 4].view(np.float32)[0]
+            return out
+        return jit(int8_candidate_scores)
+
     if name == "byte_lut":
         def lut_scores(luts, codes):
             # luts: (nq, bytes, 256) partial sums per code byte; codes: (n, bytes) uint8
@@ -74,7 +88,13 @@ def _compiled(name: str):
 def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
     """Q float32 (nq, d) against per-vector int8 rows (n, d + 4): float32 (nq, n)."""
     scales = np.ascontiguousarray(codes[:, dim : dim + 4]).view("<f4")[:, 0]
-    return _compiled("int8")(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8), scales, dim)
+    return _compiled("int8")(np.ascontiguousarray(Q, dtype=np.float32), np.asarray(codes).view(np.int8), scales, dim)
+
+
+def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
+    """Q float32 (nq, d) against its own candidate rows (nq, c) of int8 codes (n, d + 4): (nq, c)."""
+    return _compiled("int8_candidates")(np.ascontiguousarray(Q, dtype=np.float32), np.asarray(codes).view(np.int8),
+                                        np.ascontiguousarray(rows, dtype=np.int64), dim)
 
 
 def sign_bit_luts(Q: np.ndarray, dim: int, scale: float) -> np.ndarray:

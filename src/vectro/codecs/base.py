@@ -154,6 +154,12 @@ class Codec:
             out[:, start : start + len(block)] = self._score_block(Q, block)
         return out
 
+    def score_candidates(self, queries: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Inner products of each query with its own candidates: queries float32 (nq, d), rows int (nq, c)
+        indexing `codes` -> float32 (nq, c). Used to re-score shortlists."""
+        decoded = self.decode(np.asarray(codes[rows.reshape(-1)])).reshape(*rows.shape, self.dim_)
+        return np.matmul(decoded, queries[:, :, None])[:, :, 0]
+
     def _encode_block(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError
 

@@ -199,6 +199,11 @@ class Int8(_AbsMaxUniform):
             return kernels.int8_scores(Q, codes, self.dim_)  # reads the codes in place, no decoded copy
         return super()._score_block(Q, codes)
 
+    def score_candidates(self, queries, codes, rows):
+        if self.group is None and kernels.available():
+            return kernels.int8_candidate_scores(queries, codes, rows, self.dim_)
+        return super().score_candidates(queries, codes, rows)
+
 
 @register
 class Int16(_AbsMaxUniform):

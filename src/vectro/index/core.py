@@ -46,7 +46,8 @@ class Index:
         self.ann = HNSW(self.dim, self.codec, metric, hnsw_m, ef_construction, ef_search) if ann else None
         self._codes = RowStore()
         self._rerank = RowStore(spill=self.rerank_codec is not None and self.rerank_codec.spec == "float32")
-        self._sq_norms = RowStore()  # |x_hat|^2 per row, for L2 scores
+        self._sq_norms = RowStore()  # |x_hat|^2 per row (for cosine and L2 scores), primary codes
+        self._rerank_sq_norms = RowStore()  # the same for the re-rank representation
         self._ids = IdMap()
 
     # ----- size and memory ---------------------------------------------------------------------
@@ -60,7 +61,8 @@ class Index:
 
     def memory_usage(self) -> dict:
         """Bytes held in RAM and in memory-mapped files, by part."""
-        parts = {"codes": self._codes, "rerank": self._rerank, "norms": self._sq_norms}
+        parts = {"codes": self._codes, "rerank": self._rerank, "norms": self._sq_norms,
+                 "rerank_norms": self._rerank_sq_norms}
         ram = {name: store.ram_bytes for name, store in parts.items()}
         disk = {name: store.mapped_bytes for name, store in parts.items()}
         ram["ids"] = self._ids.nbytes
@@ -98,7 +100,9 @@ class Index:
         self._codes.append(codes)
         self._sq_norms.append(np.einsum("ij,ij->i", d := self.codec.decode(codes), d)[:, None])
         if self.rerank_codec is not None:
-            self._rerank.append(self.rerank_codec.encode(X))
+            fine = self.rerank_codec.encode(X)
+            self._rerank.append(fine)
+            self._rerank_sq_norms.append(np.einsum("ij,ij->i", d := self.rerank_codec.decode(fine), d)[:, None])
         self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
         if self.ann is not None:
             self.ann.add(X, codes)
@@ -115,6 +119,7 @@ class Index:
         self._sq_norms.keep(live)
         if self.rerank_codec is not None:
             self._rerank.keep(live)
+            self._rerank_sq_norms.keep(live)
         self._ids.renumber(live)
         if self.ann is not None:
             self.ann.rebuild(self._codes.view(), self.codec, live)
@@ -149,11 +154,11 @@ class Index:
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
         if self.ann is not None and self.ann.worth_using(n_allowed, depth):
             rows = self.ann.search(Q, depth, allowed, ef)
-            scores = self._rescore(self.codec, self._codes, Q, rows)
+            scores = self._rescore(self.codec, self._codes, self._sq_norms, Q, rows)
         else:
             rows, scores = self._scan(Q, depth, allowed)
         if self.rerank_codec is not None:
-            scores = self._rescore(self.rerank_codec, self._rerank, Q, rows)
+            scores = self._rescore(self.rerank_codec, self._rerank, self._rerank_sq_norms, Q, rows)
         order = np.lexsort((rows, -scores), axis=1)[:, :k]
         rows, scores = np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
         if self.metric == "l2":
@@ -199,17 +204,13 @@ class Index:
             best_rows, best_scores = _merge(best_rows, best_scores, found, scores, depth)
         return best_rows, best_scores
 
-    def _rescore(self, codec: Codec, store, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Scores of each query against its own candidate rows (nq, c), with a finer codec."""
-        flat = rows.reshape(-1)
-        valid = flat >= 0
-        decoded = np.zeros((len(flat), self.dim), dtype=np.float32)
-        if valid.any():
-            decoded[valid] = codec.decode(np.asarray(store.view()[flat[valid]]))
-        inner = np.matmul(decoded.reshape(*rows.shape, self.dim), Q[:, :, None])[:, :, 0]
-        scores = self._metric_scores(inner, np.einsum("ij,ij->i", decoded, decoded).reshape(rows.shape))
+    def _rescore(self, codec: Codec, store: RowStore, sq_norms: RowStore, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Scores of each query against its own candidate rows (nq, c); rows of -1 score -inf."""
+        safe = np.where(rows >= 0, rows, 0)
+        inner = codec.score_candidates(Q, store.view(), safe)
+        scores = self._metric_scores(inner, sq_norms.view()[safe, 0])
         scores[rows < 0] = -np.inf
-        return scores.astype(np.float32)
+        return scores.astype(np.float32, copy=False)
 
     def ids(self) -> np.ndarray:
         """Live ids in insertion order."""
@@ -228,6 +229,7 @@ class Index:
                 arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
         if self.rerank_codec is not None:
             arrays["rerank"] = np.asarray(self._rerank.view())
+            arrays["rerank_sq_norms"] = np.asarray(self._rerank_sq_norms.view())
         if self.ann is not None:
             arrays["ann"] = self.ann.serialise()
         meta = {
@@ -264,6 +266,7 @@ class Index:
         index._sq_norms = RowStore.wrap(arrays["sq_norms"])
         if index.rerank_codec is not None:
             index._rerank = RowStore.wrap(arrays["rerank"], spill=index._rerank.spill)
+            index._rerank_sq_norms = RowStore.wrap(arrays["rerank_sq_norms"])
         index._ids = IdMap.from_arrays(arrays)
         if index.ann is not None:
             index.ann.deserialise(np.asarray(arrays["ann"]))
