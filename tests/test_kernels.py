@@ -16,7 +16,56 @@ def numpy_only(monkeypatch):
     return use_numpy
 
 
-@pytest.mark.parametrize("spec", ["int8", "binary"])
+KERNEL_CODECS = ["int8", "int16", "int4", "int8-dim", "binary", "float16"]
+
+
+def edge_cases(rng, n, dim):
+    X = rng.standard_normal((n, dim)).astype(np.float32)
+    if n > 4:
+        X[1] = 0  # a zero vector
+        X[2] *= np.float32(3e37)  # very large magnitudes
+        X[3] = np.float32(1e-6) * rng.standard_normal(dim)  # float16 subnormals
+        X[4, ::2] = np.float32(65504 + 8)  # float16 saturation (rounds up past the largest half)
+    return X
+
+
+@pytest.mark.parametrize("spec", KERNEL_CODECS)
+@pytest.mark.parametrize("n, dim", [(1, 384), (1, 1), (37, 7), (200, 63), (50, 129), (300, 385)])
+def test_fast_codes_are_bit_exact_with_numpy(spec, n, dim, rng, numpy_only):
+    X = edge_cases(rng, n, dim)
+    codec = make_codec(spec).fit(X)
+    fast_codes = codec.encode(X)
+    fast_decoded = codec.decode(fast_codes)
+    numpy_only()
+    np.testing.assert_array_equal(fast_codes, codec.encode(X))
+    np.testing.assert_array_equal(fast_decoded, codec.decode(fast_codes))
+
+
+def test_float16_kernel_matches_numpy_on_every_exponent(rng, numpy_only):
+    bits = rng.integers(0, 2**32, 2**18, dtype=np.uint64).astype(np.uint32)
+    values = bits.view(np.float32)
+    values = values[np.isfinite(values)]
+    # ties: halfway between half-precision neighbours (last kept mantissa bit 0 and 1)
+    ties = (np.arange(1, 2000, dtype=np.uint32) << 13 | 0x1000).astype(np.uint32) + np.uint32(0x38000000)
+    X = np.concatenate([values, ties.view(np.float32)])
+    X = X[: len(X) // 64 * 64].reshape(-1, 64)
+    codec = make_codec("float16").fit(X)
+    fast = codec.encode(X)
+    numpy_only()
+    np.testing.assert_array_equal(fast, codec.encode(X))
+
+
+@pytest.mark.parametrize("spec", KERNEL_CODECS)
+def test_fast_path_names_the_first_bad_row(spec, rng):
+    X = rng.standard_normal((100, 20)).astype(np.float32)
+    codec = make_codec(spec).fit(X)
+    X[61, 3] = np.inf
+    X[80, 0] = np.nan
+    with pytest.raises(Exception, match="row 61 holds inf at dimension 3"):
+        codec.encode(X)
+
+
+@pytest.mark.parametrize("spec", ["int8", "int4", "binary"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])
 def test_single_query_scores_match_numpy(spec, dim, rng, numpy_only):
     X = rng.standard_normal((300, dim)).astype(np.float32)
@@ -39,6 +88,15 @@ def test_candidate_scores_match_numpy(rng, numpy_only):
     fast = codec.score_candidates(Q, codes, rows)
     numpy_only()
     np.testing.assert_allclose(fast, codec.score_candidates(Q, codes, rows), rtol=1e-5, atol=1e-5)
+
+
+def test_hamming_kernel_matches_numpy(rng, numpy_only):
+    X = rng.standard_normal((300, 77)).astype(np.float32)
+    codec = make_codec("binary").fit(X)
+    codes = codec.encode(X)
+    fast = codec.hamming(codes[:9], codes)
+    numpy_only()
+    np.testing.assert_array_equal(fast, codec.hamming(codes[:9], codes))
 
 
 def test_backend_can_be_forced_to_numpy(monkeypatch):

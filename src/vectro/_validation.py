@@ -7,11 +7,13 @@ import numpy as np
 from .errors import VectroError
 
 
-def as_matrix(X, name: str = "X", dim: int | None = None, allow_empty: bool = False) -> np.ndarray:
+def as_matrix(X, name: str = "X", dim: int | None = None, allow_empty: bool = False,
+              finite: bool = True) -> np.ndarray:
     """Return X as a C-contiguous float32 (n, d) array, or raise VectroError saying what is wrong.
 
     Accepts any array-like of real numbers (float16/32/64, ints, lists). Never modifies the
     caller's array: a float32 C-contiguous input is returned as is (read only by callers).
+    `finite=False` leaves the NaN/Inf check to the caller (encoders fuse it into their pass).
     """
     try:
         arr = np.asarray(X)
@@ -27,7 +29,8 @@ def as_matrix(X, name: str = "X", dim: int | None = None, allow_empty: bool = Fa
     if dim is not None and arr.shape[1] != dim:
         raise VectroError(f"{name} has {arr.shape[1]} dimensions, but {dim} are expected")
     out = np.ascontiguousarray(arr, dtype=np.float32)
-    check_finite(out, name)
+    if finite:
+        check_finite(out, name)
     return out
 
 

@@ -21,7 +21,8 @@ from typing import Callable, ClassVar
 
 import numpy as np
 
-from .._validation import as_matrix
+from .. import kernels
+from .._validation import as_matrix, check_finite
 from ..errors import VectroError
 
 # Rows scored at once (large enough for efficient matrix products) and the unit of progress.
@@ -123,22 +124,41 @@ class Codec:
 
     def encode(self, X) -> np.ndarray:
         """Encode float vectors (n, d) into uint8 codes (n, bytes_per_vector(d))."""
-        X = as_matrix(X, "X")
+        X = as_matrix(X, "X", finite=False)
         dim = self._check_fitted(X.shape[1])
+        fast = self._encode_fast(X) if kernels.available() else None
+        if fast is not None:
+            codes, bad_row = fast
+            if bad_row >= 0:
+                check_finite(X[bad_row : bad_row + 1], "X", row_offset=bad_row)
+            return codes
         out = np.empty((len(X), self.bytes_per_vector(dim)), dtype=np.uint8)
         rows = kernel_rows(dim)
         for start in range(0, len(X), rows):
-            out[start : start + rows] = self._encode_block(X[start : start + rows])
+            block = X[start : start + rows]
+            check_finite(block, "X", row_offset=start)
+            out[start : start + rows] = self._encode_block(block)
         return out
 
     def decode(self, codes) -> np.ndarray:
         """Decode uint8 codes (n, bytes_per_vector) into float32 vectors (n, d)."""
         codes = self._check_codes(codes)
+        fast = self._decode_fast(codes) if kernels.available() else None
+        if fast is not None:
+            return fast
         out = np.empty((len(codes), self.dim_), dtype=np.float32)
         rows = kernel_rows(self.dim_)
         for start in range(0, len(codes), rows):
             out[start : start + rows] = self._decode_block(codes[start : start + rows])
         return out
+
+    def _encode_fast(self, X: np.ndarray):
+        """(codes, first row holding NaN/Inf or -1) from a compiled kernel, or None: no kernel."""
+        return None
+
+    def _decode_fast(self, codes: np.ndarray):
+        """Decoded float32 vectors from a compiled kernel, or None: no kernel for this codec."""
+        return None
 
     def score(self, queries, codes) -> np.ndarray:
         """Inner products of float queries (nq, d) with encoded vectors: float32 (nq, n).

@@ -30,6 +30,12 @@ class Binary(Codec):
         # +-1/sqrt(d): unit vectors, so cosine and inner product rank the same way
         return self._signs(codes) / np.float32(np.sqrt(self.dim_))
 
+    def _encode_fast(self, X):
+        return kernels.sign_encode(X)
+
+    def _decode_fast(self, codes):
+        return kernels.sign_decode(codes, self.dim_, np.float32(1) / np.float32(np.sqrt(self.dim_)))
+
     def _score_block(self, Q, codes):
         if len(Q) <= kernels.SMALL_BATCH and kernels.available():
             luts = kernels.sign_bit_luts(Q, self.dim_, 1 / np.sqrt(self.dim_))
@@ -40,6 +46,8 @@ class Binary(Codec):
         """Hamming distances between binary query codes (nq, B) and codes (n, B): int32 (nq, n)."""
         codes = self._check_codes(codes)
         query_codes = self._check_codes(query_codes)
+        if kernels.available():
+            return kernels.hamming(query_codes, codes)
         out = np.empty((len(query_codes), len(codes)), dtype=np.int32)
         for i, q in enumerate(query_codes):
             out[i] = POPCOUNT[np.bitwise_xor(codes, q)].sum(axis=1, dtype=np.int32)

@@ -172,6 +172,14 @@ class _AbsMaxUniform(_ScaledCodec):
     def _scales(self, grouped):
         return _abs_max(grouped) / np.float32(self.qmax)
 
+    def _encode_fast(self, X):
+        if self.group is None:
+            return kernels.absmax_encode(X, self.bytes_per_vector(X.shape[1]), self.qmax, self.bits)
+        return None
+
+    def _decode_fast(self, codes):
+        return kernels.absmax_decode(codes, self.dim_, self.bits) if self.group is None else None
+
     def _to_codes(self, normalised):
         q = np.rint(normalised, out=normalised)  # in place: `normalised` is this block's temporary
         np.clip(q, -self.qmax, self.qmax, out=q)
@@ -217,6 +225,11 @@ class Int4(_AbsMaxUniform):
     name = "int4"
     summary = "4-bit symmetric codes (-7..7), two per byte, one float32 scale per vector or group"
     bits, qmax = 4, 7
+
+    def _score_block(self, Q, codes):
+        if self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            return kernels.int4_scores(Q, codes, self.dim_)
+        return super()._score_block(Q, codes)
 
 
 class _Codebook(_ScaledCodec):
@@ -301,6 +314,12 @@ class Float16(_IEEEFloat):
     def _encode_block(self, X):
         return super()._encode_block(np.clip(X, -FLOAT16_MAX, FLOAT16_MAX))
 
+    def _encode_fast(self, X):
+        return kernels.half_encode(X)
+
+    def _decode_fast(self, codes):
+        return kernels.half_decode(codes, self.dim_)
+
 
 @register
 class BFloat16(Codec):
@@ -343,6 +362,12 @@ class Int8PerDim(Codec):
 
     def _decode_block(self, codes):
         return codes * self.step_ + self.offset_
+
+    def _encode_fast(self, X):
+        return kernels.perdim_encode(X, self.offset_, self.step_)
+
+    def _decode_fast(self, codes):
+        return kernels.perdim_decode(codes, self.offset_, self.step_)
 
     def _score_block(self, Q, codes):
         # q.(offset + step*c) = q.offset + (q*step).c: no decoded block is materialised

@@ -1,0 +1,156 @@
+"""Compiled kernels (numba) behind the codecs, with the NumPy code as the fallback.
+
+What runs where:
+    encode / decode      int8, int16, int4 (per-vector scale), int8-dim, binary, float16
+    scoring, few queries int8, int4, binary (float queries), shortlists of int8 rows
+    scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
+Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
+does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which produces
+the same codes byte for byte and the same scores to float rounding. Threads: `VECTRO_THREADS`
+or `vectro.set_threads(n)`; all cores by default.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+import numpy as np
+
+# at most this many queries go through the per-row scoring kernels; larger batches use BLAS
+SMALL_BATCH = 8
+
+
+@lru_cache(maxsize=1)
+def _module():
+    if os.environ.get("VECTRO_BACKEND", "auto").lower() == "numpy":
+        return None
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    from . import _jit
+
+    set_threads(None)
+    return _jit
+
+
+def available() -> bool:
+    return _module() is not None
+
+
+def set_threads(count: int | None) -> int:
+    """Limit the kernels to `count` threads (None: VECTRO_THREADS or every core); returns the count."""
+    from ..backend import thread_count
+
+    if count is not None:
+        os.environ["VECTRO_THREADS"] = str(int(count))
+    threads = thread_count()
+    try:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    except ImportError:
+        pass
+    return threads
+
+
+def _scales(codes: np.ndarray, code_bytes: int) -> np.ndarray:
+    return np.ascontiguousarray(codes[:, code_bytes : code_bytes + 4]).view("<f4")[:, 0]
+
+
+def absmax_encode(X: np.ndarray, width: int, qmax: int, bits: int):
+    """Per-vector abs-max codes, then the float32 scale: (uint8 (n, width), first bad row or -1)."""
+    out = np.empty((len(X), width), dtype=np.uint8)
+    scales = np.empty(len(X), dtype=np.float32)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().absmax_encode(X, out, scales, bad, qmax, bits)
+    out[:, width - 4 :] = scales.view(np.uint8).reshape(-1, 4)
+    return out, _first(bad)
+
+
+def _first(bad: np.ndarray) -> int:
+    return int(np.argmax(bad)) if bad.any() else -1
+
+
+def absmax_decode(codes: np.ndarray, dim: int, bits: int) -> np.ndarray:
+    out = np.empty((len(codes), dim), dtype=np.float32)
+    _module().absmax_decode(np.ascontiguousarray(codes), _scales(codes, codes.shape[1] - 4), out, bits)
+    return out
+
+
+def perdim_encode(X, offset, step):
+    out = np.empty(X.shape, dtype=np.uint8)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().perdim_encode(X, offset, step, out, bad)
+    return out, _first(bad)
+
+
+def perdim_decode(codes, offset, step) -> np.ndarray:
+    out = np.empty(codes.shape, dtype=np.float32)
+    _module().perdim_decode(np.ascontiguousarray(codes), offset, step, out)
+    return out
+
+
+def sign_encode(X):
+    out = np.empty((len(X), -(-X.shape[1] // 8)), dtype=np.uint8)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().sign_encode(X, out, bad)
+    return out, _first(bad)
+
+
+def sign_decode(codes, dim: int, magnitude: float) -> np.ndarray:
+    out = np.empty((len(codes), dim), dtype=np.float32)
+    _module().sign_decode(np.ascontiguousarray(codes), out, np.float32(magnitude))
+    return out
+
+
+def hamming(query_codes, codes) -> np.ndarray:
+    return _module().hamming(np.ascontiguousarray(query_codes), np.ascontiguousarray(codes))
+
+
+def half_encode(X):
+    out = np.empty(X.shape, dtype=np.uint16)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().half_encode(X, out, bad)
+    return out.view(np.uint8), _first(bad)
+
+
+def half_decode(codes, dim: int) -> np.ndarray:
+    out = np.empty((len(codes), dim), dtype=np.float32)
+    _module().half_decode(np.ascontiguousarray(codes).view("<u2"), out)
+    return out
+
+
+def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+    """Q float32 (nq, d) against per-vector int8 rows (n, d + 4): float32 (nq, n)."""
+    codes = np.asarray(codes)
+    return _module().int8_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8),
+                                 _scales(codes, dim), dim)
+
+
+def int4_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+    """Q float32 (nq, d) against per-vector int4 rows (n, ceil(d/2) + 4): float32 (nq, n)."""
+    codes = np.ascontiguousarray(codes)
+    return _module().int4_scores(np.ascontiguousarray(Q, dtype=np.float32), codes, _scales(codes, -(-dim // 2)), dim)
+
+
+def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
+    """Q float32 (nq, d) against its own candidate rows (nq, c) of int8 codes (n, d + 4): (nq, c)."""
+    codes = np.asarray(codes)
+    scales = _scales(codes[rows.reshape(-1)], dim).reshape(rows.shape)
+    return _module().int8_candidate_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8), scales,
+                                           np.ascontiguousarray(rows, dtype=np.int64), dim)
+
+
+def sign_bit_luts(Q: np.ndarray, dim: int, scale: float) -> np.ndarray:
+    """Per query and code byte, the sum of +-q over the 8 dimensions that byte holds, for each byte value."""
+    width = -(-dim // 8)
+    padded = np.zeros((len(Q), width * 8), dtype=np.float32)
+    padded[:, :dim] = Q * np.float32(scale)
+    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float32) * 2 - 1  # (256, 8) of +-1
+    return np.einsum("qbk,vk->qbv", padded.reshape(len(Q), width, 8), bits).astype(np.float32)
+
+
+def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    return _module().lut_scores(np.ascontiguousarray(luts), np.ascontiguousarray(codes))
