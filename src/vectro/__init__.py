@@ -27,6 +27,7 @@ _EXPORTS = {
     "reconstruct_embeddings": "compat",
     "QuantizationResult": "compat",
     "get_backend_info": "backend",
+    "set_threads": "kernels",
     "make_codec": "codecs.base",
     "registered_codecs": "codecs.base",
     "Codec": "codecs.base",

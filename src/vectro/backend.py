@@ -26,11 +26,15 @@ def get_backend_info() -> dict:
     fast = kernels.available()
     versions = {}
     if fast:
-        versions["numba"] = kernels._numba().__version__
+        import numba
+
+        versions["numba"] = numba.__version__
     return {
         "backend": "numba" if fast else "numpy",
         "available_backends": ["numba", "numpy"] if fast else ["numpy"],
-        "kernels": "numba: single-query int8 and binary scoring; numpy: everything else" if fast else "numpy",
+        "kernels": ("numba: encode/decode of int8, int16, int4, int8-dim, binary, float16; few-query "
+                    "scoring of int8, int4, binary; numpy + BLAS: batched scoring and other codecs")
+        if fast else "numpy",
         **versions,
         "threads": thread_count(),
         "vectro": __version__,
