@@ -107,3 +107,18 @@ def test_backend_can_be_forced_to_numpy(monkeypatch):
     env = {"VECTRO_BACKEND": "numpy", "PATH": "/usr/bin:/bin"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert out.stdout.strip() == "numpy"
+
+
+def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import vectro.kernels._jit as jit
+
+    probe = ("import sys, vectro; assert 'numba' not in sys.modules, 'import vectro loaded numba'; "
+             "import numpy as np; vectro.compress(np.ones((3, 16), np.float32), 'int8'); "
+             "assert 'numba' in sys.modules")
+    subprocess.run([sys.executable, "-c", probe], check=True)
+    cache = Path(jit.__file__).parent / "__pycache__"
+    assert any(p.name.startswith("_jit.absmax_encode") and p.suffix == ".nbi" for p in cache.iterdir())

@@ -156,3 +156,14 @@ def test_index_build_search_and_eval(files, capsys):
     assert code == 0 and report["recall@10"] >= 0.99 and report["rerank"] == "int8"
     code, _, err = run(capsys, "search", "--index", files / "base.npy", "--queries", files / "queries.npy")
     assert code == 2 and "not a .vectro file" in err
+
+
+def test_bench_speed_runs_every_kernel_codec(capsys):
+    code, text, _ = run(capsys, "bench", "speed", "--n", "3000", "--d", "40", "--queries", "5", "--json")
+    report = json.loads(text)
+    assert code == 0 and report["dims"][0]["n"] == 3000
+    rows = {row["codec"]: row for row in report["dims"][0]["codecs"]}
+    assert set(rows) == {"float16", "int16", "int8", "int8-dim", "int4", "binary"}
+    assert all(row["bit_exact"] and row["encode"] > 0 for row in rows.values())
+    assert {row["codec"] for row in report["scan"]["rows"]} == {"int8", "binary"}
+    assert run(capsys, "bench", "fastest")[0] == 2

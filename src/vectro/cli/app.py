@@ -283,6 +283,7 @@ def demo(
 
 @app.command()
 def bench(
+    suite: Optional[str] = typer.Argument(None, help="Omit for the seed harness; `speed` for the kernel speed benchmark."),
     n: int = typer.Option(2000, "--n", min=1, help="Synthetic vectors (ignored with --in)."),
     d: int = typer.Option(128, "--d", min=1, help="Synthetic dimension."),
     queries: int = typer.Option(100, "--queries", min=1, help="Queries (held-out rows)."),
@@ -292,7 +293,15 @@ def bench(
     seed: int = typer.Option(0, "--seed"),
     as_json: bool = JsonOpt,
 ):
-    """The seed's benchmark harness: compress/reconstruct time, mean cosine, recall@k, bytes."""
+    """The seed's benchmark harness (compress/reconstruct time, cosine, recall@k, bytes), or `bench speed`."""
+    if suite == "speed":
+        from vectro.speed import markdown, run
+
+        report = run(dims=(d,), n=n, scan_n=n, scan_queries=queries)
+        _print_json(report) if as_json else out.print(markdown(report), markup=False)
+        return
+    if suite is not None:
+        raise VectroError(f"unknown benchmark {suite!r}; use `vectro bench` or `vectro bench speed`")
     from vectro.bench import run_bench
 
     data = vectro.load_vectors(input) if input else None

@@ -21,37 +21,35 @@ FLOAT32_MAX = np.float32(3.4028235e38)
 def absmax_encode(X, out, scales, bad, qmax, bits):
     """Codes into out[:, :code_bytes], the scale of each row into scales (n,)."""
     n, dim = X.shape
-    code_bytes = out.shape[1] - 4
+    top, bottom = np.float32(qmax), np.float32(-qmax)
     for i in prange(n):
+        x = X[i]
         peak = np.float32(0.0)
+        poison = np.float32(0.0)  # x * 0 is NaN exactly when x is NaN or Inf
         for j in range(dim):
-            v = abs(X[i, j])
-            if not v <= FLOAT32_MAX:
-                bad[i] = True
-            if v > peak:
-                peak = v
+            peak = max(peak, abs(x[j]))
+            poison += x[j] * np.float32(0.0)
+        if poison != 0:
+            bad[i] = True
         scale = peak / np.float32(qmax)
         if scale == 0:
             scale = np.float32(1.0)
         row = out[i]
-        if bits == 4:
-            for b in range(code_bytes):
-                row[b] = 0
-        for j in range(dim):
-            q = np.rint(X[i, j] / scale)
-            if q > qmax:
-                q = qmax
-            elif q < -qmax:
-                q = -qmax
-            if bits == 8:
-                row[j] = np.uint8(np.int8(q) & 0xFF)
-            elif bits == 16:
-                v = np.int16(q)
+        if bits == 8:
+            for j in range(dim):
+                row[j] = np.uint8(np.int32(min(max(np.rint(x[j] / scale), bottom), top)) & 0xFF)
+        elif bits == 16:
+            for j in range(dim):
+                v = np.int32(min(max(np.rint(x[j] / scale), bottom), top))
                 row[2 * j] = np.uint8(v & 0xFF)
                 row[2 * j + 1] = np.uint8((v >> 8) & 0xFF)
-            else:
-                nibble = np.uint8(np.int32(q) + 8)
-                row[j >> 1] |= nibble << np.uint8(4 * (j & 1))
+        else:
+            for pair in range(dim // 2):
+                lo = np.int32(min(max(np.rint(x[2 * pair] / scale), bottom), top)) + 8
+                hi = np.int32(min(max(np.rint(x[2 * pair + 1] / scale), bottom), top)) + 8
+                row[pair] = np.uint8(lo | (hi << 4))
+            if dim % 2:
+                row[dim // 2] = np.uint8(np.int32(min(max(np.rint(x[dim - 1] / scale), bottom), top)) + 8)
         scales[i] = scale
 
 
@@ -76,15 +74,12 @@ def absmax_decode(codes, scales, out, bits):
 def perdim_encode(X, offset, step, out, bad):
     n, dim = X.shape
     for i in prange(n):
+        poison = np.float32(0.0)
         for j in range(dim):
-            if not abs(X[i, j]) <= FLOAT32_MAX:
-                bad[i] = True
-            q = np.rint((X[i, j] - offset[j]) / step[j])
-            if q > 255:
-                q = 255
-            elif q < 0:
-                q = 0
-            out[i, j] = np.uint8(q)
+            poison += X[i, j] * np.float32(0.0)
+            out[i, j] = np.uint8(min(max(np.rint((X[i, j] - offset[j]) / step[j]), np.float32(0)), np.float32(255)))
+        if poison != 0:
+            bad[i] = True
 
 
 @exact
@@ -99,18 +94,24 @@ def perdim_decode(codes, offset, step, out):
 @exact
 def sign_encode(X, out, bad):
     n, dim = X.shape
-    width = out.shape[1]
+    full = dim // 8
     for i in prange(n):
-        for b in range(width):
+        x = X[i]
+        poison = np.float32(0.0)
+        for j in range(dim):
+            poison += x[j] * np.float32(0.0)
+        if poison != 0:
+            bad[i] = True
+        for b in range(full):
             byte = np.uint8(0)
             for k in range(8):
-                j = 8 * b + k
-                if j < dim:
-                    if not abs(X[i, j]) <= FLOAT32_MAX:
-                        bad[i] = True
-                    if X[i, j] > 0:
-                        byte |= np.uint8(1 << k)
+                byte |= np.uint8(x[8 * b + k] > 0) << np.uint8(k)
             out[i, b] = byte
+        if dim % 8:
+            byte = np.uint8(0)
+            for j in range(8 * full, dim):
+                byte |= np.uint8(x[j] > 0) << np.uint8(j - 8 * full)
+            out[i, full] = byte
 
 
 @exact
