@@ -21,7 +21,9 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	$(BIN)/python benchmarks/compress.py
+	cd benchmarks && ../$(BIN)/python compress.py
+	cd benchmarks && ../$(BIN)/python speed.py
+	cd benchmarks && ../$(BIN)/python search.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis
