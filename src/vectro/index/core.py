@@ -91,10 +91,9 @@ class Index:
         """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced."""
         X = self._prepare(vectors)
         ids = self._ids.normalise(ids, len(X))
-        if self.codec.dim_ is None:
-            self.codec.fit(X) if self.codec.trainable else self.codec.fit(X[:1])
-        if self.rerank_codec is not None and self.rerank_codec.dim_ is None:
-            self.rerank_codec.fit(X) if self.rerank_codec.trainable else self.rerank_codec.fit(X[:1])
+        for codec in (self.codec, self.rerank_codec):
+            if codec is not None and codec.dim_ is None:  # first add: trainable codecs learn from it
+                codec.fit(X if codec.trainable else X[:1])
         codes = self.codec.encode(X)
         first_row = self._codes.rows
         self._codes.append(codes)
@@ -154,7 +153,8 @@ class Index:
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
         if self.ann is not None and self.ann.worth_using(n_allowed, depth):
             rows = self.ann.search(Q, depth, allowed, ef)
-            scores = self._rescore(self.codec, self._codes, self._sq_norms, Q, rows)
+            if self.rerank_codec is None:
+                scores = self._rescore(self.codec, self._codes, self._sq_norms, Q, rows)
         else:
             rows, scores = self._scan(Q, depth, allowed)
         if self.rerank_codec is not None:
