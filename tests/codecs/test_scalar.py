@@ -134,6 +134,10 @@ def test_pca_needs_enough_rows_and_a_smaller_dimension(clustered):
         ("int2", 100, 0.84, 0.93),
         ("binary", 48, 0.70, 0.79),
         ("pca:128+int8", 132, 0.82, 0.91),
+        ("rq:4", 196, 0.955, 0.994),
+        ("rq:2", 100, 0.86, 0.935),
+        ("rq:1", 52, 0.72, 0.79),
+        ("pca:192+rq:4", 100, 0.90, 0.95),
     ],
 )
 def test_quality_floor_on_real_sample(sample, spec, bytes_per_vector, min_recall, min_cosine):
@@ -143,3 +147,21 @@ def test_quality_floor_on_real_sample(sample, spec, bytes_per_vector, min_recall
     assert packed.bytes_per_vector == bytes_per_vector
     assert report["recall@10"] >= min_recall
     assert report["mean_cosine"] >= min_cosine
+
+
+def test_lloyd_max_recovers_the_gaussian_quantiser():
+    from vectro.codecs.rotation import lloyd_max
+
+    values = np.random.default_rng(0).standard_normal(400_000)
+    np.testing.assert_allclose(lloyd_max(values, 4), [-1.510, -0.4528, 0.4528, 1.510], atol=0.025)
+    np.testing.assert_allclose(lloyd_max(values, 2), [-0.7979, 0.7979], atol=0.01)  # +-sqrt(2/pi)
+
+
+def test_rotation_codec_is_orthogonal_and_unbiased_in_scale(sample):
+    base, _ = sample
+    codec = make_codec("rq:3").fit(base[:2000])
+    R = codec.rotation_
+    np.testing.assert_allclose(R @ R.T, np.eye(384), atol=1e-5)
+    decoded = codec.decode(codec.encode(base[:500]))
+    ratio = np.linalg.norm(decoded, axis=1) / np.linalg.norm(base[:500], axis=1)
+    assert abs(float(np.mean(ratio)) - 1) < 0.02  # the per-vector scale keeps norms
