@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 
 import numpy as np
+
+from vectro.speed import best as best_of  # noqa: F401  (fastest of repeated runs, shared with vectro bench speed)
 
 ROOT = Path(__file__).resolve().parents[1]
 PUBLIC = Path(os.environ.get("VECTRO_PUBLIC_DATA", ROOT.parent / "shared" / "data" / "public-all-MiniLM-L6-v2"))
@@ -19,16 +20,6 @@ def public_data():
     if not (PUBLIC / "base.npy").exists():
         return None
     return np.load(PUBLIC / "base.npy"), np.load(PUBLIC / "queries.npy"), np.load(PUBLIC / "gt_top100.npy")
-
-
-def best_of(fn, repeats: int = 3):
-    """(fastest wall time of `repeats` calls, the last call's result): the least disturbed run."""
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return min(times), result
 
 
 def write_section(name: str, markdown: str) -> None:

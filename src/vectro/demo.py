@@ -8,8 +8,9 @@ from . import sample_data
 from .compressed import compress
 from .metrics.evaluate import evaluate
 
-DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:64", "nf4", "int4",
-               "int4:64", "int2", "binary", "pca:128+int8", "trunc:256+int8"]
+DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:64", "rq:8", "nf4", "int4",
+               "int4:64", "rq:4", "rq:3", "int2", "rq:2", "pca:192+rq:4", "binary", "rq:1", "spectral:16",
+               "pca:128+int8", "trunc:256+int8"]
 
 
 def run_demo(codecs=DEMO_CODECS, k: int = 10) -> list[dict]:
