@@ -26,6 +26,7 @@ class HNSW:
         self.bits = 4 if getattr(codec, "bits", 8) <= 4 else 8
         self.hnsw_m, self.ef_construction, self.ef_search = hnsw_m, ef_construction, ef_search
         self.index = None
+        self._plain_params = None
 
     def params(self) -> dict:
         return {"hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
@@ -54,9 +55,15 @@ class HNSW:
     def search(self, Q: np.ndarray, depth: int, allowed: np.ndarray | None, ef: int | None) -> np.ndarray:
         """Candidate rows (nq, depth), -1 where the graph found fewer; filtered rows never appear."""
         faiss = self.faiss
-        params = faiss.SearchParametersHNSW()
-        params.efSearch = max(ef or self.ef_search, depth)
-        if allowed is not None:
+        ef = max(ef or self.ef_search, depth)
+        if allowed is None:  # unfiltered: reuse one parameter object (SWIG objects are slow to build)
+            if self._plain_params is None or self._plain_params.efSearch != ef:
+                self._plain_params = faiss.SearchParametersHNSW()
+                self._plain_params.efSearch = ef
+            params = self._plain_params
+        else:
+            params = faiss.SearchParametersHNSW()
+            params.efSearch = ef
             bitmap = np.packbits(allowed, bitorder="little")  # the selector points into it: keep it referenced
             params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
         query = self._binary_codes(Q) if self.binary else Q

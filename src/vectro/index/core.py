@@ -160,7 +160,8 @@ class Index:
         if self.rerank_codec is not None:
             scores = self._rescore(self.rerank_codec, self._rerank, self._rerank_sq_norms, Q, rows)
         order = np.lexsort((rows, -scores), axis=1)[:, :k]
-        rows, scores = np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+        picked = np.arange(len(rows))[:, None], order
+        rows, scores = rows[picked], scores[picked]
         if self.metric == "l2":
             scores = scores - np.einsum("ij,ij->i", Q, Q)[:, None]  # -|q - x|^2 exactly
         if rows.shape[1] < k:

@@ -138,7 +138,12 @@ def int4_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
     """Q float32 (nq, d) against its own candidate rows (nq, c) of int8 codes (n, d + 4): (nq, c)."""
     codes = np.asarray(codes)
-    scales = _scales(codes[rows.reshape(-1)], dim).reshape(rows.shape)
+    if dim % 4 == 0 and codes.flags.c_contiguous:
+        scales = codes.view("<f4")[:, dim // 4]  # aligned: a strided view of every row's scale, no copy
+    else:
+        scales = np.zeros(len(codes), dtype=np.float32)
+        used = np.unique(rows)
+        scales[used] = _scales(codes[used], dim)
     return _module().int8_candidate_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8), scales,
                                            np.ascontiguousarray(rows, dtype=np.int64), dim)
 

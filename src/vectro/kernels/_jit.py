@@ -10,6 +10,7 @@ from numba import njit, prange
 
 exact = njit(parallel=True, cache=True, nogil=True)
 fast = njit(parallel=True, fastmath=True, cache=True, nogil=True)
+serial = njit(fastmath=True, cache=True, nogil=True)  # small jobs: no thread-pool start-up per call
 FLOAT32_MAX = np.float32(3.4028235e38)
 
 # Every encoder also flags rows holding NaN or Inf in `bad` (n,): the check rides along the one
@@ -232,17 +233,18 @@ def int4_scores(Q, codes, scales, dim):
     return out
 
 
-@fast
+@serial
 def int8_candidate_scores(Q, codes, scales, rows, dim):
+    """Shortlist re-scoring: each query against its own c candidate rows; scales (n,) per row."""
     nq, c = rows.shape
     out = np.empty((nq, c), dtype=np.float32)
-    for q in prange(nq):
+    for q in range(nq):
         for j in range(c):
             r = rows[q, j]
             acc = np.float32(0.0)
             for t in range(dim):
                 acc += Q[q, t] * np.float32(codes[r, t])
-            out[q, j] = acc * scales[q, j]
+            out[q, j] = acc * scales[r]
     return out
 
 
