@@ -118,7 +118,10 @@ def evaluate(
         from vectro.metrics.evaluate import evaluate_index
 
         report = evaluate_index(original, vectro.Index.load(comp), queries=Q, k=k, oversampling=oversampling)
-        _print_json(report) if as_json else out.print(_kv_table(report))
+        if as_json:
+            _print_json(report)
+        else:
+            out.print(_kv_table(report))
         return
     report = vectro.evaluate(original, vectro.load(comp), queries=Q, k=k, metric=metric)
     if as_json:
@@ -298,7 +301,10 @@ def bench(
         from vectro.speed import markdown, run
 
         report = run(dims=(d,), n=n, scan_n=n, scan_queries=queries)
-        _print_json(report) if as_json else out.print(markdown(report), markup=False)
+        if as_json:
+            _print_json(report)
+        else:
+            out.print(markdown(report), markup=False)
         return
     if suite is not None:
         raise VectroError(f"unknown benchmark {suite!r}; use `vectro bench` or `vectro bench speed`")
