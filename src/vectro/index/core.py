@@ -29,6 +29,8 @@ from .ann import HNSW
 from .store import IdMap, RowStore
 
 INDEX_FORMAT = "vectro-index"
+# scores held at once while scanning (queries x rows of one block): 16 MB
+SCORES_PER_BLOCK = 4 << 20
 
 
 class Index:
@@ -190,12 +192,14 @@ class Index:
         best_rows = np.full((len(Q), 0), -1, dtype=np.int64)
         best_scores = np.full((len(Q), 0), -np.inf, dtype=np.float32)
         total = len(codes) if contiguous else len(candidates)
-        for start in range(0, total, BLOCK_ROWS):
+        # few queries: large blocks (one kernel call, one top-k); many: blocks the BLAS product fits
+        block = max(BLOCK_ROWS, SCORES_PER_BLOCK // len(Q))
+        for start in range(0, total, block):
             if contiguous:
-                rows = np.arange(start, min(start + BLOCK_ROWS, total))
-                block_codes = np.asarray(codes[start : start + BLOCK_ROWS])
+                rows = np.arange(start, min(start + block, total))
+                block_codes = np.asarray(codes[start : start + block])
             else:
-                rows = candidates[start : start + BLOCK_ROWS]
+                rows = candidates[start : start + block]
                 block_codes = np.asarray(codes[rows])
             S = self._metric_scores(self.codec.score(Q, block_codes), sq_norms[rows])
             if contiguous and allowed is not None:
