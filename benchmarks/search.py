@@ -208,7 +208,8 @@ def main():
     if data is not None:
         base, queries, gt = data
         truth = gt[:, :K]
-        body = [f"Command: `python benchmarks/search.py` on {machine_line()}.", "",
+        flags = " --skip-big" if args.skip_big else ""
+        body = [f"Command: `python benchmarks/search.py{flags}` on {machine_line()}.", "",
                 "Public set: 50,000 real all-MiniLM-L6-v2 passages, 1,000 held-out queries, cosine (unit vectors); "
                 "recall@10 against the shipped exact top-10. vectro's float32 re-rank vectors are memory-mapped, so "
                 "they count as mapped, not RAM.", ""]

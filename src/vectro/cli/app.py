@@ -273,14 +273,14 @@ def demo(
     if as_json:
         _print_json({"rows": rows})
         return
-    table = Table("codec", "bytes/vector", "ratio", "recall@10", "nDCG@10", "mean cosine", "encode vec/s",
+    table = Table("codec", "bytes/vector", "ratio", "recall@10", "nDCG@10", "mean cosine", "fit+encode vec/s",
                   title="vectro demo: 5,000 real all-MiniLM-L6-v2 passages (d=384), 200 held-out queries")
     for row in rows:
         table.add_row(row["codec"], str(row["bytes_per_vector"]), f"{row['compression_ratio']:.1f}x",
                       f"{row['recall@10']:.3f}", f"{row['ndcg@10']:.3f}", f"{row['mean_cosine']:.4f}",
                       f"{row['encode_vectors_per_s']:,.0f}")
     out.print(table)
-    out.print("ratio = float32 bytes / stored bytes (codes, scales and codec state). "
+    out.print("ratio = float32 bytes / stored bytes (codes, scales and codec state such as rotations). "
               "Next: `vectro compress --in X.npy --out X.vectro --codec int8`.")
 
 
