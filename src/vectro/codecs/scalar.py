@@ -180,6 +180,13 @@ class _AbsMaxUniform(_ScaledCodec):
     def _decode_fast(self, codes):
         return kernels.absmax_decode(codes, self.dim_, self.bits) if self.group is None else None
 
+    def _score_block(self, Q, codes):
+        # a few queries: score the codes in place (no decoded copy); many: decode + BLAS
+        kernel = {8: kernels.int8_scores, 4: kernels.int4_scores}.get(self.bits)
+        if kernel and self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            return kernel(Q, codes, self.dim_)
+        return super()._score_block(Q, codes)
+
     def _to_codes(self, normalised):
         q = np.rint(normalised, out=normalised)  # in place: `normalised` is this block's temporary
         np.clip(q, -self.qmax, self.qmax, out=q)
@@ -202,11 +209,6 @@ class Int8(_AbsMaxUniform):
     summary = "8-bit symmetric codes, one float32 scale per vector (int8:G: per G dims)"
     bits, qmax = 8, 127
 
-    def _score_block(self, Q, codes):
-        if self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
-            return kernels.int8_scores(Q, codes, self.dim_)  # reads the codes in place, no decoded copy
-        return super()._score_block(Q, codes)
-
     def score_candidates(self, queries, codes, rows):
         if self.group is None and kernels.available():
             return kernels.int8_candidate_scores(queries, codes, rows, self.dim_)
@@ -225,11 +227,6 @@ class Int4(_AbsMaxUniform):
     name = "int4"
     summary = "4-bit symmetric codes (-7..7), two per byte, one float32 scale per vector or group"
     bits, qmax = 4, 7
-
-    def _score_block(self, Q, codes):
-        if self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
-            return kernels.int4_scores(Q, codes, self.dim_)
-        return super()._score_block(Q, codes)
 
 
 class _Codebook(_ScaledCodec):
