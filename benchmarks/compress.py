@@ -17,28 +17,20 @@ import numpy as np
 import vectro
 from vectro.bench import clustered_vectors
 from vectro.demo import DEMO_CODECS
+from vectro.speed import copy_rate, seed_quantize
 
 from _common import best_of, machine_line, public_data, write_section
-
-
-def seed_quantize(X: np.ndarray):
-    """The seed Vectro's NumPy quantiser (python/interface.py): per-vector abs-max scale, round, cast."""
-    scales = np.max(np.abs(X), axis=1) / 127.0
-    scales[scales == 0] = 1.0
-    return np.round(X / scales[:, None]).astype(np.int8), scales.astype(np.float32)
 
 
 def throughput(n: int, d: int, repeats: int) -> list[str]:
     X = clustered_vectors(n, d, seed=0)
     seed_s, _ = best_of(lambda: seed_quantize(X), repeats)
-    copy_target = np.empty_like(X)
-    copy_s, _ = best_of(lambda: np.copyto(copy_target, X), repeats)
-    del copy_target
+    copy_per_s = copy_rate(X, repeats)
     lines = [
         f"Throughput on {n:,} x {d} float32 (synthetic clustered), best of {repeats}; "
         "ratios are to the seed Vectro's NumPy int8 quantiser timed in the same run.",
         "",
-        f"- memory-bandwidth reference (`np.copyto` of the input): {n / copy_s:,.0f} vectors/s",
+        f"- memory-bandwidth reference (`np.copyto` of the input): {copy_per_s:,.0f} vectors/s",
         f"- seed NumPy int8 quantiser: {n / seed_s:,.0f} vectors/s",
         "",
         "| codec | bytes/vector | encode vectors/s | encode / seed | decode vectors/s |",
@@ -50,7 +42,6 @@ def throughput(n: int, d: int, repeats: int) -> list[str]:
         decode_s, _ = best_of(lambda: codec.decode(codes), repeats)
         lines.append(f"| `{spec}` | {codec.bytes_per_vector(d)} | {n / encode_s:,.0f} | "
                      f"{seed_s / encode_s:.2f}x | {n / decode_s:,.0f} |")
-        del codes
         print(lines[-1], flush=True)
     return lines
 

@@ -59,14 +59,18 @@ def _faiss():
     return faiss
 
 
+def copy_rate(X: np.ndarray, repeats: int) -> float:
+    """Vectors per second np.copyto moves: the memory-bandwidth reference."""
+    target = np.empty_like(X)
+    seconds, _ = best(lambda: np.copyto(target, X), repeats)
+    return len(X) / seconds
+
+
 def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
     """Reference rates and, per codec, encode/decode rates (fast path, NumPy fallback, FAISS)."""
     n = len(X)
-    copy_target = np.empty_like(X)
-    copy_s, _ = best(lambda: np.copyto(copy_target, X), repeats)
-    del copy_target
     seed_s, _ = best(lambda: seed_quantize(X), repeats)
-    refs = {"copyto": n / copy_s, "seed_int8": n / seed_s}
+    refs = {"copyto": copy_rate(X, repeats), "seed_int8": n / seed_s}
     compile_started = time.perf_counter()
     for spec in CODECS:  # first calls compile (or load from the on-disk cache)
         codec = make_codec(spec).fit(X[:1000])
@@ -84,7 +88,6 @@ def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
         row = {"codec": spec, "bytes_per_vector": codec.bytes_per_vector(X.shape[1]),
                "encode": n / encode_s, "decode": n / decode_s, "numpy_encode": n / np_encode_s,
                "numpy_decode": n / np_decode_s, "bit_exact": bool(np.array_equal(codes, np_codes))}
-        del np_codes
         if faiss is not None and spec in FAISS_SQ:
             sq = faiss.IndexScalarQuantizer(X.shape[1], getattr(faiss.ScalarQuantizer, FAISS_SQ[spec]))
             sq.train(X[:100_000])
@@ -92,9 +95,7 @@ def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
             faiss_decode_s, _ = best(lambda: sq.sa_decode(faiss_codes), repeats)
             row.update({"faiss": f"SQ {FAISS_SQ[spec]}", "faiss_encode": n / faiss_encode_s,
                         "faiss_decode": n / faiss_decode_s})
-            del faiss_codes
         rows.append(row)
-        del codes
     return refs, rows
 
 
@@ -131,7 +132,6 @@ def scan_rows(X: np.ndarray, queries: np.ndarray, k: int = 10) -> list[dict]:
             row.update({"faiss": name, "faiss_single_pairs": n / (f_single_s / 20),
                         "faiss_batch_pairs": n * len(queries) / f_batch_s})
         rows.append(row)
-        del index
     return rows
 
 
