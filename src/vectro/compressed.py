@@ -61,9 +61,10 @@ class Compressed:
     def metric(self) -> str:
         return self.metadata.get("metric", "cosine")
 
-    def decompress(self, progress: Progress | None = None) -> np.ndarray:
-        """Decode every vector: float32 (n, d)."""
-        out = np.empty((len(self), self.dim), dtype=np.float32)
+    def decompress(self, progress: Progress | None = None, out: np.ndarray | None = None) -> np.ndarray:
+        """Decode every vector: float32 (n, d), into `out` (e.g. a memory-mapped .npy) if given."""
+        if out is None:
+            out = np.empty((len(self), self.dim), dtype=np.float32)
         for start in range(0, len(self), BLOCK_ROWS):
             out[start : start + BLOCK_ROWS] = self.codec.decode(self.codes[start : start + BLOCK_ROWS])
             if progress:
@@ -191,10 +192,7 @@ def decompress_file(src, dst, progress: Progress | None = None) -> Path:
     os.close(fd)
     try:
         out = np.lib.format.open_memmap(tmp, mode="w+", dtype=np.float32, shape=(len(compressed), compressed.dim))
-        for start in range(0, len(compressed), BLOCK_ROWS):
-            out[start : start + BLOCK_ROWS] = compressed.codec.decode(compressed.codes[start : start + BLOCK_ROWS])
-            if progress:
-                progress(min(start + BLOCK_ROWS, len(compressed)), len(compressed))
+        compressed.decompress(progress, out=out)
         out.flush()
         del out
         with open(tmp, "rb+") as f:

@@ -24,6 +24,7 @@ from ..codecs.base import BLOCK_ROWS, Codec, make_codec
 from ..compressed import METRICS, _check_metric
 from ..errors import FormatError, VectroError
 from ..format import container
+from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import top_k
 from .ann import HNSW
 from .store import IdMap, RowStore
@@ -75,11 +76,7 @@ class Index:
 
     # ----- writing --------------------------------------------------------------------------
     def _prepare(self, vectors, name="vectors") -> np.ndarray:
-        X = as_matrix(vectors, name, self.dim)
-        if self.metric == "cosine":
-            norms = np.linalg.norm(X, axis=1, keepdims=True)
-            X = X / np.where(norms == 0, 1, norms)
-        return X
+        return prepare_for_metric(as_matrix(vectors, name, self.dim), self.metric)
 
     def train(self, vectors) -> "Index":
         """Fit trainable codecs (pca, int8-dim, ...) on representative vectors before adding."""
@@ -99,11 +96,11 @@ class Index:
         codes = self.codec.encode(X)
         first_row = self._codes.rows
         self._codes.append(codes)
-        self._sq_norms.append(np.einsum("ij,ij->i", d := self.codec.decode(codes), d)[:, None])
+        self._sq_norms.append(_decoded_sq_norms(self.codec, codes))
         if self.rerank_codec is not None:
             fine = self.rerank_codec.encode(X)
             self._rerank.append(fine)
-            self._rerank_sq_norms.append(np.einsum("ij,ij->i", d := self.rerank_codec.decode(fine), d)[:, None])
+            self._rerank_sq_norms.append(_decoded_sq_norms(self.rerank_codec, fine))
         self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
         if self.ann is not None:
             self.ann.add(X, codes)
@@ -148,8 +145,7 @@ class Index:
         if not oversampling >= 1:
             raise VectroError(f"oversampling must be >= 1, got {oversampling!r}")
         Q, single = as_vector_or_matrix(queries, "queries", self.dim)
-        if self.metric == "cosine":
-            Q = Q / np.where((norms := np.linalg.norm(Q, axis=1, keepdims=True)) == 0, 1, norms)
+        Q = prepare_for_metric(Q, self.metric)
         allowed = self._ids.allowed_rows(filter, self._codes.rows)  # None: every row
         n_allowed = self._codes.rows if allowed is None else int(allowed.sum())
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
@@ -276,6 +272,12 @@ class Index:
         if index.ann is not None:
             index.ann.deserialise(np.asarray(arrays["ann"]))
         return index
+
+
+def _decoded_sq_norms(codec: Codec, codes: np.ndarray) -> np.ndarray:
+    """|x_hat|^2 of each encoded row, as a (n, 1) column for a RowStore."""
+    decoded = codec.decode(codes)
+    return np.einsum("ij,ij->i", decoded, decoded)[:, None]
 
 
 def _merge(rows_a, scores_a, rows_b, scores_b, depth):

@@ -34,11 +34,12 @@ def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(cos, -1.0, 1.0)
 
 
-def _prepare_queries(Q: np.ndarray, metric: str) -> np.ndarray:
+def prepare_for_metric(X: np.ndarray, metric: str) -> np.ndarray:
+    """Rows as the metric compares them: unit length for cosine (zero rows stay zero), else as given."""
     if metric != "cosine":
-        return Q
-    norms = np.linalg.norm(Q, axis=1, keepdims=True)
-    return Q / np.where(norms == 0, 1, norms)
+        return X
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms == 0, 1, norms)
 
 
 def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
@@ -60,7 +61,7 @@ def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
 def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray | None = None) -> np.ndarray:
     """Exact top-k ids (nq, k) of queries Q over X by cosine, inner product or L2; `exclude[i]` is skipped."""
     X = as_matrix(X, "X")
-    Q = _prepare_queries(as_matrix(Q, "queries", X.shape[1]), metric)
+    Q = prepare_for_metric(as_matrix(Q, "queries", X.shape[1]), metric)
     sq = np.einsum("ij,ij->i", X, X)
     return _rank(lambda q: q @ X.T, Q, len(X), k, metric, sq, exclude)
 
@@ -116,7 +117,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         cosines[start : start + len(decoded)] = row_cosines(X[start : start + BLOCK_ROWS], decoded)
         approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
 
-    Qp = _prepare_queries(Q, metric)
+    Qp = prepare_for_metric(Q, metric)
     truth = exact_search(X, Q, k, metric, self_ids)
     if codec is not None:
         score = lambda q: codec.score(q, codes)  # noqa: E731
@@ -125,7 +126,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         score = lambda q: q @ codes.T  # noqa: E731
         Q_roundtrip = Qp
     found = _rank(score, Qp, n, k, metric, approx_sq, self_ids)
-    symmetric = _rank(score, _prepare_queries(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
+    symmetric = _rank(score, prepare_for_metric(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
 
     worst = np.argsort(cosines, kind="stable")[:10]
     return {
