@@ -164,12 +164,16 @@ class IdMap:
             return int(item)
         return item
 
+    def _keys(self, ids) -> list:
+        """Dictionary keys for one id or a sequence of ids (numpy ints become Python ints)."""
+        return [self._key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]
+
     def contains(self, item) -> bool:
         return self._key(item) in self._ensure_lookup()
 
     def rows_of(self, ids) -> np.ndarray:
         lookup = self._ensure_lookup()
-        keys = [self._key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]
+        keys = self._keys(ids)
         missing = [k for k in keys if k not in lookup]
         if missing:
             raise VectroError(f"unknown id {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
@@ -178,7 +182,7 @@ class IdMap:
     def remove(self, ids) -> int:
         rows = self.rows_of(ids)  # raises before changing anything if any id is unknown
         lookup = self._ensure_lookup()
-        for key in [self._key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]:
+        for key in self._keys(ids):
             lookup.pop(key, None)
         rows = np.unique(rows)
         self._alive.view()[rows] = 0
@@ -203,7 +207,7 @@ class IdMap:
             allowed[self.live_rows()[flt]] = True
             return allowed
         lookup = self._ensure_lookup()
-        rows = [lookup[k] for k in (self._key(i) for i in np.atleast_1d(flt.astype(object)).tolist()) if k in lookup]
+        rows = [lookup[k] for k in self._keys(flt) if k in lookup]
         allowed = np.zeros(n_rows, dtype=bool)
         allowed[rows] = True
         return allowed
