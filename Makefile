@@ -9,6 +9,8 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	# the CPU build of PyTorch (for vectro[train]); a bare `torch` would pull the CUDA one
+	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
 
@@ -24,6 +26,8 @@ bench: install
 	cd benchmarks && ../$(BIN)/python compress.py
 	cd benchmarks && ../$(BIN)/python speed.py
 	cd benchmarks && ../$(BIN)/python search.py
+	cd benchmarks && ../$(BIN)/python quality.py
+	cd benchmarks && ../$(BIN)/python learned.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

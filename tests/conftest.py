@@ -6,7 +6,8 @@ import vectro.bench
 
 # One representative spec per codec family, with arguments and compositions.
 SPECS = ["float32", "float16", "bf16", "int16", "int8", "int8:16", "int8-dim", "int4", "int4:8",
-         "nf4", "int2", "int2:32", "binary", "rq:1", "rq:3", "rq:4", "spectral:8", "spectral:4,4,6,2", "pca:6", "trunc:5", "pca:6+int8", "trunc:5+binary", "pca:6+nf4", "pca:6+rq:2"]
+         "nf4", "int2", "int2:32", "binary", "rq:1", "rq:3", "rq:4", "spectral:8", "spectral:4,4,6,2", "pca:6", "trunc:5", "pca:6+int8", "trunc:5+binary", "pca:6+nf4", "pca:6+rq:2",
+         "pq:23", "pq:23x4", "opq:23x4", "learned:6", "learned:6,mlp+int8"]
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,12 @@ def clustered():
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture
+def files_with_sample(tmp_path, sample):
+    """The bundled sample written as base.npy and queries.npy in a temporary folder."""
+    base, queries = sample
+    np.save(tmp_path / "base.npy", base)
+    np.save(tmp_path / "queries.npy", queries)
+    return tmp_path

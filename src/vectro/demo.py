@@ -10,7 +10,7 @@ from .metrics.evaluate import evaluate
 
 DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:64", "rq:8", "nf4", "int4",
                "int4:64", "rq:4", "rq:3", "int2", "rq:2", "pca:192+rq:4", "binary", "rq:1", "spectral:16",
-               "pca:128+int8", "trunc:256+int8"]
+               "pca:128+int8", "trunc:256+int8", "pq:32", "pq:48x4"]
 
 
 def run_demo(codecs=DEMO_CODECS, k: int = 10) -> list[dict]:
@@ -32,4 +32,20 @@ def run_demo(codecs=DEMO_CODECS, k: int = 10) -> list[dict]:
             "mean_cosine": report["mean_cosine"],
             "encode_vectors_per_s": len(base) / max(seconds, 1e-9),
         })
+    return rows
+
+
+def run_learned_demo(dim_out: int = 32, epochs: int = 5) -> list[dict]:
+    """Small end to end: train `learned:dim_out` on the bundled sample, then it and PCA (alone and + int8)
+    answer the held-out queries."""
+    from .train import TrainConfig, train_projection
+
+    base, queries = sample_data()
+    model = train_projection(base, TrainConfig(dim_out=dim_out, epochs=epochs, k=20, hard_neg_l=100))
+    rows = []
+    for codec in (f"pca:{dim_out}", model, f"pca:{dim_out}+int8", model.then("int8")):
+        packed = compress(base, codec)
+        report = evaluate(base, packed, queries=queries, k=10)
+        rows.append({"codec": packed.codec.spec, "bytes_per_vector": packed.bytes_per_vector,
+                     "recall@10": report["recall@10"], "ndcg@10": report["ndcg@10"]})
     return rows

@@ -19,7 +19,7 @@ class Composite(Codec):
             if not isinstance(stage, Projection):
                 raise VectroError(
                     f"{stage.spec!r} cannot come before another stage: only projections "
-                    "(pca, trunc) can, and the quantiser comes last"
+                    "(pca, trunc, learned) can, and the quantiser comes last"
                 )
         if isinstance(quantiser, Projection):
             raise VectroError(f"{quantiser.spec!r} must be followed by a quantiser, e.g. {quantiser.spec}+int8")

@@ -6,22 +6,31 @@ serves every dimension; this is the TurboQuant recipe (arXiv 2504.19874). Each r
 float32 factor alpha = <x, R^T z_hat> / |z_hat|^2, the least-squares scale of the quantised
 direction, so inner products q.x ~ alpha * (R q).z_hat keep the vector's norm and are not shrunk.
 
+The rotation is structured when d has a power-of-two factor b >= 32 (d = 384: b = 128):
+R = H D2 P H D1, with D random signs, P a random permutation and H the orthonormal Walsh-Hadamard
+transform of each aligned block of b coordinates. It costs O(d log b) per vector instead of the
+O(d^2) of a dense matrix, and it mixes every input coordinate into every block (the permutation
+crosses blocks). Other d use a dense Haar-random rotation.
+
     rq:4     4 bits per dimension   (d/2 + 4 bytes per vector: 196 at d=384)
     rq:1     1 bit per dimension    (d/8 + 4 bytes: 52 at d=384)
-Row layout: ceil(d * B / 8) bytes of codes (bit-planes interleaved per coordinate, lowest bit
-first), then alpha as float32.
+Row layout: ceil(d * B / 8) bytes of codes (coordinate j in bits j*B .. j*B+B-1, lowest first),
+then alpha as float32.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from ..errors import VectroError
 from .base import Codec, register
 
 # Coordinates the codebook learns from at most, and Lloyd-Max iterations.
 CODEBOOK_SAMPLES = 1_000_000
 LLOYD_ITERATIONS = 30
+# The smallest power-of-two block the structured rotation uses; below it the rotation is dense.
+MIN_HADAMARD_BLOCK = 32
 
 
 def lloyd_max(values: np.ndarray, levels: int, iterations: int = LLOYD_ITERATIONS) -> np.ndarray:
@@ -48,13 +57,31 @@ def unpack_bitplanes(packed: np.ndarray, bits: int, dim: int) -> np.ndarray:
     return (planes << np.arange(bits, dtype=np.uint8)).sum(axis=2, dtype=np.uint8)
 
 
+def hadamard_block(dim: int) -> int:
+    """The block size of the structured rotation for `dim` (its largest power-of-two factor), or 0: dense."""
+    block = dim & -dim
+    return block if block >= MIN_HADAMARD_BLOCK else 0
+
+
+def fwht(X: np.ndarray, block: int) -> np.ndarray:
+    """Unnormalised Walsh-Hadamard transform of each aligned `block` of every row of X (n, d)."""
+    n, dim = X.shape
+    Y = np.array(X, dtype=np.float32)
+    h = 1
+    while h < block:
+        pairs = Y.reshape(n, dim // (2 * h), 2, h)
+        first, second = pairs[:, :, 0, :], pairs[:, :, 1, :]
+        Y = np.stack((first + second, first - second), axis=2).reshape(n, dim)
+        h *= 2
+    return Y
+
+
 @register
 class RotationQuantizer(Codec):
     name = "rq"
     example = "rq:4"
     summary = "random rotation + B-bit Lloyd-Max codebook + per-vector scale (TurboQuant-style)"
     trainable = True
-    state_arrays = ("rotation_", "levels_")
     min_fit_rows = 16
 
     def __init__(self, arg: str | None = None):
@@ -62,46 +89,99 @@ class RotationQuantizer(Codec):
         if arg not in ("1", "2", "3", "4", "8"):
             raise VectroError("rq needs a bit width: rq:1, rq:2, rq:3, rq:4 or rq:8")
         self.bits = int(arg)
+        self.state_arrays = ("signs_", "perm_", "levels_")
 
     @property
     def spec(self) -> str:
         return f"rq:{self.bits}"
 
     def bytes_per_vector(self, dim: int) -> int:
-        return -(-dim * self.bits // 8) + 4
+        return self._width(dim) + 4
 
+    def _width(self, dim: int) -> int:
+        return -(-dim * self.bits // 8)
+
+    # ----- the rotation ---------------------------------------------------------------------
+    @property
+    def block(self) -> int:
+        return 0 if self.state_arrays[0] == "rotation_" else hadamard_block(self.dim_)
+
+    def _make_rotation(self, dim: int) -> None:
+        rng = np.random.default_rng(0)
+        block = hadamard_block(dim)
+        if block:
+            # both 1/sqrt(block) normalisations of the transform are folded into the signs
+            self.signs_ = (rng.choice([-1.0, 1.0], (2, dim)) / np.sqrt(block)).astype(np.float32)
+            self.perm_ = rng.permutation(dim).astype(np.int64)
+            self.state_arrays = ("signs_", "perm_", "levels_")
+        else:
+            q, r = np.linalg.qr(rng.standard_normal((dim, dim)))
+            self.rotation_ = (q * np.sign(np.diag(r))).astype(np.float32)  # Haar-distributed orthogonal
+            self.state_arrays = ("rotation_", "levels_")
+
+    def rotate(self, X: np.ndarray) -> np.ndarray:
+        """R x for each row of X (n, d) float32."""
+        if not self.block:
+            return X @ self.rotation_.T
+        first = fwht(X * self.signs_[0], self.block)
+        return fwht(first[:, self.perm_] * self.signs_[1], self.block)
+
+    def unrotate(self, Y: np.ndarray) -> np.ndarray:
+        """R^T y for each row of Y (n, d) float32."""
+        if not self.block:
+            return Y @ self.rotation_
+        first = np.empty_like(Y)
+        first[:, self.perm_] = fwht(Y, self.block) * self.signs_[1]
+        return fwht(first, self.block) * self.signs_[0]
+
+    # ----- fit / encode / decode ------------------------------------------------------------
     def _fit(self, X):
         dim = X.shape[1]
-        gaussian = np.random.default_rng(0).standard_normal((dim, dim))
-        q, r = np.linalg.qr(gaussian)
-        self.rotation_ = (q * np.sign(np.diag(r))).astype(np.float32)  # Haar-distributed orthogonal
-        z = self._directions(X)
-        sample = z.reshape(-1)
-        if len(sample) > CODEBOOK_SAMPLES:
-            sample = sample[np.random.default_rng(1).integers(0, len(sample), CODEBOOK_SAMPLES)]
-        self.levels_ = lloyd_max(sample, 2**self.bits)
-
-    def _directions(self, X: np.ndarray) -> np.ndarray:
-        """Rotated unit directions scaled by sqrt(d): coordinates close to N(0, 1)."""
-        rotated = X @ self.rotation_.T
+        self._make_rotation(dim)
+        self.dim_ = dim
+        rows = min(len(X), -(-CODEBOOK_SAMPLES // dim))
+        if rows < len(X):
+            X = X[np.sort(np.random.default_rng(1).choice(len(X), rows, replace=False))]
+        rotated = self.rotate(X)
         norms = np.linalg.norm(rotated.astype(np.float64), axis=1, keepdims=True)  # float32 squares overflow
-        return (rotated * (np.sqrt(X.shape[1]) / np.where(norms == 0, 1, norms))).astype(np.float32)
+        directions = rotated * (np.sqrt(dim) / np.where(norms == 0, 1, norms))
+        self.levels_ = lloyd_max(directions.reshape(-1), 2**self.bits)
+
+    def _load_state(self, dim, arrays):
+        self.state_arrays = ("rotation_", "levels_") if "rotation_" in arrays else ("signs_", "perm_", "levels_")
+        super()._load_state(dim, arrays)
 
     def _encode_block(self, X):
         n, dim = X.shape
-        z = self._directions(X)
-        thresholds = (self.levels_[1:] + self.levels_[:-1]) / 2
-        values = np.zeros(z.shape, dtype=np.uint8)
-        for threshold in thresholds:
-            values += z > threshold
-        z_hat = self.levels_[values]
+        rotated = self.rotate(X)
+        wide = rotated.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))[:, None]
+        scale = np.where(norms > 0, np.sqrt(dim) / np.where(norms == 0, 1, norms), 1).astype(np.float32)
+        thresholds = (self.levels_[1:] + self.levels_[:-1]) / np.float32(2)
+        values = np.searchsorted(thresholds, rotated * scale, side="left").astype(np.uint8)
+        z_hat = self.levels_[values].astype(np.float64)
         energy = np.einsum("ij,ij->i", z_hat, z_hat)
         # alpha: least-squares scale of the quantised direction, in the original units
-        alpha = np.einsum("ij,ij->i", (X @ self.rotation_.T).astype(np.float64), z_hat) / np.where(energy == 0, 1, energy)
+        alpha = np.einsum("ij,ij->i", wide, z_hat) / np.where(energy == 0, 1, energy)
         out = np.empty((n, self.bytes_per_vector(dim)), dtype=np.uint8)
         out[:, :-4] = pack_bitplanes(values, self.bits)
         out[:, -4:] = alpha.astype("<f4").view(np.uint8).reshape(n, 4)
         return out
+
+    def _kernel_rotation(self):
+        if self.block:
+            return self.signs_, self.perm_, self.block
+        return np.ones((2, self.dim_), dtype=np.float32), np.arange(self.dim_), 0
+
+    def _encode_fast(self, X):
+        signs, perm, block = self._kernel_rotation()
+        Y = X if block else np.ascontiguousarray(X @ self.rotation_.T)
+        return kernels.rq_encode(Y, signs, perm, block, self.levels_, self.bits, self._width(self.dim_))
+
+    def _decode_fast(self, codes):
+        signs, perm, block = self._kernel_rotation()
+        out = kernels.rq_decode(codes, signs, perm, block, self.levels_, self.bits, self.dim_)
+        return out if block else out @ self.rotation_
 
     def _rotated_decode(self, codes) -> np.ndarray:
         values = unpack_bitplanes(np.ascontiguousarray(codes[:, :-4]), self.bits, self.dim_)
@@ -109,8 +189,14 @@ class RotationQuantizer(Codec):
         return self.levels_[values] * alpha
 
     def _decode_block(self, codes):
-        return self._rotated_decode(codes) @ self.rotation_
+        return self.unrotate(self._rotated_decode(codes))
 
     def _score_block(self, Q, codes):
-        # rotate the queries once instead of rotating every decoded vector back
-        return (Q @ self.rotation_.T) @ self._rotated_decode(codes).T
+        rotated_queries = self.rotate(Q)  # rotate the queries once instead of every decoded vector back
+        alpha = np.ascontiguousarray(codes[:, -4:]).view("<f4")[:, 0]
+        if len(Q) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
+            # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place
+            luts = np.zeros((len(Q), codes.shape[1], 256), dtype=np.float32)
+            luts[:, :-4] = kernels.packed_value_luts(rotated_queries, self.levels_, self.bits)
+            return kernels.table_scores(luts, codes) * alpha
+        return rotated_queries @ self._rotated_decode(codes).T

@@ -159,3 +159,48 @@ def sign_bit_luts(Q: np.ndarray, dim: int, scale: float) -> np.ndarray:
 
 def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _module().lut_scores(np.ascontiguousarray(luts), np.ascontiguousarray(codes))
+
+
+def rq_encode(X, signs, perm, block: int, levels, bits: int, width: int):
+    """Rotation-quantised rows (see codecs/rotation.py): (uint8 (n, width + 4), first bad row or -1)."""
+    out = np.zeros((len(X), width + 4), dtype=np.uint8)
+    codes = np.zeros((len(X), width), dtype=np.uint8)
+    alphas = np.empty(len(X), dtype=np.float32)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
+    _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, codes, alphas, bad)
+    out[:, :width] = codes
+    out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)
+    return out, _first(bad)
+
+
+def rq_decode(codes, signs, perm, block: int, levels, bits: int, dim: int) -> np.ndarray:
+    codes = np.ascontiguousarray(codes)
+    out = np.empty((len(codes), dim), dtype=np.float32)
+    _module().rq_decode(codes, _scales(codes, codes.shape[1] - 4), signs, perm, block, levels, bits, out)
+    return out
+
+
+def packed_value_luts(Q: np.ndarray, levels: np.ndarray, bits: int) -> np.ndarray:
+    """LUTs for codes that pack 8/bits values per byte (value t of a byte in bits t*bits..): for each
+    query and code byte, sum over its values of q_j * levels[value], for all 256 byte values.
+
+    Q float32 (nq, d), levels float32 (2**bits,) -> float32 (nq, ceil(d * bits / 8), 256).
+    """
+    per_byte = 8 // bits
+    width = -(-Q.shape[1] // per_byte)
+    padded = np.zeros((len(Q), width * per_byte), dtype=np.float32)
+    padded[:, : Q.shape[1]] = Q
+    values = (np.arange(256)[:, None] >> (np.arange(per_byte) * bits)) & ((1 << bits) - 1)  # (256, per_byte)
+    return np.einsum("qbt,vt->qbv", padded.reshape(len(Q), width, per_byte), levels[values]).astype(np.float32)
+
+
+def lut_scores_numpy(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """The NumPy path of lut_scores: (nq, W, 256) tables and codes (n, W) -> (nq, n)."""
+    columns = np.arange(codes.shape[1])
+    return np.stack([lut[columns, codes].sum(axis=1, dtype=np.float32) for lut in luts])
+
+
+def table_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Sum of per-byte table entries: compiled when available, NumPy otherwise."""
+    return lut_scores(luts, codes) if available() else lut_scores_numpy(luts, codes)

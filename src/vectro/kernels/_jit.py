@@ -260,3 +260,143 @@ def lut_scores(luts, codes):
                 acc += luts[q, b, codes[i, b]]
             out[q, i] = acc
     return out
+
+
+# ----- rotation quantisation (rq:B): structured rotation, Lloyd-Max codes, least-squares scale ----
+@njit(cache=True, nogil=True, inline="always")
+def _fwht(buf, block):
+    """Unnormalised Walsh-Hadamard transform of every aligned `block` (>= 8) of buf, in place.
+
+    The first three butterfly stages run on 8 values held in registers (short inner loops do not
+    vectorise); the order of every addition is the NumPy version's, so both round identically."""
+    d = buf.shape[0]
+    for s in range(0, d, 8):
+        x0, x1, x2, x3 = buf[s], buf[s + 1], buf[s + 2], buf[s + 3]
+        x4, x5, x6, x7 = buf[s + 4], buf[s + 5], buf[s + 6], buf[s + 7]
+        a0, a1, a2, a3 = x0 + x1, x0 - x1, x2 + x3, x2 - x3
+        a4, a5, a6, a7 = x4 + x5, x4 - x5, x6 + x7, x6 - x7
+        b0, b1, b2, b3 = a0 + a2, a1 + a3, a0 - a2, a1 - a3
+        b4, b5, b6, b7 = a4 + a6, a5 + a7, a4 - a6, a5 - a7
+        buf[s], buf[s + 1], buf[s + 2], buf[s + 3] = b0 + b4, b1 + b5, b2 + b6, b3 + b7
+        buf[s + 4], buf[s + 5], buf[s + 6], buf[s + 7] = b0 - b4, b1 - b5, b2 - b6, b3 - b7
+    h = 8
+    while h < block:
+        for start in range(0, d, 2 * h):
+            for j in range(start, start + h):
+                a = buf[j]
+                c = buf[j + h]
+                buf[j] = a + c
+                buf[j + h] = a - c
+        h *= 2
+
+
+@njit(fastmath=True, cache=True, nogil=True)
+def _dot64(a, b):
+    """sum(a * b) of float32 vectors, accumulated in float64 (reassociated, so it vectorises)."""
+    acc = 0.0
+    for j in range(a.shape[0]):
+        acc += np.float64(a[j]) * np.float64(b[j])
+    return acc
+
+
+@exact
+def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad):
+    """Rotate each row (block > 0: signs/FWHT/permute/signs/FWHT; block == 0: X is already rotated),
+    scale its direction to unit variance per coordinate, take the nearest Lloyd-Max level, and
+    store alpha = <y, z_hat> / |z_hat|^2. Codes are packed low bit first, coordinate after coordinate."""
+    n, dim = X.shape
+    chunk = 256  # rows per task: scratch buffers are allocated once per chunk, not per row
+    for c in prange((n + chunk - 1) // chunk):
+        first = np.empty(dim, dtype=np.float32)
+        y = np.empty(dim, dtype=np.float32)
+        z = np.empty(dim, dtype=np.float32)
+        values = np.empty(dim, dtype=np.int32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            poison = np.float32(0.0)
+            if block > 0:
+                for j in range(dim):
+                    first[j] = X[i, j] * signs[0, j]
+                    poison += X[i, j] * np.float32(0.0)
+                _fwht(first, block)
+                for j in range(dim):
+                    y[j] = first[perm[j]] * signs[1, j]
+                _fwht(y, block)
+            else:
+                for j in range(dim):
+                    y[j] = X[i, j]
+                    poison += X[i, j] * np.float32(0.0)
+            if poison != 0:
+                bad[i] = True
+            norm = np.sqrt(_dot64(y, y))
+            scale = np.float32(np.sqrt(dim) / norm) if norm > 0 else np.float32(1.0)
+            # value = how many thresholds lie strictly below z: counted threshold by threshold over
+            # all coordinates (vectorises) for up to 16 levels, by branch-free binary search above
+            for j in range(dim):
+                z[j] = y[j] * scale
+                values[j] = 0
+            if levels.shape[0] <= 16:
+                for t in range(thresholds.shape[0]):
+                    edge = thresholds[t]
+                    for j in range(dim):
+                        values[j] += np.int32(z[j] > edge)
+            else:
+                for j in range(dim):
+                    value = 0
+                    step = levels.shape[0] >> 1
+                    while step > 0:
+                        value += step * np.int32(thresholds[value + step - 1] < z[j])
+                        step >>= 1
+                    values[j] = value
+            row = out[i]
+            for j in range(dim):
+                z[j] = levels[values[j]]
+            num = _dot64(y, z)
+            den = _dot64(z, z)
+            if 8 % bits == 0:  # a value never straddles two bytes
+                per_byte = 8 // bits
+                for b in range(row.shape[0]):
+                    byte = 0
+                    for t in range(per_byte):
+                        j = b * per_byte + t
+                        if j < dim:
+                            byte |= values[j] << (t * bits)
+                    row[b] = np.uint8(byte)
+            else:
+                for j in range(dim):
+                    p = j * bits
+                    for b in range(bits):
+                        if (values[j] >> b) & 1:
+                            row[(p + b) >> 3] |= np.uint8(1 << ((p + b) & 7))
+            alphas[i] = np.float32(num / den) if den > 0 else np.float32(0.0)
+
+
+@exact
+def rq_decode(codes, alphas, signs, perm, block, levels, bits, out):
+    """Inverse of rq_encode: levels times alpha, then the inverse rotation (block == 0: left rotated)."""
+    n, dim = out.shape
+    mask = (1 << bits) - 1
+    chunk = 256
+    for c in prange((n + chunk - 1) // chunk):
+        y = np.empty(dim, dtype=np.float32)
+        first = np.empty(dim, dtype=np.float32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            row = codes[i]
+            for j in range(dim):
+                p = j * bits
+                if 8 % bits == 0:
+                    value = (row[p >> 3] >> (p & 7)) & mask
+                else:
+                    value = 0
+                    for b in range(bits):
+                        value |= ((row[(p + b) >> 3] >> ((p + b) & 7)) & 1) << b
+                y[j] = levels[value] * alphas[i]
+            if block > 0:
+                _fwht(y, block)
+                for j in range(dim):
+                    first[perm[j]] = y[j] * signs[1, j]
+                _fwht(first, block)
+                for j in range(dim):
+                    out[i, j] = first[j] * signs[0, j]
+            else:
+                for j in range(dim):
+                    out[i, j] = y[j]

@@ -67,7 +67,8 @@ def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray 
 
 
 def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cosine",
-             n_queries: int = DEFAULT_QUERIES, seed: int = 0) -> dict:
+             n_queries: int = DEFAULT_QUERIES, seed: int = 0, rerank: int | None = None,
+             truth: np.ndarray | None = None) -> dict:
     """Measure retrieval quality and fidelity of `compressed` against the `original` vectors.
 
     original: float (n, d). compressed: a `Compressed` (queries are scored against its codes,
@@ -108,6 +109,8 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         Q = as_matrix(queries, "queries", dim)
     if k > n - (self_ids is not None):
         raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
+    if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
+        raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
 
     # one pass over the codes: reconstruction fidelity and the norms ranking needs
     cosines = np.empty(n)
@@ -118,17 +121,34 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
 
     Qp = prepare_for_metric(Q, metric)
-    truth = exact_search(X, Q, k, metric, self_ids)
+    if truth is None:
+        truth = exact_search(X, Q, k, metric, self_ids)
+    elif truth.shape[0] != len(Q) or truth.shape[1] < k:
+        raise VectroError(f"truth must hold >= {k} ids for each of the {len(Q)} queries, got shape {truth.shape}")
     if codec is not None:
         score = lambda q: codec.score(q, codes)  # noqa: E731
         Q_roundtrip = codec.decode(codec.encode(Qp))
     else:
         score = lambda q: q @ codes.T  # noqa: E731
         Q_roundtrip = Qp
-    found = _rank(score, Qp, n, k, metric, approx_sq, self_ids)
+    shortlist = _rank(score, Qp, n, max(k, rerank or 0), metric, approx_sq, self_ids)
+    found = shortlist[:, :k]
     symmetric = _rank(score, prepare_for_metric(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
 
     worst = np.argsort(cosines, kind="stable")[:10]
+    reranked = {}
+    if rerank is not None:
+        candidates = X[shortlist]  # (nq, N, d): re-scored exactly with the original vectors
+        exact = np.einsum("qd,qcd->qc", Qp, candidates)
+        sq = np.einsum("qcd,qcd->qc", candidates, candidates)
+        if metric == "cosine":
+            exact /= np.sqrt(np.where(sq == 0, 1, sq))
+        elif metric == "l2":
+            exact = 2 * exact - sq
+        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        best = np.take_along_axis(shortlist, order, axis=1)
+        reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
+                    "rerank": int(rerank)}
     return {
         f"recall@{k}": recall_at_k(found, truth, k),
         f"ndcg@{k}": ndcg_at_k(found, truth, k),
@@ -148,6 +168,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         "k": int(k),
         "metric": metric,
         "codec": codec.spec if codec is not None else "float32 (reconstruction)",
+        **reranked,
     }
 
 

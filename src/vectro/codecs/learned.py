@@ -1,0 +1,158 @@
+"""`learned:D`: a projection to D dimensions trained to keep each query's neighbour ranking.
+
+A document x is stored as z = f(x) with f(x) = W (x - mean) (+ U gelu(V W (x - mean)) with the
+optional residual MLP, `learned:D,mlp`). Searching lifts z back linearly, x_hat = W^T z + mean,
+so a float query q scores q . x_hat = (W q) . z + q . mean: the query needs W alone, and cosine
+ranks by q . x_hat / |x_hat|. Training (`vectro.train`, PyTorch) optimises exactly that score,
+so what it measured is what search returns; applying a model needs only numpy.
+
+Models are saved as one `.npz` (arrays, plus the training metadata as JSON) and the same arrays
+and metadata travel in the codec state of every `.vectro` file made with the model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .._validation import as_matrix
+from ..errors import FormatError, VectroError
+from .base import Codec, make_codec, register
+from .projection import Projection
+
+MODEL_FORMAT = "vectro-learned-projection"
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """GELU, tanh form (PyTorch's approximate='tanh'), in float32."""
+    x = np.asarray(x, dtype=np.float32)
+    with np.errstate(over="ignore"):  # x**3 overflows for huge x; tanh(inf) = 1 gives the right limit
+        return (0.5 * x * (1 + np.tanh(np.float32(0.7978845608) * (x + np.float32(0.044715) * x**3)))).astype(np.float32)
+
+
+@register
+class LearnedProjection(Projection):
+    name = "learned"
+    example = "learned:64"
+    summary = "projection trained to keep neighbour rankings (listwise distillation; training needs vectro[train])"
+    trainable = True
+    min_fit_rows = 50
+
+    def __init__(self, arg: str | None = None):
+        dims, _, variant = (arg or "").partition(",")
+        if variant not in ("", "mlp", "linear"):
+            raise VectroError(f"learned:{arg}: the variant after the comma is mlp or linear, e.g. learned:64,mlp")
+        super().__init__(dims or None)
+        self.mlp = variant == "mlp"
+        self.state_arrays = self._array_names()
+        self.meta_: dict = {}
+        self.frozen = False  # a loaded model: fit() keeps it as it is
+        self.train_options: dict = {}
+
+    def _array_names(self) -> tuple[str, ...]:
+        return ("mean_", "weight_", "meta_json_") + (("mlp_in_", "mlp_out_") if self.mlp else ())
+
+    @property
+    def spec(self) -> str:
+        return f"learned:{self.out_dim}" + (",mlp" if self.mlp else "")
+
+    # ----- training happens in vectro.train; fit calls it with this codec's options ------------
+    def fit(self, X) -> "LearnedProjection":
+        """Train on X, unless this is a loaded (frozen) model: then X is only checked."""
+        if self.frozen and self.dim_ is not None:
+            as_matrix(X, "X", self.dim_)
+            return self
+        return super().fit(X)
+
+    def _fit(self, X):
+        super()._fit(X)
+        if self.out_dim >= X.shape[1]:
+            raise VectroError(f"{self.spec}: the output dimension must be smaller than the input's {X.shape[1]}")
+        from ..train import TrainConfig, train_projection
+
+        trained = train_projection(X, TrainConfig(dim_out=self.out_dim, mlp=self.mlp, **self.train_options))
+        self._adopt(trained)
+
+    def _adopt(self, other: "LearnedProjection") -> None:
+        self.dim_, self.mean_, self.weight_, self.meta_ = other.dim_, other.mean_, other.weight_, other.meta_
+        if self.mlp:
+            self.mlp_in_, self.mlp_out_ = other.mlp_in_, other.mlp_out_
+
+    @classmethod
+    def from_arrays(cls, weight, mean, meta: dict | None = None, mlp_in=None, mlp_out=None) -> "LearnedProjection":
+        """A fitted projection from its arrays: weight (D, d), mean (d,), optional MLP (h, D) and (D, h).
+
+        It is frozen: fitting it again (as vectro.compress does) keeps these arrays."""
+        weight = np.ascontiguousarray(weight, dtype=np.float32)
+        out_dim, dim = weight.shape
+        codec = cls(f"{out_dim}" + (",mlp" if mlp_in is not None else ""))
+        codec.dim_, codec.weight_ = dim, weight
+        codec.mean_ = np.ascontiguousarray(mean, dtype=np.float32).reshape(dim)
+        codec.meta_ = dict(meta or {})
+        if mlp_in is not None:
+            codec.mlp_in_ = np.ascontiguousarray(mlp_in, dtype=np.float32)
+            codec.mlp_out_ = np.ascontiguousarray(mlp_out, dtype=np.float32)
+        codec.frozen = True
+        return codec
+
+    # ----- the projection -----------------------------------------------------------------------
+    def transform(self, X):
+        Z = (X - self.mean_) @ self.weight_.T
+        if self.mlp:
+            Z = Z + gelu(Z @ self.mlp_in_.T) @ self.mlp_out_.T
+        return np.ascontiguousarray(Z, dtype=np.float32)
+
+    def inverse_transform(self, Z):
+        return Z @ self.weight_ + self.mean_
+
+    def transform_queries(self, Q):
+        return Q @ self.weight_.T, Q @ self.mean_
+
+    # ----- state: arrays, and the metadata as JSON bytes (checksummed with them in .vectro files) -
+    @property
+    def meta_json_(self) -> np.ndarray:
+        return np.frombuffer(json.dumps(self.meta_, sort_keys=True).encode(), dtype=np.uint8)
+
+    @meta_json_.setter
+    def meta_json_(self, value) -> None:
+        self.meta_ = json.loads(np.asarray(value, dtype=np.uint8).tobytes().decode()) if np.size(value) else {}
+
+    # ----- model files ---------------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Write the model to one `.npz` (atomically): its arrays and its metadata as JSON."""
+        from ..format.container import atomic_file
+
+        self._check_fitted()
+        path = Path(path)
+        arrays = {name.rstrip("_"): np.asarray(getattr(self, name)) for name in self.state_arrays if name != "meta_json_"}
+        header = {"format": MODEL_FORMAT, "spec": self.spec, "dim": self.dim_, "meta": self.meta_}
+        with atomic_file(path) as f:
+            np.savez(f, header=np.frombuffer(json.dumps(header).encode(), dtype=np.uint8), **arrays)
+        return path
+
+    def then(self, quantiser: str | Codec) -> Codec:
+        """This (fitted, kept as it is) projection followed by a quantiser: model.then("int8")."""
+        from .composite import Composite
+
+        self.frozen = True
+        return Composite([self, make_codec(quantiser)])
+
+
+def load_model(path) -> LearnedProjection:
+    """Read a model written by `LearnedProjection.save` (or `vectro train`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise VectroError(f"{path} does not exist or is not a file")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            header = json.loads(npz["header"].tobytes().decode())
+            arrays = {key: npz[key] for key in npz.files if key != "header"}
+    except Exception as exc:  # BadZipFile (CRC mismatch, truncation), a missing key, bad JSON
+        raise FormatError(f"{path} is not a readable vectro model: {exc}") from exc
+    if header.get("format") != MODEL_FORMAT:
+        raise FormatError(f"{path} is not a vectro learned-projection model (format {header.get('format')!r})")
+    model = LearnedProjection.from_arrays(arrays["weight"], arrays["mean"], header.get("meta"),
+                                          arrays.get("mlp_in"), arrays.get("mlp_out"))
+    return model

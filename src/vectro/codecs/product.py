@@ -1,0 +1,157 @@
+"""Product quantisation `pq:M` / `pq:Mx4` and `opq:M`: M sub-quantisers with k-means codebooks.
+
+The d dimensions are cut into M contiguous sub-vectors of d/M dimensions; each is replaced by
+the number of its nearest centroid among 2**B learned by k-means (FAISS's, seeded and bounded
+to 256 training points per centroid). OPQ first applies an orthogonal rotation learned by FAISS
+(alternating k-means and Procrustes) so that the sub-vectors carry balanced, less correlated
+energy. Inner products with a float query come from per-query tables of q_m . c_mk, one
+lookup per code byte (asymmetric distance computation).
+
+    pq:48       48 sub-quantisers x 8 bits   48 bytes per vector
+    pq:96x4     96 sub-quantisers x 4 bits   48 bytes (two codes per byte, first in the low nibble)
+    opq:32      rotation + 32 x 8 bits       32 bytes
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import kernels
+from ..errors import VectroError, require
+from .base import Codec, register
+from .scalar import pack_bits, unpack_bits
+
+# k-means settings: FAISS's default iterations, a fixed seed, and at most this many points per centroid
+KMEANS_ITERATIONS = 25
+KMEANS_SEED = 1234
+POINTS_PER_CENTROID = 256
+OPQ_ITERATIONS = 20
+
+
+def _parse(name: str, arg: str | None) -> tuple[int, int]:
+    text = arg or ""
+    m_text, _, bits_text = text.partition("x")
+    if not m_text.isdigit() or int(m_text) < 1 or bits_text not in ("", "4", "8"):
+        raise VectroError(f"{name} needs the number of sub-quantisers and optional bits: {name}:48 or {name}:96x4")
+    return int(m_text), int(bits_text or 8)
+
+
+def _unit_scale(X: np.ndarray) -> np.float32:
+    """The largest |value| of X (1 for all zeros): FAISS trains on X / scale, whose squared
+    distances cannot overflow float32 (its k-means aborts the process on an infinite distance)."""
+    peak = float(np.abs(X).max()) if X.size else 0.0
+    return np.float32(peak if peak > 0 else 1.0)
+
+
+@register
+class ProductQuantizer(Codec):
+    name = "pq"
+    example = "pq:48"
+    summary = "product quantisation: M sub-vectors, each the id of one of 2**B k-means centroids (FAISS k-means)"
+    trainable = True
+    state_arrays = ("centroids_",)
+
+    def __init__(self, arg: str | None = None):
+        super().__init__()
+        self.subquantizers, self.bits = _parse(self.name, arg)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.subquantizers}" + ("x4" if self.bits == 4 else "")
+
+    @property
+    def min_fit_rows(self) -> int:  # one training vector per centroid at the very least
+        return 2**self.bits
+
+    def bytes_per_vector(self, dim: int) -> int:
+        return -(-self.subquantizers * self.bits // 8)
+
+    def _check_dim(self, dim: int) -> int:
+        m = self.subquantizers
+        if dim % m:
+            choices = [c for c in range(2, min(dim, 256) + 1) if dim % c == 0]
+            raise VectroError(f"{self.spec}: d={dim} is not divisible by M={m}; M must divide d, e.g. one of "
+                              f"{', '.join(map(str, choices[:12]))}")
+        return dim // m
+
+    # ----- fit --------------------------------------------------------------------------------
+    def _fit(self, X):
+        self._check_dim(X.shape[1])
+        self.centroids_ = self._train_codebooks(self._prepare_fit(X))
+
+    def _prepare_fit(self, X: np.ndarray) -> np.ndarray:
+        return X
+
+    def _train_codebooks(self, X: np.ndarray) -> np.ndarray:
+        faiss = require("faiss", "ann")
+        dim = X.shape[1]
+        pq = faiss.ProductQuantizer(dim, self.subquantizers, self.bits)
+        pq.cp.niter, pq.cp.seed = KMEANS_ITERATIONS, KMEANS_SEED
+        pq.cp.max_points_per_centroid, pq.cp.min_points_per_centroid = POINTS_PER_CENTROID, 1
+        scale = _unit_scale(X)
+        pq.train(np.ascontiguousarray(X / scale, dtype=np.float32))
+        centroids = faiss.vector_to_array(pq.centroids) * scale
+        return centroids.astype(np.float32).reshape(self.subquantizers, 2**self.bits, dim // self.subquantizers)
+
+    # ----- encode / decode ----------------------------------------------------------------------
+    def _rotate(self, X: np.ndarray) -> np.ndarray:
+        return X
+
+    def _unrotate(self, X: np.ndarray) -> np.ndarray:
+        return X
+
+    def _encode_block(self, X):
+        X = self._rotate(X)
+        m, ksub, dsub = self.centroids_.shape
+        values = np.empty((len(X), m), dtype=np.uint8)
+        sq_centroids = np.einsum("mkd,mkd->mk", self.centroids_, self.centroids_)
+        for s in range(m):
+            part = X[:, s * dsub : (s + 1) * dsub]
+            # nearest centroid: argmin |c|^2 - 2 x.c (|x|^2 is the same for every centroid)
+            values[:, s] = np.argmin(sq_centroids[s] - 2 * part @ self.centroids_[s].T, axis=1)
+        return values if self.bits == 8 else pack_bits(values, 4)
+
+    def _values(self, codes: np.ndarray) -> np.ndarray:
+        return codes if self.bits == 8 else unpack_bits(codes, 4, self.subquantizers)
+
+    def _decode_block(self, codes):
+        values = self._values(codes)
+        m = self.subquantizers
+        parts = self.centroids_[np.arange(m), values]  # (n, M, d/M)
+        return self._unrotate(parts.reshape(len(codes), -1))
+
+    def _score_block(self, Q, codes):
+        if len(Q) > kernels.SMALL_BATCH:
+            return super()._score_block(Q, codes)
+        m, ksub, dsub = self.centroids_.shape
+        tables = np.einsum("qmd,mkd->qmk", self._rotate(Q).reshape(len(Q), m, dsub), self.centroids_)
+        if self.bits == 4:  # one table per byte: the sum of its two nibbles' entries
+            if m % 2:
+                tables = np.concatenate([tables, np.zeros((len(Q), 1, ksub), dtype=np.float32)], axis=1)
+            low, high = np.arange(256) & 15, np.arange(256) >> 4
+            tables = tables[:, 0::2][:, :, low] + tables[:, 1::2][:, :, high]
+        return kernels.table_scores(np.ascontiguousarray(tables, dtype=np.float32), codes)
+
+
+@register
+class OptimizedProductQuantizer(ProductQuantizer):
+    name = "opq"
+    example = "opq:32"
+    summary = "OPQ: a learned orthogonal rotation (FAISS OPQMatrix), then product quantisation"
+    state_arrays = ("rotation_", "centroids_")
+
+    def _prepare_fit(self, X):
+        faiss = require("faiss", "ann")
+        dim = X.shape[1]
+        opq = faiss.OPQMatrix(dim, self.subquantizers)
+        opq.niter = OPQ_ITERATIONS
+        opq.max_train_points = POINTS_PER_CENTROID * 2**self.bits
+        opq.train(np.ascontiguousarray(X / _unit_scale(X), dtype=np.float32))  # a rotation: scale-free
+        self.rotation_ = faiss.vector_to_array(opq.A).reshape(dim, dim).astype(np.float32)  # y = A x
+        return self._rotate(X)
+
+    def _rotate(self, X):
+        return X @ self.rotation_.T
+
+    def _unrotate(self, X):
+        return X @ self.rotation_

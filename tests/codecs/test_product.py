@@ -1,0 +1,76 @@
+"""pq / opq: sizes, errors before FAISS sees the data, lookup-table scoring and quality on real data."""
+
+import numpy as np
+import pytest
+
+import vectro
+from vectro import kernels
+from vectro.codecs import make_codec
+from vectro.errors import VectroError
+
+
+@pytest.mark.parametrize("spec, size", [("pq:48", 48), ("pq:96x4", 48), ("pq:7x4", 4), ("opq:16", 16)])
+def test_bytes_per_vector_follow_from_the_spec(spec, size):
+    assert make_codec(spec).bytes_per_vector(384) == size
+
+
+@pytest.mark.parametrize("spec", ["pq", "pq:0", "pq:8x3", "pq:x4", "opq:abc"])
+def test_bad_specs_are_refused(spec):
+    with pytest.raises(VectroError, match="sub-quantisers"):
+        make_codec(spec)
+
+
+def test_dimension_not_divisible_by_m_names_the_divisors(sample):
+    base, _ = sample
+    with pytest.raises(VectroError, match=r"d=384 is not divisible by M=10.*2, 3, 4, 6, 8"):
+        make_codec("pq:10").fit(base[:500])
+
+
+def test_too_few_training_vectors_is_a_clear_error(sample):
+    base, _ = sample
+    with pytest.raises(VectroError, match="needs at least 256 training vectors, got 100"):
+        make_codec("pq:48").fit(base[:100])
+    make_codec("pq:48x4").fit(base[:100])  # 16 centroids: 100 vectors are enough
+
+
+@pytest.mark.parametrize("spec", ["pq:24", "pq:48x4", "pq:47x4"])
+def test_lookup_table_scores_equal_decoded_inner_products(spec, rng):
+    X = rng.standard_normal((400, 94 if spec == "pq:47x4" else 96)).astype(np.float32)
+    codec = make_codec(spec).fit(X)
+    codes = codec.encode(X)
+    few, many = X[:3], X[:40]  # lookup tables below kernels.SMALL_BATCH queries, BLAS above
+    np.testing.assert_allclose(codec.score(few, codes), few @ codec.decode(codes).T, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(codec.score(many, codes), many @ codec.decode(codes).T, rtol=1e-4, atol=1e-4)
+
+
+def test_codes_are_the_nearest_centroids(rng):
+    X = rng.standard_normal((300, 8)).astype(np.float32)
+    codec = make_codec("pq:2").fit(X)
+    codes = codec.encode(X[:20])
+    for part in range(2):
+        sub = X[:20, 4 * part : 4 * part + 4]
+        distances = ((sub[:, None, :] - codec.centroids_[part][None]) ** 2).sum(-1)
+        np.testing.assert_array_equal(codes[:, part], distances.argmin(axis=1))
+
+
+@pytest.mark.parametrize("spec, floor", [("pq:48", 0.74), ("pq:96x4", 0.72), ("opq:32", 0.7)])
+def test_recall_floor_on_the_real_sample(sample, spec, floor):
+    base, queries = sample
+    report = vectro.evaluate(base, vectro.compress(base, spec), queries=queries)
+    assert report["recall@10"] >= floor
+
+
+def test_opq_beats_pq_at_the_same_size(sample):
+    base, queries = sample
+    recall = {spec: vectro.evaluate(base, vectro.compress(base, spec), queries=queries)["recall@10"]
+              for spec in ("pq:16", "opq:16")}
+    assert recall["opq:16"] > recall["pq:16"] + 0.05
+
+
+def test_round_trip_through_a_vectro_file(sample, tmp_path):
+    base, queries = sample
+    packed = vectro.compress(base, "opq:16")
+    loaded = vectro.load(packed.save(tmp_path / "x.vectro"))
+    np.testing.assert_array_equal(loaded.codes, packed.codes)
+    np.testing.assert_array_equal(loaded.score(queries[:3]), packed.score(queries[:3]))
+    assert kernels.SMALL_BATCH >= 3

@@ -1,0 +1,68 @@
+"""rq:B: the structured rotation is orthogonal, kernels match NumPy, and quality holds on real data."""
+
+import numpy as np
+import pytest
+
+import vectro
+from vectro import kernels
+from vectro.codecs import make_codec
+from vectro.codecs.rotation import fwht, hadamard_block
+
+
+@pytest.mark.parametrize("dim, block", [(384, 128), (768, 256), (1024, 1024), (96, 32), (100, 0), (23, 0)])
+def test_block_size_is_the_largest_power_of_two_factor_or_dense(dim, block):
+    assert hadamard_block(dim) == block
+
+
+def test_fwht_matches_the_sylvester_hadamard_matrix(rng):
+    H = np.array([[1.0]])
+    while len(H) < 32:
+        H = np.block([[H, H], [H, -H]])
+    X = rng.standard_normal((5, 64)).astype(np.float32)
+    expected = np.hstack([X[:, :32] @ H.T, X[:, 32:] @ H.T])
+    np.testing.assert_allclose(fwht(X, 32), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("dim", [384, 96, 100])
+def test_rotation_is_orthogonal_and_unrotate_inverts_it(dim, rng):
+    X = rng.standard_normal((50, dim)).astype(np.float32)
+    codec = make_codec("rq:4").fit(X)
+    Y = codec.rotate(X)
+    np.testing.assert_allclose(np.linalg.norm(Y, axis=1), np.linalg.norm(X, axis=1), rtol=1e-5)
+    np.testing.assert_allclose(codec.unrotate(Y), X, atol=1e-5)
+    assert ("signs_" in codec.state()["arrays"]) == bool(hadamard_block(dim))
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+@pytest.mark.parametrize("spec", ["rq:1", "rq:2", "rq:3", "rq:4", "rq:8"])
+@pytest.mark.parametrize("dim", [384, 64])
+def test_kernel_codes_are_bit_exact_with_numpy(spec, dim, rng, monkeypatch):
+    X = rng.standard_normal((300, dim)).astype(np.float32)
+    X[1] = 0
+    X[2] *= np.float32(3e30)
+    codec = make_codec(spec).fit(X)
+    fast = codec.encode(X)
+    decoded = codec.decode(fast)
+    scores = codec.score(X[3:6], fast)  # per-byte lookup tables where 8 % B == 0
+    monkeypatch.setattr(kernels, "available", lambda: False)
+    np.testing.assert_array_equal(codec.encode(X), fast)
+    np.testing.assert_allclose(codec.decode(fast), decoded, rtol=1e-6, atol=1e-6 * np.abs(decoded).max())
+    np.testing.assert_allclose(codec.score(X[3:6], fast), scores, rtol=1e-4, atol=1e-3 * np.abs(scores).max())
+
+
+@pytest.mark.parametrize("spec, floor", [("rq:4", 0.94), ("rq:2", 0.84), ("rq:1", 0.72)])
+def test_recall_floor_on_the_real_sample(sample, spec, floor):
+    base, queries = sample
+    report = vectro.evaluate(base, vectro.compress(base, spec), queries=queries)
+    assert report["recall@10"] >= floor
+
+
+def test_rq1_with_reranking_recovers_the_neighbours(sample):
+    base, queries = sample
+    report = vectro.evaluate(base, vectro.compress(base, "rq:1"), queries=queries, rerank=100)
+    assert report["recall@10_rerank"] >= 0.97 > report["recall@10"]
+
+
+def test_too_few_training_vectors_is_a_clear_error(rng):
+    with pytest.raises(vectro.VectroError, match="at least 16 training vectors"):
+        make_codec("rq:4").fit(rng.standard_normal((5, 64)))

@@ -1,0 +1,119 @@
+"""The tuner and the profiles: picks that meet the target, the Pareto flags, the plot, the CLI."""
+
+import json
+
+import numpy as np
+import pytest
+
+import vectro
+from vectro.cli import main
+from vectro.codecs.profiles import PROFILES
+from vectro.errors import VectroError
+from vectro.metrics.tune import default_candidates, parse_target
+
+CANDIDATES = ["int8", "nf4", "rq:2", "binary", "pq:48x4", "pca:96+int8"]
+
+
+@pytest.fixture(scope="module")
+def result(sample):
+    base, queries = sample
+    return vectro.tune(base, queries[:100], target="recall@10=0.9", codecs=CANDIDATES, sample=3000)
+
+
+def test_chosen_is_the_smallest_candidate_meeting_the_target(result):
+    meeting = [r for r in result.rows if r["recall@10"] >= 0.9]
+    assert result.chosen == min(meeting, key=lambda r: r["total_bytes_per_vector"])["codec"]
+    assert all(r["recall@10"] < 0.9 for r in result.rows if r["total_bytes_per_vector"] < result.row(result.chosen)["total_bytes_per_vector"])
+    assert result.chosen == "nf4"
+
+
+def test_rows_are_sorted_by_size_and_the_frontier_only_rises(result):
+    sizes = [r["total_bytes_per_vector"] for r in result.rows]
+    assert sizes == sorted(sizes)
+    frontier = [r["recall@10"] for r in result.rows if r["pareto"]]
+    assert frontier == sorted(frontier) and len(set(frontier)) == len(frontier)
+    assert result.row("int8")["pareto"]
+
+
+def test_sizes_include_the_codec_state(result):
+    pq = result.row("pq:48x4")
+    assert pq["bytes_per_vector"] == 24
+    assert pq["state_bytes"] == 96 * 16 * 4 * 4  # 96 sub-quantisers x 16 centroids x 4 dims x float32
+    assert pq["total_bytes_per_vector"] == pytest.approx(24 + pq["state_bytes"] / 5000)
+
+
+def test_byte_budget_picks_the_best_codec_within_it(sample):
+    base, queries = sample
+    result = vectro.tune(base, queries[:100], max_bytes=120, codecs=CANDIDATES, sample=3000)
+    within = [r for r in result.rows if r["total_bytes_per_vector"] <= 120]
+    assert result.chosen == max(within, key=lambda r: r["recall@10"])["codec"]
+
+
+def test_rerank_measures_after_rescoring(sample):
+    base, queries = sample
+    result = vectro.tune(base, queries[:100], target="recall@10=0.95", rerank=100, codecs=["binary", "int8"], sample=3000)
+    assert result.quality_key == "recall@10_rerank"
+    binary = result.row("binary")
+    assert binary["recall@10_rerank"] > binary["recall@10"]
+    assert result.chosen == "binary"
+
+
+def test_held_out_queries_are_not_in_the_corpus(sample):
+    base, _ = sample
+    result = vectro.tune(base, target="ndcg@5=0.5", codecs=["int8"], n_queries=50, sample=1000)
+    assert result.queries == 50 and result.corpus == 1000 and result.k == 5
+
+
+def test_plot_writes_a_png(result, tmp_path):
+    result.plot(tmp_path / "pareto.png")
+    assert (tmp_path / "pareto.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("target", ["recall=0.9", "recall@10=1.5", "speed@10=0.9", ""])
+def test_bad_targets_are_refused(target):
+    with pytest.raises(VectroError, match="target"):
+        parse_target(target)
+
+
+def test_target_or_budget_is_required(sample):
+    base, _ = sample
+    with pytest.raises(VectroError, match="target"):
+        vectro.tune(base)
+    with pytest.raises(VectroError, match="not both"):
+        vectro.tune(base, target="recall@10=0.9", max_bytes=10)
+
+
+def test_default_candidates_fit_the_dimension():
+    assert "pq:48" in default_candidates(384) and "pq:96x4" in default_candidates(384)
+    assert not any(spec.startswith("pq:48") for spec in default_candidates(100))
+
+
+def test_cli_tune_prints_json_and_writes_the_plot(files_with_sample, capsys, tmp_path):
+    code = main(["tune", "--in", str(files_with_sample / "base.npy"), "--target", "recall@10=0.9", "--sample", "2000",
+                 "--n-queries", "50", "-c", "int8", "-c", "binary", "--plot", str(tmp_path / "p.png"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["chosen"] == "int8" and (tmp_path / "p.png").exists()
+    assert main(["tune", "--in", str(files_with_sample / "base.npy"), "--target", "recall@x=1"]) == 2
+    assert "cannot parse target" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("profile", list(PROFILES))
+def test_profiles_apply_exactly_the_codec_they_name(files_with_sample, capsys, profile):
+    out = files_with_sample / f"{profile}.vectro"
+    code = main(["compress", "--in", str(files_with_sample / "base.npy"), "--out", str(out), "--profile", profile, "--json"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and summary["codec"] == PROFILES[profile].codec == vectro.load(out).codec.spec
+
+
+def test_unknown_profile_exits_2(files_with_sample, capsys):
+    assert main(["compress", "--in", str(files_with_sample / "base.npy"), "--out", str(files_with_sample / "x.vectro"),
+                 "--profile", "ultra"]) == 2
+    assert "unknown profile 'ultra'" in capsys.readouterr().err
+    assert not (files_with_sample / "x.vectro").exists()
+
+
+@pytest.mark.parametrize("profile, floor", [("quality", 0.99), ("balanced", 0.95)])
+def test_profile_quality_holds_on_the_sample(sample, profile, floor):
+    base, queries = sample
+    report = vectro.evaluate(base, vectro.compress(base, PROFILES[profile].codec), queries=queries)
+    assert report["recall@10"] >= floor - 0.01
