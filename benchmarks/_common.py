@@ -22,6 +22,15 @@ def public_data():
     return np.load(PUBLIC / "base.npy"), np.load(PUBLIC / "queries.npy"), np.load(PUBLIC / "gt_top100.npy")
 
 
+def public_data_or_exit(k: int = 10):
+    """(base, queries, exact top-k ids as int64) or exit with how to point at the data."""
+    data = public_data()
+    if data is None:
+        raise SystemExit("public data not found: set VECTRO_PUBLIC_DATA to the public-all-MiniLM-L6-v2 folder")
+    base, queries, gt = data
+    return base, queries, gt[:, :k].astype(np.int64)
+
+
 def write_section(name: str, markdown: str) -> None:
     """Replace the block between <!-- name:start --> and <!-- name:end --> in docs/benchmarks.md."""
     text = DOC.read_text() if DOC.exists() else "# Benchmarks\n"

@@ -20,7 +20,7 @@ import vectro
 from vectro.codecs.learned import LearnedProjection
 from vectro.train import TrainConfig, train_projection
 
-from _common import DOC, machine_line, public_data, write_section
+from _common import DOC, machine_line, public_data_or_exit, write_section
 
 
 def baselines(base: np.ndarray, dim_out: int) -> dict:
@@ -73,11 +73,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=20)
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
-    data = public_data()
-    if data is None:
-        raise SystemExit("public data not found: set VECTRO_PUBLIC_DATA to the public-all-MiniLM-L6-v2 folder")
-    base, queries, gt = data
-    gt = gt[:, :10].astype(np.int64)
+    base, queries, gt = public_data_or_exit()
     dims = [int(d) for d in args.dims.split(",")]
     rows = []
     for dim in dims:

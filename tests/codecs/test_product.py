@@ -53,13 +53,6 @@ def test_codes_are_the_nearest_centroids(rng):
         np.testing.assert_array_equal(codes[:, part], distances.argmin(axis=1))
 
 
-@pytest.mark.parametrize("spec, floor", [("pq:48", 0.74), ("pq:96x4", 0.72), ("opq:32", 0.7)])
-def test_recall_floor_on_the_real_sample(sample, spec, floor):
-    base, queries = sample
-    report = vectro.evaluate(base, vectro.compress(base, spec), queries=queries)
-    assert report["recall@10"] >= floor
-
-
 def test_opq_beats_pq_at_the_same_size(sample):
     base, queries = sample
     recall = {spec: vectro.evaluate(base, vectro.compress(base, spec), queries=queries)["recall@10"]

@@ -138,6 +138,9 @@ def test_pca_needs_enough_rows_and_a_smaller_dimension(clustered):
         ("rq:2", 100, 0.86, 0.935),
         ("rq:1", 52, 0.72, 0.79),
         ("pca:192+rq:4", 100, 0.90, 0.95),
+        ("pq:48", 48, 0.76, 0.87),
+        ("pq:96x4", 48, 0.74, 0.83),
+        ("opq:32", 32, 0.75, 0.87),
     ],
 )
 def test_quality_floor_on_real_sample(sample, spec, bytes_per_vector, min_recall, min_cosine):

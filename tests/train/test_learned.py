@@ -9,7 +9,7 @@ import pytest
 
 import vectro
 from vectro.cli import main
-from vectro.codecs.learned import LearnedProjection, load_model
+from vectro.codecs.learned import load_model
 from vectro.errors import FormatError, VectroError
 from vectro.train import TrainConfig, evaluate_model, split_rows, train_projection
 
@@ -179,3 +179,13 @@ def test_cli_bad_input_exits_2(parquet_file, capsys, tmp_path, args, message):
     code = main(["train", "--in", str(parquet_file), *CLI_SMALL, "--out", str(tmp_path / "m.npz"), *args])
     assert code == 2 and message in capsys.readouterr().err
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_cli_bench_learned_compares_with_pca(model, files_with_sample, capsys, tmp_path):
+    path = model.save(tmp_path / "m.npz")
+    code = main(["bench", "learned", "--model", str(path), "--in", str(files_with_sample / "base.npy"), "--json"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and report["n"] == 1500 and report["model"] == "learned:16"
+    assert report["learned"]["recall@10"] > report["pca"]["recall@10"]
+    assert report["learned_vectors_per_s"] > 0 and report["speed_ratio_to_pca"] > 0
+    assert main(["bench", "learned", "--in", str(files_with_sample / "base.npy")]) == 2

@@ -12,6 +12,7 @@ from typing import List, Optional
 import numpy as np
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import vectro
@@ -288,10 +289,8 @@ SeedOpt = typer.Option(42, "--seed", help="Seeds the 80/10/10 split and the trai
 PatienceOpt = typer.Option(3, "--patience", min=0, help="Stop after this many epochs without better validation recall (0: never).")
 
 
-def _train_config(**options):
-    from vectro.train import TrainConfig
-
-    return TrainConfig(**options)
+TrainColumnOpt = typer.Option(None, "--column", "--hf-embedding-column",
+                              help="Parquet/dataset column or .npz key holding the vectors (inferred if omitted).")
 
 
 def _epoch_printer(bar, label: str = ""):
@@ -308,7 +307,7 @@ def _epoch_printer(bar, label: str = ""):
 def train(
     input: Path = typer.Option(..., "--in", "--input", help="Embeddings: .npy, .npz, .parquet or a dataset folder."),
     output: Path = typer.Option(..., "--out", help="Model file to write (.npz)."),
-    column: Optional[str] = ColumnOpt,
+    column: Optional[str] = TrainColumnOpt,
     queries: Optional[Path] = typer.Option(None, "--queries", help="Held-out queries for the final metrics (default: the test split)."),
     dim_out: int = DimOutOpt, k: int = TrainKOpt, epochs: int = EpochsOpt, tau: float = TauOpt,
     lambda_list: float = LambdaOpt, mse_weight: float = MseOpt, hard_neg_l: int = HardLOpt,
@@ -317,11 +316,11 @@ def train(
     as_json: bool = JsonOpt,
 ):
     """Train a ranking-preserving projection (learned:D) and save it; needs vectro[train]."""
-    from vectro.train import train_projection
+    from vectro.train import TrainConfig, train_projection
 
-    config = _train_config(dim_out=dim_out, k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
-                           hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
-                           batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
+    config = TrainConfig(dim_out=dim_out, k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
+                         hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
+                         batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
     X = vectro.load_vectors(input, column)
     Q = vectro.load_vectors(queries, column) if queries else None
     if output.suffix.lower() != ".npz":
@@ -346,7 +345,7 @@ def sweep(
     output: Optional[Path] = typer.Option(None, "--out", help="Write the records here (default: standard output)."),
     output_format: str = typer.Option("jsonl", "--output-format", help="jsonl (one record per dimension) or json."),
     model_dir: Optional[Path] = typer.Option(None, "--model-dir", help="Also save each model here."),
-    column: Optional[str] = ColumnOpt,
+    column: Optional[str] = TrainColumnOpt,
     queries: Optional[Path] = typer.Option(None, "--queries", help="Held-out queries for the metrics (default: the test split)."),
     k: int = TrainKOpt, epochs: int = EpochsOpt, tau: float = TauOpt, lambda_list: float = LambdaOpt,
     mse_weight: float = MseOpt, hard_neg_l: int = HardLOpt, hard_neg_per_anchor: int = HardPerOpt,
@@ -354,6 +353,7 @@ def sweep(
     max_items: Optional[int] = MaxItemsOpt, seed: int = SeedOpt, patience: int = PatienceOpt,
 ):
     """Train and evaluate one projection per output dimension; records carry metrics and meta."""
+    from vectro.train import TrainConfig
     from vectro.train import sweep as run_sweep
 
     if output_format not in ("jsonl", "json"):
@@ -364,9 +364,9 @@ def sweep(
         raise VectroError(f"--dim-outs must be comma-separated integers, e.g. 64,32,16; got {dim_outs!r}") from None
     if not dims:
         raise VectroError("--dim-outs names no dimension")
-    config = _train_config(k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
-                           hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
-                           batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
+    config = TrainConfig(k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
+                         hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
+                         batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
     X = vectro.load_vectors(input, column)
     Q = vectro.load_vectors(queries, column) if queries else None
     records = run_sweep(X, dims, config, queries=Q, model_dir=model_dir,
@@ -448,7 +448,7 @@ def codecs(dim: int = typer.Option(384, "--dim", min=1, help="Dimension for the 
     for name, cls in vectro.registered_codecs().items():
         spec = cls.example or name
         size = vectro.make_codec(spec).bytes_per_vector(dim)
-        table.add_row(spec, str(size), f"{4 * dim / size:.1f}x", cls.summary)
+        table.add_row(spec, str(size), f"{4 * dim / size:.1f}x", escape(cls.summary))
     out.print(table)
     from vectro.codecs.profiles import PROFILES
 

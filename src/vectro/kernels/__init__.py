@@ -1,8 +1,9 @@
 """Compiled kernels (numba) behind the codecs, with the NumPy code as the fallback.
 
 What runs where:
-    encode / decode      int8, int16, int4 (per-vector scale), int8-dim, binary, float16
-    scoring, few queries int8, int4, binary (float queries), shortlists of int8 rows
+    encode / decode      int8, int16, int4 (per-vector scale), int8-dim, binary, float16, rq:B
+    scoring, few queries int8, int4, binary (float queries), shortlists of int8 rows; per-byte
+                         lookup tables for pq / opq and rq:1/2/4/8
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
 Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
 does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which produces

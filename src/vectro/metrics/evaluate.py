@@ -131,7 +131,8 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
     else:
         score = lambda q: q @ codes.T  # noqa: E731
         Q_roundtrip = Qp
-    shortlist = _rank(score, Qp, n, max(k, rerank or 0), metric, approx_sq, self_ids)
+    depth = min(max(k, rerank or 0), n - (self_ids is not None))  # a shortlist never longer than the candidates
+    shortlist = _rank(score, Qp, n, depth, metric, approx_sq, self_ids)
     found = shortlist[:, :k]
     symmetric = _rank(score, prepare_for_metric(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
 

@@ -31,9 +31,10 @@ _TARGET = re.compile(r"^(recall@\d+|ndcg@\d+|mean_cosine)\s*[=>]=?\s*([0-9.]+)$"
 def default_candidates(dim: int) -> list[str]:
     """Codecs worth trying at `dim`, from 2x to about 100x smaller (product quantisers where M divides d)."""
     specs = ["float16", "int8", "int8-dim", "rq:8", "nf4", "int4", "rq:4", "rq:3", "int2", "rq:2", "rq:1", "binary"]
-    half = dim // 2
+    half, two_thirds = dim // 2, 2 * dim // 3
     if dim >= 64:
-        specs += [f"pca:{half}+rq:4", f"pca:{half}+rq:2", f"pca:{dim // 4}+rq:4", f"pca:{half}+int8"]
+        specs += [f"pca:{two_thirds}+rq:4", f"pca:{two_thirds}+rq:3", f"pca:{half}+rq:4", f"pca:{half}+rq:3",
+                  f"pca:{half}+rq:2", f"pca:{dim // 4}+rq:4", f"pca:{half}+int8"]
     for m in (8, 12, 16, 24, 32, 48, 64, 96):
         if dim % m == 0 and dim // m >= 2:
             specs.append(f"pq:{m}")
