@@ -14,11 +14,8 @@ from vectro.cli.app import app
 
 
 @pytest.fixture
-def files(tmp_path, sample):
-    base, queries = sample
-    np.save(tmp_path / "base.npy", base)
-    np.save(tmp_path / "queries.npy", queries)
-    return tmp_path
+def files(files_with_sample):
+    return files_with_sample
 
 
 def run(capsys, *args):

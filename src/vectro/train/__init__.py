@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +103,7 @@ def train_projection(X, config: TrainConfig | None = None, queries=None, progres
     from ..metrics.ranking import recall_at_k, top_k
     from .listwise import distill, student_scores
 
-    config = config or TrainConfig()
+    config = replace(config or TrainConfig())  # a copy: the defaults filled in below stay ours
     X = _subset(as_matrix(X, "X"), config.max_items, config.seed)
     n, dim = X.shape
     config.check(n, dim)
