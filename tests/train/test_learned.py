@@ -189,3 +189,11 @@ def test_cli_bench_learned_compares_with_pca(model, files_with_sample, capsys, t
     assert report["learned"]["recall@10"] > report["pca"]["recall@10"]
     assert report["learned_vectors_per_s"] > 0 and report["speed_ratio_to_pca"] > 0
     assert main(["bench", "learned", "--in", str(files_with_sample / "base.npy")]) == 2
+
+
+def test_cli_demo_learned_trains_on_the_sample_and_beats_pca(capsys):
+    assert main(["demo", "--learned", "--json"]) == 0
+    rows = {row["codec"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    assert set(rows) == {"pca:32", "learned:32", "pca:32+int8", "learned:32+int8"}
+    assert rows["learned:32"]["recall@10"] > rows["pca:32"]["recall@10"]
+    assert rows["learned:32+int8"]["bytes_per_vector"] == 36
