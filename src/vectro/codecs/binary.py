@@ -7,6 +7,8 @@ import numpy as np
 from .. import kernels
 from .base import Codec, register
 
+# the value a 0 / 1 bit decodes to (before the 1/sqrt(d) that makes decoded vectors unit length)
+SIGN_LEVELS = np.array([-1.0, 1.0], dtype=np.float32)
 # popcount of every byte value, for Hamming distances on packed codes
 POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
@@ -38,7 +40,7 @@ class Binary(Codec):
 
     def _score_block(self, Q, codes):
         if len(Q) <= kernels.SMALL_BATCH and kernels.available():
-            luts = kernels.sign_bit_luts(Q, self.dim_, 1 / np.sqrt(self.dim_))
+            luts = kernels.packed_value_luts(Q, SIGN_LEVELS / np.float32(np.sqrt(self.dim_)), 1)
             return kernels.lut_scores(luts, codes)
         return super()._score_block(Q, codes)
 

@@ -143,20 +143,26 @@ class RotationQuantizer(Codec):
         if rows < len(X):
             X = X[np.sort(np.random.default_rng(1).choice(len(X), rows, replace=False))]
         rotated = self.rotate(X)
-        norms = np.linalg.norm(rotated.astype(np.float64), axis=1, keepdims=True)  # float32 squares overflow
-        directions = rotated * (np.sqrt(dim) / np.where(norms == 0, 1, norms))
-        self.levels_ = lloyd_max(directions.reshape(-1), 2**self.bits)
+        _, scale = self._direction_scale(rotated)
+        self.levels_ = lloyd_max((rotated * scale).reshape(-1), 2**self.bits)  # float64 directions
 
     def _load_state(self, dim, arrays):
         self.state_arrays = ("rotation_", "levels_") if "rotation_" in arrays else ("signs_", "perm_", "levels_")
         super()._load_state(dim, arrays)
 
+    @staticmethod
+    def _direction_scale(rotated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rotated rows in float64 (float32 squares overflow) and the factor (n, 1), float64, that scales
+        each row's direction to unit variance per coordinate: sqrt(d) / |row| (zero rows stay zero)."""
+        wide = rotated.astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))[:, None]
+        return wide, np.sqrt(rotated.shape[1]) / np.where(norms == 0, 1, norms)
+
     def _encode_block(self, X):
         n, dim = X.shape
         rotated = self.rotate(X)
-        wide = rotated.astype(np.float64)
-        norms = np.sqrt(np.einsum("ij,ij->i", wide, wide))[:, None]
-        scale = np.where(norms > 0, np.sqrt(dim) / np.where(norms == 0, 1, norms), 1).astype(np.float32)
+        wide, scale = self._direction_scale(rotated)
+        scale = scale.astype(np.float32)
         thresholds = (self.levels_[1:] + self.levels_[:-1]) / np.float32(2)
         values = np.searchsorted(thresholds, rotated * scale, side="left").astype(np.uint8)
         z_hat = self.levels_[values].astype(np.float64)

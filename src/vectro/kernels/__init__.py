@@ -149,28 +149,17 @@ def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, di
                                            np.ascontiguousarray(rows, dtype=np.int64), dim)
 
 
-def sign_bit_luts(Q: np.ndarray, dim: int, scale: float) -> np.ndarray:
-    """Per query and code byte, the sum of +-q over the 8 dimensions that byte holds, for each byte value."""
-    width = -(-dim // 8)
-    padded = np.zeros((len(Q), width * 8), dtype=np.float32)
-    padded[:, :dim] = Q * np.float32(scale)
-    bits = ((np.arange(256)[:, None] >> np.arange(8)) & 1).astype(np.float32) * 2 - 1  # (256, 8) of +-1
-    return np.einsum("qbk,vk->qbv", padded.reshape(len(Q), width, 8), bits).astype(np.float32)
-
-
 def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _module().lut_scores(np.ascontiguousarray(luts), np.ascontiguousarray(codes))
 
 
 def rq_encode(X, signs, perm, block: int, levels, bits: int, width: int):
     """Rotation-quantised rows (see codecs/rotation.py): (uint8 (n, width + 4), first bad row or -1)."""
-    out = np.zeros((len(X), width + 4), dtype=np.uint8)
-    codes = np.zeros((len(X), width), dtype=np.uint8)
+    out = np.zeros((len(X), width + 4), dtype=np.uint8)  # the kernel fills the code bytes in place
     alphas = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
-    _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, codes, alphas, bad)
-    out[:, :width] = codes
+    _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
     out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)
     return out, _first(bad)
 

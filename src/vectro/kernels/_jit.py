@@ -303,7 +303,8 @@ def _dot64(a, b):
 def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad):
     """Rotate each row (block > 0: signs/FWHT/permute/signs/FWHT; block == 0: X is already rotated),
     scale its direction to unit variance per coordinate, take the nearest Lloyd-Max level, and
-    store alpha = <y, z_hat> / |z_hat|^2. Codes are packed low bit first, coordinate after coordinate."""
+    store alpha = <y, z_hat> / |z_hat|^2 in alphas. Codes are packed low bit first, coordinate after
+    coordinate, into the first ceil(d * bits / 8) bytes of each (zeroed) row of out."""
     n, dim = X.shape
     chunk = 256  # rows per task: scratch buffers are allocated once per chunk, not per row
     for c in prange((n + chunk - 1) // chunk):
@@ -354,7 +355,7 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
             den = _dot64(z, z)
             if 8 % bits == 0:  # a value never straddles two bytes
                 per_byte = 8 // bits
-                for b in range(row.shape[0]):
+                for b in range((dim * bits + 7) // 8):  # the code bytes; alpha follows them
                     byte = 0
                     for t in range(per_byte):
                         j = b * per_byte + t

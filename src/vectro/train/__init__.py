@@ -78,11 +78,6 @@ def split_rows(n: int, seed: int) -> dict[str, np.ndarray]:
     return {"train": np.sort(order[:a]), "val": np.sort(order[a:b]), "test": np.sort(order[b:])}
 
 
-def _unit(X: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(X, axis=1, keepdims=True)
-    return (X / np.where(norms == 0, 1, norms)).astype(np.float32)
-
-
 def _fingerprint(X: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(X, dtype=np.float32).tobytes()).hexdigest()[:16]
 
@@ -99,7 +94,7 @@ def train_projection(X, config: TrainConfig | None = None, queries=None, progres
     progress(epoch, epochs, record) is called after each epoch with its loss and validation recall.
     """
     from ..codecs.base import make_codec
-    from ..metrics.evaluate import exact_search
+    from ..metrics.evaluate import exact_search, prepare_for_metric
     from ..metrics.ranking import recall_at_k, top_k
     from .listwise import distill, student_scores
 
@@ -110,7 +105,7 @@ def train_projection(X, config: TrainConfig | None = None, queries=None, progres
     if config.mlp and not config.mlp_hidden:
         config.mlp_hidden = 2 * config.dim_out
     rows = split_rows(n, config.seed)
-    unit = _unit(X)
+    unit = prepare_for_metric(X, "cosine")
     train = unit[rows["train"]]
     pool = min(max(config.hard_neg_l, config.k), len(train) - 1)
     neighbours = exact_search(train, train, pool, metric="ip", exclude=np.arange(len(train)))
