@@ -24,7 +24,7 @@ app.add_typer(models_app, name="models")
 
 
 @app.command("embed")
-def embed(
+def embed_command(
     input: Path = typer.Option(..., "--in", help="Texts: .txt (one per line) or .jsonl (field --field), optionally .gz."),
     output: Path = typer.Option(..., "--out", help="Float32 .npy to write, one row per text."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="A registry model (default: the registry's default, minilm)."),
@@ -35,17 +35,18 @@ def embed(
     as_json: bool = JsonOpt,
 ):
     """Embed texts with a registry model into a .npy (texts seen before come from the cache)."""
-    import vectro.embed as vembed
+    from vectro.embed import embed, load_registry
+    from vectro.embed.texts import read_texts
     from vectro.format.container import atomic_file
 
     if output.suffix != ".npy":
         raise VectroError(f"--out must be a .npy file, got {output}")
-    texts = vembed.texts.read_texts(input, field).texts
-    spec = vembed.load_registry(registry).get(model)
+    texts = read_texts(input, field).texts
+    spec = load_registry(registry).get(model)
     started = time.perf_counter()
     with atomic_file(output) as f:  # fails here, before any embedding, if the output cannot be written
         with progress_bar(f"embedding with {spec.name}") as progress:
-            X = vembed.embed(spec.name, texts, registry=registry, cache=None if no_cache else cache, progress=progress)
+            X = embed(spec.name, texts, registry=registry, cache=None if no_cache else cache, progress=progress)
         np.save(f, X)
     seconds = time.perf_counter() - started
     summary = {"input": str(input), "output": str(output), "model": spec.name, "n": len(X), "dimension": spec.dimension,
@@ -59,12 +60,12 @@ def embed(
 @models_app.command("list")
 def list_models(registry: Optional[Path] = RegistryOpt, as_json: bool = JsonOpt):
     """The registry's models: provider, dimension, the model behind the name, and whether it can run here."""
-    import vectro.embed as vembed
+    from vectro.embed import load_registry, provider_for
 
-    reg = vembed.load_registry(registry)
+    reg = load_registry(registry)
     rows = []
     for spec in reg:
-        missing = vembed.registry.provider_for(spec).missing()
+        missing = provider_for(spec).missing()
         rows.append({"name": spec.name, "provider": spec.provider, "dimension": spec.dimension,
                      "model": spec.describe(), "default": spec.name == reg.default, "ready": missing is None,
                      "missing": missing, "description": spec.description})

@@ -38,7 +38,7 @@ from .base import Progress, Provider, check_texts
 from .cache import EmbeddingCache
 from .registry import ModelSpec, Registry, load_registry, provider_for
 
-__all__ = ["embed", "get_provider", "load_registry", "benchmark_models", "Provider", "ModelSpec", "Registry",
+__all__ = ["embed", "get_provider", "load_registry", "provider_for", "benchmark_models", "Provider", "ModelSpec", "Registry",
            "EmbeddingCache"]
 
 
