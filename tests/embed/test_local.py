@@ -115,3 +115,14 @@ def test_import_vectro_stays_light_and_embed_is_callable():
              "assert callable(vectro.embed) and vectro.embed.load_registry().default == 'minilm'; "
              "assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True)
+
+
+def test_vectro_embed_command_with_the_default_model(tmp_path, capsys):
+    from vectro.cli import main
+
+    texts = ["change the owner of a file", "get the current time"]
+    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n")
+    assert main(["embed", "--in", str(tmp_path / "t.txt"), "--out", str(tmp_path / "X.npy"),
+                 "--cache", str(tmp_path / "cache.sqlite")]) == 0
+    assert "embedded 2 texts with minilm (384-d)" in capsys.readouterr().out
+    np.testing.assert_allclose(np.load(tmp_path / "X.npy"), vectro.embed("minilm", texts), atol=1e-6)
