@@ -88,6 +88,9 @@ class SentenceTransformerProvider(Provider):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         st = require("sentence_transformers", extra="embed")
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()  # its "Loading weights" bar would print on every load
         try:
             return st.SentenceTransformer(str(folder), device=self.device, local_files_only=True)
         except (OSError, ValueError) as exc:
