@@ -51,6 +51,7 @@ class FakeAPI:
 
     # ----- scripting -----
     def fail(self, status: int, times: int = 1, retry_after: str | None = None, body: dict | None = None):
+        """Answer the next `times` requests with this status and body (default: the API's error body)."""
         self.script += [{"status": status, "retry_after": retry_after, "body": body}] * times
 
     def stall(self, seconds: float, times: int = 1):

@@ -153,3 +153,11 @@ def test_registry_models_reach_the_api_through_vectro_embed(tmp_path, monkeypatc
         assert fake.texts_seen == TEXTS[:4]  # the repeated text is embedded once, 2 per request
         assert fake.requests[0]["body"]["input_type"] == "search_query"
         assert load_registry(path).get("fake-cohere").dimension == 8
+
+
+def test_vectro_provider_reads_the_seeds_batch_answer_spelling(monkeypatch):
+    monkeypatch.setenv("VECTRO_API_KEY", KEY)
+    with FakeAPI("vectro") as fake:
+        seed_shape = {"embeddings": expected(["a"]).tolist(), "dimensions": 8, "count": 1, "processing_time_ms": 1.0}
+        fake.fail(200, body=seed_shape)
+        np.testing.assert_array_equal(make(fake).embed(["a"]), expected(["a"]))

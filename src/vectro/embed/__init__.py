@@ -24,6 +24,9 @@ The embedding route, as the `vectro` provider calls it and a vectro server answe
                or "detail"; 401/403 for a missing or wrong key (sent as "Authorization: Bearer
                $VECTRO_API_KEY" when that variable is set); 429/503 may carry Retry-After.
     batches:   the provider sends at most 256 texts per request.
+
+This is a batch superset of the seed Vectron's single-text `/embed` ({"text"} -> {"embedding",
+"dimensions", ...}); its `/batch-embed` answer ({"embeddings", "dimensions", "count"}) is read too.
 """
 
 from __future__ import annotations

@@ -209,8 +209,9 @@ class VectroProvider(HTTPProvider):
 
     def _embed_batch(self, texts: list[str]):
         body = self.post(f"{self.url}/embed", {"texts": texts, "model": self.model})
-        try:
-            dimension, rows = body["dimension"], body["embeddings"]
+        try:  # "dimensions" is the seed Vectron's spelling (its /batch-embed answer)
+            rows = body["embeddings"]
+            dimension = body["dimension"] if "dimension" in body else body["dimensions"]
         except (KeyError, TypeError) as exc:
             raise VectroError(f"model {self.name!r}: unexpected vectro answer (no embeddings/dimension)") from exc
         if dimension != self.dimension:
