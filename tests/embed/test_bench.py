@@ -128,3 +128,14 @@ def test_models_bench_with_no_arguments_runs_minilm_on_the_bundled_sample(capsys
         recall, ndcg = reference_metrics(np.asarray(P), Q, data.relevant)
         assert row["recall@10"] == pytest.approx(recall, abs=0.01) and row["ndcg@10"] == pytest.approx(ndcg, abs=0.01)
         assert row["contrast"] == pytest.approx(contrast_score(np.asarray(P), data.passages.groups), abs=1e-3)
+
+
+def test_benchmark_on_passages_alone_reports_speed_and_contrast(fake_model, tmp_path, capsys):
+    _, registry = fake_model
+    passages, _ = write_labelled(tmp_path)
+    (row,) = benchmark_models(["fake"], passages=tmp_path / "p.jsonl", registry=registry)["models"]
+    P = np.stack([fake_vector(p["text"], 16) for p in passages])
+    assert row["contrast"] == pytest.approx(contrast_score(P, [p["group"] for p in passages]))
+    assert "recall@10" not in row and "codecs" not in row
+    assert main(["models", "bench", "-m", "fake", "--passages", str(tmp_path / "p.jsonl"), "--registry", str(registry)]) == 0
+    assert "30 passages, 0 queries" in capsys.readouterr().out

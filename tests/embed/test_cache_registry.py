@@ -116,3 +116,21 @@ def test_unknown_model_and_missing_registry_are_clear_errors(tmp_path):
 def test_texts_must_be_a_list_of_strings(texts, message):
     with pytest.raises(VectroError, match=message):
         vectro.embed("minilm", texts)
+
+
+def test_no_texts_means_no_request(served):
+    fake, registry = served
+    X = vectro.embed("fake", [], registry=registry)
+    assert X.shape == (0, 8) and X.dtype == np.float32 and fake.requests == []
+
+
+def test_api_key_env_in_the_registry_names_where_the_key_is(tmp_path, monkeypatch):
+    monkeypatch.setenv("TEAM_OPENAI_KEY", KEY)
+    with FakeAPI("openai") as fake:
+        path = tmp_path / "models.toml"
+        path.write_text(f'[models.team]\nprovider = "openai"\nmodel = "m"\ndimension = 8\nurl = "{fake.url}"\n'
+                        'api_key_env = "TEAM_OPENAI_KEY"\n')
+        np.testing.assert_array_equal(vectro.embed("team", ["x"], registry=str(path)), expected(["x"]))
+        monkeypatch.delenv("TEAM_OPENAI_KEY")
+        with pytest.raises(VectroError, match="TEAM_OPENAI_KEY"):
+            vectro.embed("team", ["y"], registry=str(path))
