@@ -1,5 +1,6 @@
 """The compiled kernels give the NumPy path's results (the fallback used without numba)."""
 
+import contextlib
 import numpy as np
 import pytest
 
@@ -10,10 +11,10 @@ pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not insta
 
 
 @pytest.fixture
-def numpy_only(monkeypatch):
-    def use_numpy():
-        monkeypatch.setattr(kernels, "available", lambda: False)
-    return use_numpy
+def numpy_only():
+    """Calling it switches this test to the NumPy fallback (kernels.backend, no patched module global)."""
+    with contextlib.ExitStack() as stack:
+        yield lambda: stack.enter_context(kernels.backend("numpy"))
 
 
 KERNEL_CODECS = ["int8", "int16", "int4", "int8-dim", "binary", "float16"]
@@ -122,3 +123,4 @@ def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
     subprocess.run([sys.executable, "-c", probe], check=True)
     cache = Path(jit.__file__).parent / "__pycache__"
     assert any(p.name.startswith("_jit.absmax_encode") and p.suffix == ".nbi" for p in cache.iterdir())
+

@@ -8,9 +8,13 @@ import platform
 
 def thread_count() -> int:
     """Threads vectro may use: VECTRO_THREADS if set, else every core this process may run on."""
-    configured = os.environ.get("VECTRO_THREADS")
+    configured = os.environ.get("VECTRO_THREADS", "").strip()
     if configured:
-        return max(1, int(configured))
+        if not configured.isdigit() or int(configured) < 1:
+            from .errors import VectroError
+
+            raise VectroError(f"VECTRO_THREADS must be a positive integer, got {configured!r}")
+        return int(configured)
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

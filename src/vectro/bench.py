@@ -6,6 +6,7 @@ import time
 
 import numpy as np
 
+from ._util import sample_rows
 from ._validation import as_matrix
 from .compressed import compress
 from .metrics.evaluate import evaluate
@@ -38,9 +39,8 @@ def run_bench(codecs, n: int = 2000, d: int = 128, n_queries: int = 100, k: int 
         data = clustered_vectors(n + n_queries, d, seed)
     data = as_matrix(data, "data")
     n_queries = min(n_queries, len(data) // 2)
-    rng = np.random.default_rng(seed)
     held_out = np.zeros(len(data), dtype=bool)
-    held_out[rng.choice(len(data), n_queries, replace=False)] = True
+    held_out[sample_rows(len(data), n_queries, seed)] = True
     base, queries = data[~held_out], data[held_out]
     rows = []
     for spec in codecs:

@@ -10,7 +10,8 @@ from typing import Callable
 import numpy as np
 
 from ._validation import as_matrix
-from .codecs.base import BLOCK_ROWS, Codec, make_codec
+from ._util import sample
+from .codecs.base import BLOCK_ROWS, Codec, own_codec
 from .codecs.scalar import Int8
 from .errors import FormatError, VectroError
 from .format import container, legacy
@@ -122,14 +123,16 @@ def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows
              seed: int = 0, progress: Progress | None = None) -> Compressed:
     """Compress float vectors X (n, d) with a codec spec such as "int8", "float16" or "pca:128+int8".
 
-    Trainable codecs learn from a seeded sample of at most `fit_rows` rows. `progress(done, total)`
-    is called after each block. Returns a `Compressed` holding the codes and the fitted codec.
+    Trainable codecs learn from a sample of at most `fit_rows` rows; `seed` drives every random
+    choice of the fit (the sample, PCA's rows, rq's rotation, k-means). A fitted Codec passed in
+    is used as it is, and an unfitted one is cloned first: the caller's object never changes.
+    `progress(done, total)` is called after each block. Returns a `Compressed` holding the codes
+    and the fitted codec.
     """
     _check_metric(metric)
     source_dtype = np.asarray(X).dtype.name if hasattr(X, "dtype") else "float32"
     X = as_matrix(X, "X")
-    codec = make_codec(codec)
-    codec.fit(_sample(X, fit_rows, seed) if codec.trainable else X[:1])
+    codec = _fitted(codec, X.shape[1], lambda: sample(X, fit_rows, seed), lambda: X[:1], seed)
     codes = np.empty((len(X), codec.bytes_per_vector(X.shape[1])), dtype=np.uint8)
     for start in range(0, len(X), BLOCK_ROWS):
         codes[start : start + BLOCK_ROWS] = codec.encode(X[start : start + BLOCK_ROWS])
@@ -138,10 +141,13 @@ def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows
     return Compressed(codec, codes, {"metric": metric, "source_dtype": source_dtype})
 
 
-def _sample(X: np.ndarray, rows: int, seed: int) -> np.ndarray:
-    if len(X) <= rows:
-        return X
-    return X[np.sort(np.random.default_rng(seed).choice(len(X), rows, replace=False))]
+def _fitted(codec: str | Codec, dim: int, fit_sample, first_row, seed: int) -> Codec:
+    """The codec to encode with: a fitted Codec as it is (never refitted, never changed); otherwise
+    a new or cloned codec, fitted on fit_sample() when it learns from data, else on first_row()."""
+    codec = own_codec(codec, dim)
+    if not codec.is_fitted:
+        codec.fit(fit_sample() if codec.trainable else first_row(), seed=seed)
+    return codec
 
 
 def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None = None,
@@ -155,8 +161,7 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     """
     _check_metric(metric)
     source = open_vectors(src, column)
-    codec = make_codec(codec)
-    codec.fit(source.sample(fit_rows, seed) if codec.trainable else next(source.blocks(1))[1])
+    codec = _fitted(codec, source.dim, lambda: source.sample(fit_rows, seed), lambda: next(source.blocks(1))[1], seed)
     meta = {"metric": metric, "source_dtype": source.dtype}
     dst = Path(dst)
     if dst.suffix.lower() in (".npz", ".vqz"):

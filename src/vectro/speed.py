@@ -16,6 +16,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from . import kernels
+from ._util import best  # noqa: F401  (re-exported: the benchmarks import it from here)
 from .bench import clustered_vectors
 from .codecs.base import make_codec
 
@@ -23,25 +24,11 @@ CODECS = ["float16", "int16", "int8", "int8-dim", "int4", "binary"]
 FAISS_SQ = {"int8": "QT_8bit", "int4": "QT_4bit", "float16": "QT_fp16"}
 
 
-def best(fn, repeats: int = 3) -> tuple[float, object]:
-    """(fastest of `repeats` wall times, the last result)."""
-    times, result = [], None
-    for _ in range(repeats):
-        started = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - started)
-    return min(times), result
-
-
 @contextmanager
 def numpy_backend():
     """Run the NumPy fallback for the duration (the same code VECTRO_BACKEND=numpy selects)."""
-    original = kernels.available
-    kernels.available = lambda: False
-    try:
+    with kernels.backend("numpy"):
         yield
-    finally:
-        kernels.available = original
 
 
 def seed_quantize(X: np.ndarray):

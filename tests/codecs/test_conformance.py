@@ -11,6 +11,15 @@ from vectro.errors import VectroError
 from ..conftest import SPECS
 
 
+def fitted(spec, X):
+    """A fitted codec for spec: learned:D stages are trained (vectro.train), the rest fitted."""
+    if "learned" in spec:
+        from vectro.train import fit_codec
+
+        return fit_codec(spec, X, epochs=2)
+    return make_codec(spec).fit(X)
+
+
 def test_every_registered_codec_is_covered():
     names = {spec.split("+")[-1].split(":")[0] for spec in SPECS} | {s.split(":")[0] for s in SPECS}
     assert set(vectro.registered_codecs()) <= names
@@ -18,7 +27,7 @@ def test_every_registered_codec_is_covered():
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_encode_decode_shapes_and_sizes(spec, clustered):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     codes = codec.encode(clustered)
     assert codes.dtype == np.uint8
     assert codes.shape == (len(clustered), codec.bytes_per_vector(23))
@@ -29,7 +38,7 @@ def test_encode_decode_shapes_and_sizes(spec, clustered):
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_score_equals_decode_then_inner_product(spec, clustered):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     codes = codec.encode(clustered)
     queries = clustered[:7] + 0.01
     expected = queries @ codec.decode(codes).T
@@ -38,7 +47,7 @@ def test_score_equals_decode_then_inner_product(spec, clustered):
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_state_round_trip_gives_identical_decoding(spec, clustered):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     codes = codec.encode(clustered)
     rebuilt = Codec.from_state(codec.state())
     assert rebuilt.spec == codec.spec
@@ -49,15 +58,15 @@ def test_state_round_trip_gives_identical_decoding(spec, clustered):
 @pytest.mark.parametrize("spec", SPECS)
 def test_same_input_same_codes_and_input_untouched(spec, clustered):
     before = clustered.copy()
-    first = make_codec(spec).fit(clustered).encode(clustered)
-    second = make_codec(spec).fit(clustered).encode(clustered)
+    first = fitted(spec, clustered).encode(clustered)
+    second = fitted(spec, clustered).encode(clustered)
     np.testing.assert_array_equal(first, second)
     np.testing.assert_array_equal(clustered, before)
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_float64_and_non_contiguous_inputs_match_float32(spec, clustered):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     wide = np.asfortranarray(clustered.astype(np.float64))
     _assert_same_encoding(codec, codec.encode(wide), codec.encode(clustered))
     strided = np.repeat(clustered, 2, axis=0)[::2]
@@ -73,19 +82,19 @@ def _assert_same_encoding(codec, actual, expected):
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_single_vector_and_block_boundaries(spec, clustered, monkeypatch):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     whole = codec.encode(clustered)
     _assert_same_encoding(codec, codec.encode(clustered[:1]), whole[:1])
     monkeypatch.setattr("vectro.codecs.base.BLOCK_ROWS", 7)  # many small blocks, a ragged last one
     _assert_same_encoding(codec, codec.encode(clustered), whole)
-    np.testing.assert_array_equal(codec.decode(whole), make_codec(spec).fit(clustered).decode(whole))
+    np.testing.assert_array_equal(codec.decode(whole), fitted(spec, clustered).decode(whole))
 
 
 @pytest.mark.parametrize("spec", [s for s in SPECS if not s.startswith(("pca", "trunc", "spectral", "pq", "opq", "learned"))])
 @pytest.mark.parametrize("dim", [1, 7, 9, 65])
 def test_odd_dimensions_round_trip(spec, dim, rng):
     X = rng.standard_normal((40, dim)).astype(np.float32)
-    codec = make_codec(spec).fit(X)
+    codec = fitted(spec, X)
     decoded = codec.decode(codec.encode(X))
     assert decoded.shape == X.shape
     if spec != "binary":
@@ -96,7 +105,7 @@ def test_odd_dimensions_round_trip(spec, dim, rng):
 def test_zero_vector_decodes_to_zeros(spec, clustered):
     X = clustered.copy()
     X[3] = 0
-    codec = make_codec(spec).fit(X)
+    codec = fitted(spec, X)
     decoded = codec.decode(codec.encode(X))
     np.testing.assert_array_equal(decoded[3], np.zeros(23, dtype=np.float32))
 
@@ -104,13 +113,13 @@ def test_zero_vector_decodes_to_zeros(spec, clustered):
 @pytest.mark.parametrize("spec", SPECS)
 def test_very_large_magnitudes_stay_finite(spec, clustered):
     X = clustered * np.float32(1e30)
-    codec = make_codec(spec).fit(X)
+    codec = fitted(spec, X)
     assert np.isfinite(codec.decode(codec.encode(X))).all()
 
 
 @pytest.mark.parametrize("spec", SPECS)
 def test_wrong_dimension_and_nan_are_refused(spec, clustered):
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     with pytest.raises(VectroError, match="23"):
         codec.encode(clustered[:, :20])
     bad = clustered.copy()

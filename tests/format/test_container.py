@@ -102,3 +102,38 @@ def test_unwritable_destination_is_a_clear_error(tmp_path, sample):
         packed.save(tmp_path / "no" / "such" / "dir" / "x.vectro")
     with pytest.raises(vectro.VectroError, match="is a directory"):
         packed.save(tmp_path)
+
+
+# ----- issue #14, defect 6: files get the umask's mode, and the rename is made durable ---------------
+@pytest.fixture
+def umask_027():
+    old = os.umask(0o027)
+    yield 0o640
+    os.umask(old)
+
+
+def test_every_written_file_respects_the_umask(tmp_path, sample, umask_027):
+    """Before: mkstemp's 0600 survived the rename, for every file vectro wrote."""
+    from vectro.codecs.learned import LearnedProjection
+
+    base, _ = sample
+    packed = vectro.compress(base[:100], "int8")
+    index = vectro.Index(384, "int8")
+    index.add(base[:100])
+    written = [packed.save(tmp_path / "a.vectro"), packed.save(tmp_path / "a.npz"), packed.save(tmp_path / "a.vqz"),
+               index.save(tmp_path / "i.vxi"), vectro.decompress_file(tmp_path / "a.vectro", tmp_path / "a.npy"),
+               LearnedProjection.from_arrays(np.eye(4, 384), base.mean(axis=0)).save(tmp_path / "m.npz")]
+    vectro.compress_file(tmp_path / "a.npy", tmp_path / "b.vectro", "int8")
+    written.append(tmp_path / "b.vectro")
+    for path in written:
+        assert os.stat(path).st_mode & 0o777 == umask_027, path
+
+
+def test_the_directory_is_fsynced_after_the_rename(tmp_path, monkeypatch):
+    import stat
+
+    synced = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(stat.S_ISDIR(os.fstat(fd).st_mode)), real_fsync(fd))[1])
+    write_container(tmp_path / "f.vectro", {"format": "vectro"}, {"a": np.arange(5, dtype=np.uint8)})
+    assert synced == [False, True]  # the file's data, then the directory holding its new name

@@ -11,7 +11,7 @@ import vectro
 from vectro.cli import main
 from vectro.codecs.learned import load_model
 from vectro.errors import FormatError, VectroError
-from vectro.train import TrainConfig, evaluate_model, split_rows, train_projection
+from vectro.train import TrainConfig, evaluate_model, fit_codec, split_rows, train_projection
 
 pytest.importorskip("torch")
 
@@ -121,10 +121,14 @@ def test_bad_input_is_a_clear_error(sample, config, message):
 
 def test_composes_by_spec_and_fits_by_training(sample):
     base, queries = sample
-    codec = vectro.make_codec("learned:8+int8")
-    codec.projections[0].train_options = dict(k=10, epochs=1, hard_neg_l=30, max_items=800, val_queries=50)
+    spec = vectro.make_codec("learned:8+int8")
+    with pytest.raises(VectroError, match=r"no trained model: train one with vectro.train.fit_codec"):
+        vectro.compress(base[:1000], spec)  # the codec applies a model; training is vectro.train's
+    codec = fit_codec(spec, base[:1000], k=10, epochs=1, hard_neg_l=30, max_items=800, val_queries=50)
+    assert not spec.is_fitted and codec.is_fitted  # the caller's codec is not trained in place
     packed = vectro.compress(base[:1000], codec)
     assert packed.bytes_per_vector == 12 and packed.codec.projections[0].meta_["config"]["epochs"] == 1
+    assert packed.codec is codec
 
 
 def test_evaluate_model_on_given_queries(model, sample):

@@ -41,6 +41,10 @@ def index_build(
     source = vectro.open_vectors(input, column)
     index = vectro.Index(source.dim, codec, metric=metric, rerank=rerank, ann=ann)
     started = time.perf_counter()
+    if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole file, not its first block
+        from vectro.compressed import FIT_ROWS
+
+        index.train(source.sample(FIT_ROWS))
     with progress_bar("indexing") as progress:
         for start, block in source.blocks():
             index.add(block, ids=np.arange(start, start + len(block)))

@@ -98,20 +98,33 @@ class Codec:
         """Bytes one encoded vector of `dim` dimensions takes (known from the spec alone)."""
         raise NotImplementedError
 
+    @property
+    def is_fitted(self) -> bool:
+        """Whether the codec can encode: fitted (or, data-free, its dimension known). FAISS's is_trained."""
+        return self.dim_ is not None
+
+    def clone(self) -> "Codec":
+        """A new, unfitted codec with the same parameters (scikit-learn's `clone`)."""
+        return make_codec(self.spec)
+
     # ----- fit / encode / decode / score ----------------------------------------------------
-    def fit(self, X) -> "Codec":
-        """Learn what the codec needs from X (n, d); data-free codecs record the dimension only."""
+    def fit(self, X, seed: int = 0) -> "Codec":
+        """Learn what the codec needs from X (n, d); data-free codecs record the dimension only.
+
+        `seed` drives every random choice the fit makes (row samples, rotations, k-means starts).
+        """
         X = as_matrix(X, "X")
         if len(X) < self.min_fit_rows:
             raise VectroError(
                 f"codec {self.spec!r} needs at least {self.min_fit_rows} training vectors, got {len(X)}"
             )
         self.dim_ = X.shape[1]
+        self._seed = int(seed)
         self._fit(X)
         return self
 
     def _fit(self, X: np.ndarray) -> None:
-        """Learn state from float32 (n, d); nothing to learn by default."""
+        """Learn state from float32 (n, d) (random choices seeded by `self._seed`); nothing by default."""
 
     def _check_fitted(self, dim: int | None = None) -> int:
         if self.dim_ is None:
@@ -244,8 +257,24 @@ def _load_builtin_codecs() -> None:
     from . import scalar, binary, rotation, product, projection, learned, spectral  # noqa: F401,I001  (registration order = listing order)
 
 
+def own_codec(codec: str | Codec, dim: int | None = None) -> Codec:
+    """The codec to work with for a caller's `codec` argument, never the caller's object changed.
+
+    A spec string builds a new codec. A fitted Codec is used as it is, and never refitted (its
+    codes stay valid); an unfitted one is cloned, so fitting it leaves the caller's object
+    untouched (scikit-learn's rule). `dim`: the data's dimension, checked against a fitted codec.
+    """
+    if not isinstance(codec, Codec):
+        return make_codec(codec)
+    if not codec.is_fitted:
+        return codec.clone()
+    if dim is not None and codec.dim_ != dim:
+        raise VectroError(f"codec {codec.spec!r} was fitted on {codec.dim_} dimensions, but the data has {dim}")
+    return codec
+
+
 def make_codec(spec: str | Codec) -> Codec:
-    """Build an unfitted codec from a spec string such as `int8`, `int4:64` or `float16`."""
+    """Build an unfitted codec from a spec string such as `int8`, `int4:64` or `float16` (a Codec is returned as is)."""
     if isinstance(spec, Codec):
         return spec
     stages = parse_spec(spec)

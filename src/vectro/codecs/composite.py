@@ -47,11 +47,14 @@ class Composite(Codec):
             self.fit(np.zeros((1, dim), dtype=np.float32))  # data-free stages learn only dimensions
         return super()._check_fitted(dim)
 
+    def clone(self):
+        return Composite([stage.clone() for stage in self.stages])  # a trained learned:D stage clones to itself
+
     def _fit(self, X):
         for stage in self.projections:
-            stage.fit(X)
+            stage.fit(X, seed=self._seed)  # a trained learned:D model only checks X
             X = stage.transform(X)
-        self.quantiser.fit(X)
+        self.quantiser.fit(X, seed=self._seed)
 
     def _project(self, X):
         for stage in self.projections:

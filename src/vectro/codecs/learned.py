@@ -48,8 +48,6 @@ class LearnedProjection(Projection):
         self.mlp = variant == "mlp"
         self.state_arrays = self._array_names()
         self.meta_: dict = {}
-        self.frozen = False  # a loaded model: fit() keeps it as it is
-        self.train_options: dict = {}
 
     def _array_names(self) -> tuple[str, ...]:
         return ("mean_", "weight_", "meta_json_") + (("mlp_in_", "mlp_out_") if self.mlp else ())
@@ -58,33 +56,40 @@ class LearnedProjection(Projection):
     def spec(self) -> str:
         return f"learned:{self.out_dim}" + (",mlp" if self.mlp else "")
 
-    # ----- training happens in vectro.train; fit calls it with this codec's options ------------
-    def fit(self, X) -> "LearnedProjection":
-        """Train on X, unless this is a loaded (frozen) model: then X is only checked."""
-        if self.frozen and self.dim_ is not None:
-            as_matrix(X, "X", self.dim_)
-            return self
-        return super().fit(X)
+    # ----- the codec applies a model; training (vectro.train.fit_codec, PyTorch) makes one ----------
+    def fit(self, X, seed: int = 0) -> "LearnedProjection":
+        """A trained model is never refitted: X is only checked. An untrained one cannot be fitted here."""
+        if self.dim_ is None:
+            raise VectroError(
+                f"{self.spec} has no trained model: train one with vectro.train.fit_codec({self.spec!r}, X) "
+                f"(or `vectro train`, then load_model), which needs pip install 'vectro[train]', and pass the fitted codec"
+            )
+        as_matrix(X, "X", self.dim_)
+        return self
 
-    def _fit(self, X):
-        super()._fit(X)
-        if self.out_dim >= X.shape[1]:
-            raise VectroError(f"{self.spec}: the output dimension must be smaller than the input's {X.shape[1]}")
-        from ..train import TrainConfig, train_projection
+    def clone(self) -> "LearnedProjection":
+        """A trained model is immutable (never refitted), so it clones to itself; an untrained one to a new one."""
+        return self if self.dim_ is not None else make_codec(self.spec)
 
-        trained = train_projection(X, TrainConfig(dim_out=self.out_dim, mlp=self.mlp, **self.train_options))
-        self._adopt(trained)
+    @property
+    def frozen(self) -> bool:
+        """Kept for code written before training moved out of the codec: a loaded or trained model is fixed."""
+        return self.dim_ is not None
 
-    def _adopt(self, other: "LearnedProjection") -> None:
+    def adopt(self, other: "LearnedProjection") -> "LearnedProjection":
+        """Take the trained arrays and metadata of `other` (same output dimension and variant); returns self."""
+        if (other.out_dim, other.mlp) != (self.out_dim, self.mlp):
+            raise VectroError(f"cannot adopt a {other.spec} model into {self.spec}")
         self.dim_, self.mean_, self.weight_, self.meta_ = other.dim_, other.mean_, other.weight_, other.meta_
         if self.mlp:
             self.mlp_in_, self.mlp_out_ = other.mlp_in_, other.mlp_out_
+        return self
 
     @classmethod
     def from_arrays(cls, weight, mean, meta: dict | None = None, mlp_in=None, mlp_out=None) -> "LearnedProjection":
         """A fitted projection from its arrays: weight (D, d), mean (d,), optional MLP (h, D) and (D, h).
 
-        It is frozen: fitting it again (as vectro.compress does) keeps these arrays."""
+        Fitting it again (as vectro.compress does) keeps these arrays."""
         weight = np.ascontiguousarray(weight, dtype=np.float32)
         out_dim, dim = weight.shape
         codec = cls(f"{out_dim}" + (",mlp" if mlp_in is not None else ""))
@@ -94,7 +99,6 @@ class LearnedProjection(Projection):
         if mlp_in is not None:
             codec.mlp_in_ = np.ascontiguousarray(mlp_in, dtype=np.float32)
             codec.mlp_out_ = np.ascontiguousarray(mlp_out, dtype=np.float32)
-        codec.frozen = True
         return codec
 
     # ----- the projection -----------------------------------------------------------------------
@@ -136,7 +140,6 @@ class LearnedProjection(Projection):
         """This (fitted, kept as it is) projection followed by a quantiser: model.then("int8")."""
         from .composite import Composite
 
-        self.frozen = True
         return Composite([self, make_codec(quantiser)])
 
 
@@ -145,14 +148,23 @@ def load_model(path) -> LearnedProjection:
     path = Path(path)
     if not path.is_file():
         raise VectroError(f"{path} does not exist or is not a file")
+    from ..format.legacy import read_npz_arrays
+
+    arrays = read_npz_arrays(path)  # CRCs and array sizes checked before anything is loaded
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            header = json.loads(npz["header"].tobytes().decode())
-            arrays = {key: npz[key] for key in npz.files if key != "header"}
-    except Exception as exc:  # BadZipFile (CRC mismatch, truncation), a missing key, bad JSON
-        raise FormatError(f"{path} is not a readable vectro model: {exc}") from exc
-    if header.get("format") != MODEL_FORMAT:
-        raise FormatError(f"{path} is not a vectro learned-projection model (format {header.get('format')!r})")
-    model = LearnedProjection.from_arrays(arrays["weight"], arrays["mean"], header.get("meta"),
-                                          arrays.get("mlp_in"), arrays.get("mlp_out"))
+        header = json.loads(arrays.pop("header").tobytes().decode())
+        if header.get("format") != MODEL_FORMAT:
+            raise FormatError(f"{path} is not a vectro learned-projection model (format {header.get('format')!r})")
+        model = LearnedProjection.from_arrays(arrays["weight"], arrays["mean"], header.get("meta"),
+                                              arrays.get("mlp_in"), arrays.get("mlp_out"))
+        dim = model.dim_
+        if model.mlp and (model.mlp_in_.ndim != 2 or model.mlp_in_.shape[1] != model.out_dim
+                          or model.mlp_out_.shape != (model.out_dim, model.mlp_in_.shape[0])):
+            raise ValueError("the MLP arrays do not fit the projection")
+    except FormatError:
+        raise
+    except (KeyError, ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:  # missing key, bad JSON, shapes
+        raise FormatError(f"{path} is not a readable vectro model: {type(exc).__name__}: {exc}") from exc
+    if not (np.isfinite(model.weight_).all() and np.isfinite(model.mean_).all()) or dim < 1:
+        raise FormatError(f"{path}: the model's arrays hold NaN or Inf")
     return model

@@ -21,9 +21,9 @@ from ..errors import VectroError, require
 from .base import Codec, register
 from .scalar import pack_bits, unpack_bits
 
-# k-means settings: FAISS's default iterations, a fixed seed, and at most this many points per centroid
+# k-means settings: FAISS's default iterations and at most this many points per centroid (the
+# k-means and OPQ seeds come from fit's seed)
 KMEANS_ITERATIONS = 25
-KMEANS_SEED = 1234
 POINTS_PER_CENTROID = 256
 OPQ_ITERATIONS = 20
 
@@ -86,7 +86,7 @@ class ProductQuantizer(Codec):
         faiss = require("faiss", "ann")
         dim = X.shape[1]
         pq = faiss.ProductQuantizer(dim, self.subquantizers, self.bits)
-        pq.cp.niter, pq.cp.seed = KMEANS_ITERATIONS, KMEANS_SEED
+        pq.cp.niter, pq.cp.seed = KMEANS_ITERATIONS, self._seed
         pq.cp.max_points_per_centroid, pq.cp.min_points_per_centroid = POINTS_PER_CENTROID, 1
         scale = _unit_scale(X)
         pq.train(np.ascontiguousarray(X / scale, dtype=np.float32))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._util import sample
 from ..errors import VectroError
 from .base import Codec, register
 
@@ -68,8 +69,7 @@ class PCA(Projection):
         super()._fit(X)
         if len(X) < self.out_dim:
             raise VectroError(f"{self.spec} needs at least {self.out_dim} training vectors, got {len(X)}")
-        if len(X) > PCA_FIT_ROWS:
-            X = X[np.sort(np.random.default_rng(0).choice(len(X), PCA_FIT_ROWS, replace=False))]
+        X = sample(X, PCA_FIT_ROWS, self._seed)
         mean = X.mean(axis=0, dtype=np.float64)
         centred = X - mean
         cov = centred.T.astype(np.float64) @ centred / len(X)

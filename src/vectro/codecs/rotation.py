@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import kernels
+from .._util import rng_of, sample
 from ..errors import VectroError
 from .base import Codec, register
 
@@ -106,8 +107,7 @@ class RotationQuantizer(Codec):
     def block(self) -> int:
         return 0 if self.state_arrays[0] == "rotation_" else hadamard_block(self.dim_)
 
-    def _make_rotation(self, dim: int) -> None:
-        rng = np.random.default_rng(0)
+    def _make_rotation(self, dim: int, rng: np.random.Generator) -> None:
         block = hadamard_block(dim)
         if block:
             # both 1/sqrt(block) normalisations of the transform are folded into the signs
@@ -137,11 +137,10 @@ class RotationQuantizer(Codec):
     # ----- fit / encode / decode ------------------------------------------------------------
     def _fit(self, X):
         dim = X.shape[1]
-        self._make_rotation(dim)
+        rng = rng_of(self._seed)  # one stream: the rotation first, then the codebook's row sample
+        self._make_rotation(dim, rng)
         self.dim_ = dim
-        rows = min(len(X), -(-CODEBOOK_SAMPLES // dim))
-        if rows < len(X):
-            X = X[np.sort(np.random.default_rng(1).choice(len(X), rows, replace=False))]
+        X = sample(X, -(-CODEBOOK_SAMPLES // dim), rng)
         rotated = self.rotate(X)
         _, scale = self._direction_scale(rotated)
         self.levels_ = lloyd_max((rotated * scale).reshape(-1), 2**self.bits)  # float64 directions

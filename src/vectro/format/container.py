@@ -67,16 +67,40 @@ def atomic_target(path: Path) -> tuple[int, str]:
     if path.is_dir():
         raise VectroError(f"cannot write {path}: it is a directory")
     try:
-        return tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except OSError as exc:
         raise VectroError(f"cannot write {path}: {exc.strerror}") from exc
+    if hasattr(os, "fchmod"):  # mkstemp makes 0600; the finished file gets the mode open() would give it
+        os.fchmod(fd, 0o666 & ~_umask())
+    return fd, name
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where the OS allows (Linux /proc)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)  # elsewhere: read by setting it, and restore at once
+    os.umask(mask)
+    return mask
 
 
 def commit(file, tmp_name: str, path: Path) -> None:
-    """fsync the finished temp file and rename it over `path`."""
+    """fsync the finished temp file, rename it over `path`, and fsync the directory, so that the
+    new name itself survives a power loss (not only a crash of the process)."""
     file.flush()
     os.fsync(file.fileno())
     os.replace(tmp_name, path)
+    if os.name == "posix":
+        directory = os.open(Path(path).parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
 
 
 @contextmanager
@@ -178,11 +202,13 @@ def is_container(path) -> bool:
         return f.read(len(MAGIC)) == MAGIC
 
 
-def read_container(path, mmap: bool = True, verify: bool = True) -> tuple[dict, dict[str, np.ndarray]]:
+def read_container(path, mmap: bool = True, verify: bool = True, lazy: tuple[str, ...] | None = None):
     """Read a .vectro file: (header metadata, {section name: array}).
 
     Arrays are read-only memory maps when `mmap` is true. `verify` checks every section's CRC-32
-    (one sequential read of the file); a mismatch raises FormatError naming the section.
+    (one sequential read of the file); a mismatch raises FormatError naming the section. The
+    sections named in `lazy` are not checked now: a third value {name: entry} is returned, for
+    `check_section(path, entry)` when the caller first needs them (a memory-mapped search).
     """
     path = Path(path)
     size = path.stat().st_size
@@ -197,23 +223,61 @@ def read_container(path, mmap: bool = True, verify: bool = True) -> tuple[dict, 
             raise FormatError(
                 f"{path} uses .vectro format version {version}; this vectro reads version {FORMAT_VERSION}"
             )
+        if header_len > size - PRELUDE.size:  # checked before reading: a corrupt length must not allocate
+            raise FormatError(f"{path} is truncated inside its header ({header_len} header bytes, {size} in the file)")
         header_raw = f.read(header_len)
         if len(header_raw) < header_len:
             raise FormatError(f"{path} is truncated inside its header")
         if zlib.crc32(header_raw) != header_crc:
             raise FormatError(f"{path} is corrupt: the header checksum does not match")
-        header = json.loads(header_raw)
+        header, entries = _parse_header(path, header_raw, size, PRELUDE.size + header_len)
         arrays = {}
-        for entry in header.pop("sections"):
-            end = entry["offset"] + entry["nbytes"]
-            if end > size:
-                raise FormatError(
-                    f"{path} is truncated: section {entry['name']!r} ends at byte {end}, the file has {size}"
-                )
-            if verify and _section_crc(f, entry["offset"], entry["nbytes"]) != entry["crc32"]:
-                raise FormatError(f"{path} is corrupt: checksum mismatch in section {entry['name']!r}")
+        for entry in entries:
+            if verify and entry["name"] not in (lazy or ()):
+                check_section(path, entry, f)
             arrays[entry["name"]] = _read_section(path, f, entry, mmap)
+    if lazy is not None:
+        return header, arrays, {e["name"]: e for e in entries if e["name"] in lazy and verify}
     return header, arrays
+
+
+def check_section(path, entry: dict, f=None) -> None:
+    """Raise FormatError unless the section's bytes match its CRC-32 (one sequential read of it)."""
+    if f is None:
+        with open(path, "rb") as own:
+            crc = _section_crc(own, entry["offset"], entry["nbytes"])
+    else:
+        crc = _section_crc(f, entry["offset"], entry["nbytes"])
+    if crc != entry["crc32"]:
+        raise FormatError(f"{path} is corrupt: checksum mismatch in section {entry['name']!r}")
+
+
+def _parse_header(path, raw: bytes, size: int, data_start: int) -> tuple[dict, list[dict]]:
+    """The header's metadata and its section entries, each checked against the file before any
+    array is allocated: a known dtype, a shape whose byte count is the recorded one, inside the file."""
+    try:
+        header = json.loads(raw)
+        entries = header.pop("sections")
+        if not isinstance(header, dict) or not isinstance(entries, list):
+            raise TypeError("not an object with a list of sections")
+        for entry in entries:
+            name, dtype = str(entry["name"]), np.dtype(entry["dtype"])
+            shape, offset, nbytes = tuple(int(d) for d in entry["shape"]), int(entry["offset"]), int(entry["nbytes"])
+            str(entry["crc32"])
+            if dtype.hasobject or min(shape, default=0) < 0 or offset < data_start or nbytes < 0:
+                raise ValueError(f"section {name!r} has an impossible dtype, shape or offset")
+            if int(np.prod(shape, dtype=object)) * dtype.itemsize != nbytes:
+                raise ValueError(f"section {name!r}: shape {shape} of {dtype} is not {nbytes} bytes")
+            entry.update(name=name, shape=list(shape), offset=offset, nbytes=nbytes)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+        raise FormatError(f"{path} has a corrupt header: {exc}") from exc
+    for entry in entries:
+        end = entry["offset"] + entry["nbytes"]
+        if end > size:
+            raise FormatError(
+                f"{path} is truncated: section {entry['name']!r} ends at byte {end}, the file has {size}"
+            )
+    return header, entries
 
 
 def _section_crc(f, offset: int, nbytes: int) -> str:

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .._util import sample_rows
 from .._validation import check_finite
 from ..errors import FormatError, VectroError, require
 
@@ -48,7 +49,7 @@ class VectorSource:
         """A seeded random sample of up to `rows` rows (all rows if n <= rows), in file order."""
         if self.n <= rows:
             return self.read()
-        keep = np.sort(np.random.default_rng(seed).choice(self.n, rows, replace=False))
+        keep = sample_rows(self.n, rows, seed)
         out, filled = np.empty((rows, self.dim), dtype=np.float32), 0
         for start, block in self.blocks():
             local = keep[(keep >= start) & (keep < start + len(block))] - start
@@ -76,7 +77,7 @@ class ArraySource(VectorSource):
     def sample(self, rows, seed=0):
         if self.n <= rows:
             return self.read()
-        keep = np.sort(np.random.default_rng(seed).choice(self.n, rows, replace=False))
+        keep = sample_rows(self.n, rows, seed)
         block = np.ascontiguousarray(self.array[keep], dtype=np.float32)
         check_finite(block, str(self.path))
         return block

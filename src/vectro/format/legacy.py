@@ -47,13 +47,37 @@ def write_seed_npz(path, q: np.ndarray, scales: np.ndarray) -> None:
         np.savez(f, q=np.asarray(q, np.int8), scales=np.asarray(scales, np.float32), dims=np.int64(q.shape[1]))
 
 
+def read_npz_arrays(path) -> dict[str, np.ndarray]:
+    """Every array of an .npz, checked first: each member's CRC-32, then each array's header
+    against the member's size, so a corrupt file is refused before anything large is allocated."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            bad = zf.testzip()  # reads every member through its CRC-32, in small chunks
+            if bad is not None:
+                raise FormatError(f"{path} is corrupt: member {bad!r} fails its CRC-32 check")
+            for info in zf.infolist():
+                if info.filename.endswith(".npy"):
+                    with zf.open(info) as member:
+                        version = np.lib.format.read_magic(member)
+                        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                                       else np.lib.format.read_array_header_2_0)
+                        shape, _, dtype = read_header(member)
+                        nbytes = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                        if dtype.hasobject or nbytes > info.file_size:
+                            raise FormatError(f"{path}: array {info.filename!r} claims {shape} of {dtype}, "
+                                              f"more than its {info.file_size} bytes")
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except FormatError:
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, zlib.error, KeyError,
+            NotImplementedError, TypeError, RuntimeError) as exc:
+        raise FormatError(f"{path} is not a readable .npz file: {type(exc).__name__}: {exc}") from exc
+
+
 def read_npz(path) -> Int8Artifact:
     """Read a seed (v1) or v2 Vectro .npz artifact."""
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-        raise FormatError(f"{path} is not a readable .npz file: {exc}") from exc
+    arrays = read_npz_arrays(path)
     if "q" in arrays:
         kind, q = "vectro-npz-v1", arrays["q"]
         meta = {}
@@ -73,11 +97,17 @@ def read_npz(path) -> Int8Artifact:
         )
     if "scales" not in arrays:
         raise FormatError(f"{path} lacks the 'scales' array")
-    q, scales = np.asarray(q), np.asarray(arrays["scales"], dtype=np.float32).reshape(-1)
+    try:
+        q, scales = np.asarray(q), np.asarray(arrays["scales"], dtype=np.float32).reshape(-1)
+        dims = int(arrays["dims"]) if "dims" in arrays else None
+    except (TypeError, ValueError) as exc:
+        raise FormatError(f"{path}: unreadable scales or dims: {exc}") from exc
     if q.ndim != 2 or q.dtype != np.int8 or len(scales) != len(q):
         raise FormatError(f"{path}: codes {q.dtype} {q.shape} and scales {scales.shape} do not fit together")
-    if "dims" in arrays and int(arrays["dims"]) != q.shape[1]:
-        raise FormatError(f"{path}: dims says {int(arrays['dims'])} but the codes have {q.shape[1]} columns")
+    if dims is not None and dims != q.shape[1]:
+        raise FormatError(f"{path}: dims says {dims} but the codes have {q.shape[1]} columns")
+    if not np.isfinite(scales).all():
+        raise FormatError(f"{path}: the scales hold NaN or Inf")
     return Int8Artifact(q, scales, kind, meta)
 
 
@@ -110,14 +140,21 @@ def read_vqz(path) -> Int8Artifact:
     body = raw[VQZ_HEADER.size + meta_len :]
     if hashlib.blake2b(body, digest_size=8).digest() != digest:
         raise FormatError(f"{path} is corrupt or truncated: the .vqz body checksum does not match")
-    if flag == VQZ_FLAGS["zstd"]:
-        body = require("zstandard", "zstd").ZstdDecompressor().decompress(body)
-    elif flag == VQZ_FLAGS["zlib"]:
-        body = zlib.decompress(body)
-    elif flag != VQZ_FLAGS["none"]:
-        raise FormatError(f"{path} uses unknown .vqz compression flag {flag}")
-    if len(body) != n * dims + 4 * n:
-        raise FormatError(f"{path}: the .vqz body has {len(body)} bytes, {n * (dims + 4)} expected")
+    expected = n * dims + 4 * n
+    try:
+        if flag == VQZ_FLAGS["zstd"]:
+            body = require("zstandard", "zstd").ZstdDecompressor().decompress(body, max_output_size=expected)
+        elif flag == VQZ_FLAGS["zlib"]:
+            inflater = zlib.decompressobj()
+            body = inflater.decompress(body, expected + 1)  # never more than the header promises (+1 to notice)
+        elif flag != VQZ_FLAGS["none"]:
+            raise FormatError(f"{path} uses unknown .vqz compression flag {flag}")
+    except FormatError:
+        raise
+    except Exception as exc:  # zlib.error, zstd.ZstdError: the body is not what the flag says
+        raise FormatError(f"{path}: the .vqz body does not decompress: {exc}") from exc
+    if len(body) != expected:
+        raise FormatError(f"{path}: the .vqz body has {len(body)} bytes, {expected} expected")
     q = np.frombuffer(body, np.int8, count=n * dims).reshape(n, dims).copy()
     scales = np.frombuffer(body, "<f4", count=n, offset=n * dims).astype(np.float32)
     try:

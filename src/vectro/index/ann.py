@@ -15,6 +15,9 @@ from ..errors import require
 
 # Below this many allowed vectors an exact scan is cheaper than a graph walk, and always complete.
 SCAN_BELOW = 20_000
+# The graph's scalar quantiser learns per-dimension ranges: from `Index.train`, or else from a first
+# add() of at least this many rows (fewer would fix the ranges from too few vectors).
+GRAPH_TRAIN_ROWS = 1000
 
 
 class HNSW:
@@ -42,19 +45,33 @@ class HNSW:
         index.hnsw.efConstruction = self.ef_construction
         return index
 
+    def train(self, X: np.ndarray) -> None:
+        """A new, empty graph whose scalar quantiser learned its ranges from X (binary graphs learn nothing)."""
+        self.index = self._new_index()
+        if not self.binary:
+            self.index.train(X)
+
     def add(self, X: np.ndarray, codes: np.ndarray) -> None:
         if self.index is None:
-            self.index = self._new_index()
-            if not self.binary:
-                self.index.train(X)  # the scalar quantiser learns per-dimension ranges
+            if not self.binary and len(X) < GRAPH_TRAIN_ROWS:
+                from ..errors import VectroError
+
+                raise VectroError(
+                    f"the HNSW graph's quantiser learns from the vectors: call index.train(X) first, or make the "
+                    f"first add() at least {GRAPH_TRAIN_ROWS} rows (got {len(X)})"
+                )
+            self.train(X)
         self.index.add(codes if self.binary else X)
 
     def worth_using(self, n_allowed: int, depth: int) -> bool:
         return self.index is not None and n_allowed >= max(SCAN_BELOW, 10 * depth)
 
-    def search(self, Q: np.ndarray, depth: int, allowed: np.ndarray | None, ef: int | None) -> np.ndarray:
-        """Candidate rows (nq, depth), -1 where the graph found fewer; filtered rows never appear."""
+    def search(self, Q: np.ndarray, depth: int, allowed: np.ndarray | None, ef: int | None, graph=None) -> np.ndarray:
+        """Candidate rows (nq, depth), -1 where the graph found fewer; filtered rows never appear.
+
+        graph: the FAISS index to walk (a snapshot's; default the current one)."""
         faiss = self.faiss
+        graph = self.index if graph is None else graph
         ef = max(ef or self.ef_search, depth)
         if allowed is None:  # unfiltered: reuse one parameter object (SWIG objects are slow to build)
             if self._plain_params is None or self._plain_params.efSearch != ef:
@@ -65,24 +82,29 @@ class HNSW:
             params = faiss.SearchParametersHNSW()
             params.efSearch = ef
             bitmap = np.packbits(allowed, bitorder="little")  # the selector points into it: keep it referenced
-            params.sel = faiss.IDSelectorBitmap(len(allowed), faiss.swig_ptr(bitmap))
+            params.sel = faiss.IDSelectorBitmap(len(bitmap), faiss.swig_ptr(bitmap))  # n: bytes; later rows: out
         query = self._binary_codes(Q) if self.binary else Q
-        _, rows = self.index.search(query, depth, params=params)
+        _, rows = graph.search(query, depth, params=params)
         return rows.astype(np.int64)
 
     def _binary_codes(self, Q: np.ndarray) -> np.ndarray:
         return np.packbits(Q > 0, axis=1, bitorder="little")
 
-    def rebuild(self, codes: np.ndarray, codec: Codec, live: np.ndarray) -> None:
-        """Rebuild the graph over the live rows (after compaction)."""
-        old, self.index = self.index, None
-        if old is None or not len(live):
+    def rebuild(self, codes: np.ndarray, live: np.ndarray) -> None:
+        """Build a new graph over the live rows (after compaction); the old object stays as it was,
+        for searches still walking it. An empty result keeps the trained quantiser."""
+        old = self.index
+        if old is None:
             return
         if self.binary:
-            self.add(None, np.asarray(codes))
+            self.index = self._new_index()
+            if len(live):
+                self.index.add(np.asarray(codes))
         else:
-            vectors = old.reconstruct_n(0, old.ntotal)[live]
-            self.add(vectors, None)
+            self.index = self.faiss.clone_index(old)
+            self.index.reset()
+            if len(live):
+                self.index.add(old.reconstruct_n(0, old.ntotal)[live])
 
     def serialise(self) -> np.ndarray:
         if self.index is None:

@@ -9,53 +9,118 @@ Search scores every live code (brute force, exact on the codes) or, with `ann="h
 FAISS HNSW graph for candidates; either way the top `k * oversampling` candidates are re-scored
 with the finer `rerank` representation when one is kept. Scores: cosine, inner product, or
 negative squared L2.
+
+Training is explicit, as in FAISS: a codec that learns from data (`int8-dim`, `pca:D+...`,
+`rq:B`, `pq:M`, ...) must be fitted by `index.train(X)` on representative vectors before the
+first `add()`, so no accident of the first batch decides the fit; `train()` on an index that
+already holds vectors is refused, because refitting would silently change what their stored
+codes mean. Data-free codecs (`int8`, `binary`, `float16`, ...) need no training. A codec
+object passed in is never changed: a fitted one is used as it is, an unfitted one is cloned.
+
+Threads: any number of threads may search while one or more threads add, remove or compact
+(writers take turns on a lock). Each search works on the snapshot of the index published by
+the last completed write when it started: it sees every vector of that write and none of a
+later one, and never a half-finished write. An id filter resolves ids against the newest id
+map, so an id removed or replaced after the search began counts as absent.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import math
+import threading
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from .._validation import as_matrix, as_vector_or_matrix
-from ..codecs.base import BLOCK_ROWS, Codec, make_codec
+from ..codecs.base import BLOCK_ROWS, Codec, own_codec
 from ..compressed import METRICS, _check_metric
 from ..errors import FormatError, VectroError
 from ..format import container
 from ..metrics.evaluate import prepare_for_metric
-from ..metrics.ranking import top_k
+from ..metrics.ranking import metric_scores, top_k
 from .ann import HNSW
-from .store import IdMap, RowStore
+from .store import IdMap, IdView, RowStore
 
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
 SCORES_PER_BLOCK = 4 << 20
 
 
+class _Snapshot(NamedTuple):
+    """What one search reads: arrays that no later write changes (see RowStore and IdView)."""
+
+    codes: np.ndarray  # uint8 (rows, bytes per vector)
+    sq_norms: np.ndarray  # float32 (rows,): |x_hat|^2 of the primary codes
+    rerank: np.ndarray | None  # uint8 (rows, re-rank bytes per vector)
+    rerank_sq_norms: np.ndarray | None
+    ids: IdView
+    graph: object  # the FAISS graph object holding these rows (and maybe later ones), or None
+
+
 class Index:
     """A searchable set of compressed vectors with ids; see the module docstring."""
 
-    def __init__(self, dim: int, codec: str | Codec = "int8", metric: str = "cosine", rerank: str | None = None,
+    def __init__(self, dim: int, codec: str | Codec = "int8", metric: str = "cosine", rerank: str | Codec | None = None,
                  ann: str | None = None, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64):
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise VectroError(f"dim must be a positive integer, got {dim!r}")
         self.dim, self.metric = int(dim), _check_metric(metric)
-        self.codec = make_codec(codec)
-        self.rerank_codec = None if rerank is None else make_codec(rerank)
+        self.codec = self._own(codec)
+        self.rerank_codec = None if rerank is None else self._own(rerank)
         if ann not in (None, "hnsw"):
             raise VectroError(f"unknown ann mode {ann!r}; use None (brute force) or 'hnsw'")
         self.ann = HNSW(self.dim, self.codec, metric, hnsw_m, ef_construction, ef_search) if ann else None
-        self._codes = RowStore()
-        self._rerank = RowStore(spill=self.rerank_codec is not None and self.rerank_codec.spec == "float32")
-        self._sq_norms = RowStore()  # |x_hat|^2 per row (for cosine and L2 scores), primary codes
-        self._rerank_sq_norms = RowStore()  # the same for the re-rank representation
+        self._codes = RowStore(width=self.codec.bytes_per_vector(self.dim))
+        self._sq_norms = RowStore(width=1, dtype=np.float32)  # |x_hat|^2 per row (cosine and L2 scores)
+        fine = self.rerank_codec
+        self._rerank = RowStore(spill=fine is not None and fine.spec == "float32",
+                                width=fine.bytes_per_vector(self.dim) if fine else 0)
+        self._rerank_sq_norms = RowStore(width=1, dtype=np.float32)  # the same for the re-rank representation
         self._ids = IdMap()
+        self._write_lock = threading.RLock()  # one writer at a time
+        self._graph_lock = threading.Lock()  # FAISS graphs are not safe to search while they grow
+        self._unverified: dict = {}  # memory-mapped sections whose checksum is checked on first use
+        self._path: Path | None = None
+        self._publish()
+
+    def _own(self, codec) -> Codec:
+        """The caller's codec, never changed: fitted ones as they are, others cloned; data-free ones get d."""
+        codec = own_codec(codec, self.dim)
+        if not codec.is_fitted and not codec.trainable:
+            codec.fit(np.zeros((1, self.dim), dtype=np.float32))  # records the dimension only
+        return codec
+
+    def _publish(self) -> None:
+        """Make the current state what new searches read (called by writers holding the lock)."""
+        fine = self.rerank_codec is not None
+        self._snap = _Snapshot(self._codes.view(), self._sq_norms.view()[:, 0],
+                               self._rerank.view() if fine else None,
+                               self._rerank_sq_norms.view()[:, 0] if fine else None,
+                               self._ids.view(), self.ann.index if self.ann else None)
+
+    def _snapshot(self, lookup: bool = False) -> _Snapshot:
+        """The published snapshot; with `lookup`, one whose id map can resolve ids (built once, under the lock)."""
+        if self._unverified:
+            self._verify_sections()
+        snap = self._snap
+        if lookup and snap.ids.lookup is None:
+            with self._write_lock:
+                self._snap = snap = snap._replace(ids=self._ids.view(lookup=True))
+        return snap
+
+    def _verify_sections(self) -> None:
+        """Check the CRC-32 of the large sections `load` left unread (once; a mismatch raises FormatError)."""
+        with self._write_lock:
+            for name in list(self._unverified):
+                container.check_section(self._path, self._unverified[name])
+                del self._unverified[name]
 
     # ----- size and memory ---------------------------------------------------------------------
     def __len__(self) -> int:
-        return self._ids.live_count
+        return self._snap.ids.live_count
 
     def __repr__(self) -> str:
         rerank = f", rerank={self.rerank_codec.spec!r}" if self.rerank_codec else ""
@@ -78,67 +143,105 @@ class Index:
     def _prepare(self, vectors, name="vectors") -> np.ndarray:
         return prepare_for_metric(as_matrix(vectors, name, self.dim), self.metric)
 
-    def train(self, vectors) -> "Index":
-        """Fit trainable codecs (pca, int8-dim, ...) on representative vectors before adding."""
+    @property
+    def is_trained(self) -> bool:
+        """Whether vectors can be added: every codec fitted (FAISS's is_trained)."""
+        return self.codec.is_fitted and (self.rerank_codec is None or self.rerank_codec.is_fitted)
+
+    def train(self, vectors, seed: int = 0) -> "Index":
+        """Fit the codecs (and the HNSW graph's quantiser) on representative vectors (n, d), before any add().
+
+        Refused once the index holds vectors: their codes were made by the current fit.
+        """
         X = self._prepare(vectors)
-        self.codec.fit(X)
-        if self.rerank_codec is not None:
-            self.rerank_codec.fit(X)
+        with self._write_lock:
+            if self._codes.rows:
+                raise VectroError(
+                    f"this index already holds {self._codes.rows} encoded vectors; training again would change "
+                    "what their codes mean. Train before the first add(), or build a new Index, train it and "
+                    "add the vectors again"
+                )
+            self.codec = self.codec.clone().fit(X, seed=seed)  # a copy: a codec passed in stays as it was
+            if self.rerank_codec is not None:
+                self.rerank_codec = self.rerank_codec.clone().fit(X, seed=seed)
+            if self.ann is not None:
+                self.ann.train(X)
+            self._publish()
         return self
 
     def add(self, vectors, ids=None) -> np.ndarray:
         """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced."""
         X = self._prepare(vectors)
-        ids = self._ids.normalise(ids, len(X))
-        for codec in (self.codec, self.rerank_codec):
-            if codec is not None and codec.dim_ is None:  # first add: trainable codecs learn from it
-                codec.fit(X if codec.trainable else X[:1])
-        codes = self.codec.encode(X)
-        first_row = self._codes.rows
-        self._codes.append(codes)
-        self._sq_norms.append(_decoded_sq_norms(self.codec, codes))
+        if not self.is_trained:
+            untrained = self.codec if not self.codec.is_fitted else self.rerank_codec
+            raise VectroError(
+                f"codec {untrained.spec!r} learns from data: call index.train(X) on representative vectors "
+                "(a sample of 10,000 or more is typical) before add()"
+            )
+        codes = self.codec.encode(X)  # encoding needs no lock: fitted codecs are never changed
+        norms = _decoded_sq_norms(self.codec, codes)
         if self.rerank_codec is not None:
             fine = self.rerank_codec.encode(X)
-            self._rerank.append(fine)
-            self._rerank_sq_norms.append(_decoded_sq_norms(self.rerank_codec, fine))
-        self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
-        if self.ann is not None:
-            self.ann.add(X, codes)
+            fine_norms = _decoded_sq_norms(self.rerank_codec, fine)
+        with self._write_lock:
+            self._verify_sections()
+            ids = self._ids.normalise(ids, len(X))
+            first_row = self._codes.rows
+            self._codes.append(codes)
+            self._sq_norms.append(norms)
+            if self.rerank_codec is not None:
+                self._rerank.append(fine)
+                self._rerank_sq_norms.append(fine_norms)
+            self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
+            if self.ann is not None:
+                with self._graph_lock:
+                    self.ann.add(X, codes)
+            self._publish()
         return ids
 
     def remove(self, ids) -> int:
         """Remove vectors by id (their rows become tombstones until `compact`); returns how many."""
-        return self._ids.remove(ids)
+        with self._write_lock:
+            self._verify_sections()
+            removed = self._ids.remove(ids)
+            self._publish()
+        return removed
 
     def compact(self) -> None:
         """Drop tombstoned rows, reclaiming their space (and rebuilding the HNSW graph)."""
-        live = self._ids.live_rows()
-        self._codes.keep(live)
-        self._sq_norms.keep(live)
-        if self.rerank_codec is not None:
-            self._rerank.keep(live)
-            self._rerank_sq_norms.keep(live)
-        self._ids.renumber(live)
-        if self.ann is not None:
-            self.ann.rebuild(self._codes.view(), self.codec, live)
+        with self._write_lock:
+            self._verify_sections()
+            live = self._ids.live_rows()
+            self._codes.keep(live)
+            self._sq_norms.keep(live)
+            if self.rerank_codec is not None:
+                self._rerank.keep(live)
+                self._rerank_sq_norms.keep(live)
+            self._ids.renumber(live)
+            if self.ann is not None:
+                with self._graph_lock:
+                    self.ann.rebuild(self._codes.view(), live)
+            self._publish()
 
     # ----- reading --------------------------------------------------------------------------
     def get(self, ids) -> np.ndarray:
         """Decompressed vectors (n, d) for ids, from the finest representation kept."""
-        rows = self._ids.rows_of(ids)
+        snap = self._snapshot(lookup=True)
+        rows = snap.ids.rows_of(ids)
         if self.rerank_codec is not None:
-            return self.rerank_codec.decode(np.asarray(self._rerank.view()[rows]))
-        return self.codec.decode(np.asarray(self._codes.view()[rows]))
+            return self.rerank_codec.decode(np.asarray(snap.rerank[rows]))
+        return self.codec.decode(np.asarray(snap.codes[rows]))
 
     def __contains__(self, item) -> bool:
-        return self._ids.contains(item)
+        return self._snapshot(lookup=True).ids.contains(item)
 
     def search(self, queries, k: int = 10, oversampling: float = 1.0, filter=None, ef: int | None = None):
         """Top-k (ids, scores) for one query (d,) -> shapes (k,), or a batch (nq, d) -> (nq, k).
 
         filter: an allow-list of ids, or a boolean mask over the index's rows in insertion order
         (`index.ids()` order); applied before the top-k, so k hits come back whenever k allowed
-        vectors exist. Missing places hold id -1 (None for string ids) and score -inf.
+        vectors exist (with or without the HNSW graph). Missing places hold id -1 (None for
+        string ids) and score -inf. Safe to call from many threads while others write.
         """
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise VectroError(f"k must be a positive integer, got {k!r}")
@@ -146,17 +249,20 @@ class Index:
             raise VectroError(f"oversampling must be >= 1, got {oversampling!r}")
         Q, single = as_vector_or_matrix(queries, "queries", self.dim)
         Q = prepare_for_metric(Q, self.metric)
-        allowed = self._ids.allowed_rows(filter, self._codes.rows)  # None: every row
-        n_allowed = self._codes.rows if allowed is None else int(allowed.sum())
+        by_ids = filter is not None and np.asarray(filter).dtype != bool
+        snap = self._snapshot(lookup=by_ids)
+        allowed = snap.ids.allowed_rows(filter)  # None: every row
+        n_allowed = snap.ids.rows if allowed is None else int(allowed.sum())
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
-        if self.ann is not None and self.ann.worth_using(n_allowed, depth):
-            rows = self.ann.search(Q, depth, allowed, ef)
+        if snap.graph is not None and self.ann.worth_using(n_allowed, depth):
+            rows = self._graph_candidates(snap, Q, depth, allowed, ef, min(k, n_allowed))
+            scores = None
             if self.rerank_codec is None:
-                scores = self._rescore(self.codec, self._codes, self._sq_norms, Q, rows)
+                scores = self._rescore(self.codec, snap.codes, snap.sq_norms, Q, rows)
         else:
-            rows, scores = self._scan(Q, depth, allowed)
-        if self.rerank_codec is not None:
-            scores = self._rescore(self.rerank_codec, self._rerank, self._rerank_sq_norms, Q, rows)
+            rows, scores = self._scan(snap, Q, depth, allowed)
+        if self.rerank_codec is not None and rows.shape[1]:
+            scores = self._rescore(self.rerank_codec, snap.rerank, snap.rerank_sq_norms, Q, rows)
         order = np.lexsort((rows, -scores), axis=1)[:, :k]
         picked = np.arange(len(rows))[:, None], order
         rows, scores = rows[picked], scores[picked]
@@ -166,23 +272,31 @@ class Index:
             pad = k - rows.shape[1]
             rows = np.hstack([rows, np.full((len(rows), pad), -1)])
             scores = np.hstack([scores, np.full((len(scores), pad), -np.inf, np.float32)])
-        ids = self._ids.ids_of_rows(rows)
+        ids = snap.ids.ids_of_rows(rows)
         return (ids[0], scores[0]) if single else (ids, scores)
 
-    def _metric_scores(self, inner: np.ndarray, sq_norms: np.ndarray) -> np.ndarray:
-        """Inner products -> the metric's higher-is-better score, given |x_hat|^2 of each column."""
-        if self.metric == "l2":
-            return 2 * inner - sq_norms  # -|q - x|^2 + |q|^2: the same order for each query
-        if self.metric == "cosine":
-            return inner / np.sqrt(np.maximum(sq_norms, 1e-30))
-        return inner
+    def _graph_candidates(self, snap: _Snapshot, Q, depth: int, allowed, ef, need: int) -> np.ndarray:
+        """Candidate rows (nq, depth) from the HNSW graph, -1 where missing.
 
-    def _scan(self, Q: np.ndarray, depth: int, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        Rows added after the snapshot are dropped; a query the graph gives fewer than `need`
+        usable rows (a selective filter strands the walk) is answered by an exact scan instead.
+        """
+        with self._graph_lock:
+            rows = self.ann.search(Q, depth, allowed, ef, graph=snap.graph)
+        rows[rows >= snap.ids.rows] = -1
+        short = (rows >= 0).sum(axis=1) < need
+        if short.any():
+            exact, _ = self._scan(snap, Q[short], depth, allowed)
+            rows[short] = -1
+            rows[np.flatnonzero(short)[:, None], np.arange(exact.shape[1])] = exact
+        return rows
+
+    def _scan(self, snap: _Snapshot, Q: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-depth over the allowed codes, block by block (never an nq x n matrix).
 
         A selective filter gathers just the allowed rows, so its cost follows the allowed count.
         """
-        codes, sq_norms = self._codes.view(), self._sq_norms.view()[:, 0] if self._codes.rows else None
+        codes, sq_norms = snap.codes, snap.sq_norms
         candidates = None if allowed is None else np.flatnonzero(allowed)
         contiguous = candidates is None or len(candidates) > 0.5 * len(allowed)
         best_rows = np.full((len(Q), 0), -1, dtype=np.int64)
@@ -197,7 +311,7 @@ class Index:
             else:
                 rows = candidates[start : start + block]
                 block_codes = np.asarray(codes[rows])
-            S = self._metric_scores(self.codec.score(Q, block_codes), sq_norms[rows])
+            S = metric_scores(self.codec.score(Q, block_codes), sq_norms[rows], self.metric)
             if contiguous and allowed is not None:
                 S[:, ~allowed[rows]] = -np.inf
             local, scores = top_k(S, min(depth, len(rows)))
@@ -205,17 +319,19 @@ class Index:
             best_rows, best_scores = _merge(best_rows, best_scores, found, scores, depth)
         return best_rows, best_scores
 
-    def _rescore(self, codec: Codec, store: RowStore, sq_norms: RowStore, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    def _rescore(self, codec: Codec, codes: np.ndarray, sq_norms: np.ndarray, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Scores of each query against its own candidate rows (nq, c); rows of -1 score -inf."""
+        if not rows.shape[1]:
+            return np.zeros(rows.shape, dtype=np.float32)
         safe = np.where(rows >= 0, rows, 0)
-        inner = codec.score_candidates(Q, store.view(), safe)
-        scores = self._metric_scores(inner, sq_norms.view()[safe, 0])
+        scores = metric_scores(codec.score_candidates(Q, codes, safe), sq_norms[safe], self.metric)
         scores[rows < 0] = -np.inf
         return scores.astype(np.float32, copy=False)
 
     def ids(self) -> np.ndarray:
         """Live ids in insertion order."""
-        return self._ids.ids_of_rows(self._ids.live_rows()[None, :])[0]
+        view = self._snap.ids
+        return view.ids_of_rows(view.live_rows()[None, :])[0]
 
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path) -> Path:
@@ -223,35 +339,54 @@ class Index:
         from .. import __version__
 
         path = Path(path)
-        arrays = {"codes": np.asarray(self._codes.view()), "sq_norms": np.asarray(self._sq_norms.view()),
-                  **self._ids.to_arrays()}
-        for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
-            if codec is not None and codec.dim_ is not None:
-                arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
-        if self.rerank_codec is not None:
-            arrays["rerank"] = np.asarray(self._rerank.view())
-            arrays["rerank_sq_norms"] = np.asarray(self._rerank_sq_norms.view())
-        if self.ann is not None:
-            arrays["ann"] = self.ann.serialise()
-        meta = {
-            "format": INDEX_FORMAT, "dim": self.dim, "metric": self.metric, "rows": self._codes.rows,
-            "codec": {"spec": self.codec.spec, "dim": self.codec.dim_},
-            "rerank_codec": None if self.rerank_codec is None else
-            {"spec": self.rerank_codec.spec, "dim": self.rerank_codec.dim_},
-            "ann": None if self.ann is None else self.ann.params(),
-            "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "vectro_version": __version__,
-        }
-        container.write_container(path, meta, arrays)
+        with self._write_lock:  # writers wait; searches go on
+            self._verify_sections()
+            arrays = {"codes": np.asarray(self._codes.view()), "sq_norms": np.asarray(self._sq_norms.view()),
+                      **self._ids.to_arrays()}
+            for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
+                if codec is not None and codec.is_fitted:
+                    arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
+            if self.rerank_codec is not None:
+                arrays["rerank"] = np.asarray(self._rerank.view())
+                arrays["rerank_sq_norms"] = np.asarray(self._rerank_sq_norms.view())
+            if self.ann is not None:
+                with self._graph_lock:
+                    arrays["ann"] = self.ann.serialise()
+            meta = {
+                "format": INDEX_FORMAT, "dim": self.dim, "metric": self.metric, "rows": self._codes.rows,
+                "codec": {"spec": self.codec.spec, "dim": self.codec.dim_},
+                "rerank_codec": None if self.rerank_codec is None else
+                {"spec": self.rerank_codec.spec, "dim": self.rerank_codec.dim_},
+                "ann": None if self.ann is None else self.ann.params(),
+                "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                "vectro_version": __version__,
+            }
+            container.write_container(path, meta, arrays)
         return path
 
     @classmethod
     def load(cls, path, mmap: bool = True, verify: bool = True) -> "Index":
-        """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write)."""
+        """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write).
+
+        verify: check every section's CRC-32; memory-mapped codes are checked on the first search
+        or write instead of at load (a FormatError then), so opening a large index reads little."""
         path = Path(path)
         if not path.is_file():
             raise VectroError(f"index file {path} does not exist")
-        header, arrays = container.read_container(path, mmap=mmap, verify=verify)
+        # memory-mapped, the large row sections are checked on first use rather than read through now
+        header, arrays, unverified = container.read_container(path, mmap=mmap, verify=verify,
+                                                              lazy=("codes", "rerank") if mmap else ())
+        try:
+            index = cls._from_parts(path, header, arrays)
+            index._unverified, index._path = unverified, path
+            return index
+        except FormatError:
+            raise
+        except (KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:  # a header naming wrong parts
+            raise FormatError(f"{path} is not a readable vectro index: {type(exc).__name__}: {exc}") from exc
+
+    @classmethod
+    def _from_parts(cls, path: Path, header: dict, arrays: dict) -> "Index":
         if header.get("format") != INDEX_FORMAT:
             raise FormatError(f"{path} is a .vectro file but not an index (format {header.get('format')!r})")
         ann = header.get("ann")
@@ -261,8 +396,22 @@ class Index:
         for prefix, codec in (("codec", index.codec), ("rerank_codec", index.rerank_codec)):
             spec = header.get(prefix)
             if codec is not None and spec and spec["dim"] is not None:
+                if spec["dim"] != index.dim:
+                    raise FormatError(f"{path}: the {prefix} was fitted on {spec['dim']} dimensions, the index has {index.dim}")
                 codec._load_state(spec["dim"], {k.split("/", 1)[1]: v for k, v in arrays.items()
                                                 if k.startswith(prefix + "/")})
+        n = len(arrays["alive"])
+        parts = [("codes", index.codec, index._codes)]
+        if index.rerank_codec is not None:
+            parts.append(("rerank", index.rerank_codec, index._rerank))
+        for name, codec, store in parts:
+            expected = (n, codec.bytes_per_vector(index.dim))
+            if arrays[name].shape != expected or arrays[name].dtype != np.uint8:
+                raise FormatError(f"{path}: section {name!r} is {arrays[name].dtype} {arrays[name].shape}, "
+                                  f"expected uint8 {expected}")
+        for name in ("sq_norms",) + (("rerank_sq_norms",) if index.rerank_codec is not None else ()):
+            if arrays[name].shape != (n, 1):
+                raise FormatError(f"{path}: section {name!r} has shape {arrays[name].shape}, expected {(n, 1)}")
         index._codes = RowStore.wrap(arrays["codes"])
         index._sq_norms = RowStore.wrap(arrays["sq_norms"])
         if index.rerank_codec is not None:
@@ -271,6 +420,7 @@ class Index:
         index._ids = IdMap.from_arrays(arrays)
         if index.ann is not None:
             index.ann.deserialise(np.asarray(arrays["ann"]))
+        index._publish()
         return index
 
 

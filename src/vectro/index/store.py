@@ -15,21 +15,32 @@ class RowStore:
 
     It may start as a read-only memory map (a loaded index): the first write copies it. With
     `spill`, storage is a memory-mapped temporary file rather than RAM (float32 re-rank vectors).
+
+    Readers may hold a `view()` while a writer appends: an append only writes rows beyond every
+    earlier view (or into a new, larger buffer), and `set_rows`/`keep` build new buffers, so a
+    view taken once never changes (what `Index` snapshots rely on).
     """
 
-    def __init__(self, spill: bool = False):
+    def __init__(self, spill: bool = False, width: int = 0, dtype=np.uint8):
         self._data: np.ndarray | None = None
         self.rows = 0
         self.spill = spill
+        self._empty = np.zeros((0, width), dtype=dtype)  # the view of an empty store keeps its row shape
 
     @classmethod
     def wrap(cls, array: np.ndarray, spill: bool = False) -> "RowStore":
-        store = cls(spill)
+        store = cls(spill, *array.shape[1:2], array.dtype)
         store._data, store.rows = array, len(array)
         return store
 
     def view(self) -> np.ndarray:
-        return self._data[: self.rows] if self._data is not None else np.zeros((0, 0), dtype=np.uint8)
+        return self._data[: self.rows] if self._data is not None else self._empty
+
+    def set_rows(self, rows, value) -> None:
+        """Set `rows` to `value` in a new copy of the buffer (copy-on-write: earlier views keep their values)."""
+        data = np.array(self._data)
+        data[rows] = value
+        self._data = data
 
     def _allocate(self, rows: int, width: int, dtype) -> np.ndarray:
         if not self.spill:
@@ -47,6 +58,8 @@ class RowStore:
             self._data = self._allocate(max(len(block), 1024), block.shape[1], block.dtype)
         if block.shape[1:] != self._data.shape[1:]:
             raise VectroError(f"row width {block.shape[1:]} does not match the store's {self._data.shape[1:]}")
+        if not len(block):
+            return
         writable = not (isinstance(self._data, np.memmap) and self._data.mode == "r")
         if self.rows + len(block) > len(self._data) or not writable:
             grown = self._allocate(max(2 * len(self._data), self.rows + len(block)), block.shape[1], block.dtype)
@@ -58,11 +71,11 @@ class RowStore:
     def keep(self, rows: np.ndarray) -> None:
         """Keep only `rows`, in that order (compaction)."""
         kept = np.asarray(self.view()[rows])
-        self._data, self.rows = None, 0
+        data = None
         if len(kept):
-            self._data = self._allocate(len(kept), kept.shape[1], kept.dtype)  # exact size: space reclaimed
-            self._data[: len(kept)] = kept
-            self.rows = len(kept)
+            data = self._allocate(len(kept), kept.shape[1], kept.dtype)  # exact size: space reclaimed
+            data[: len(kept)] = kept
+        self._data, self.rows = data, len(kept)
 
     @property
     def ram_bytes(self) -> int:
@@ -82,8 +95,8 @@ class IdMap:
 
     def __init__(self):
         self.kind: str | None = None  # "int" or "str"
-        self._row_ids = RowStore()
-        self._alive = RowStore()
+        self._row_ids = RowStore(width=1, dtype=np.int64)
+        self._alive = RowStore(width=1)
         self._lookup: dict | None = None
         self._next_int = 0
         self.dead = 0  # tombstoned rows
@@ -140,11 +153,11 @@ class IdMap:
             lookup = self._ensure_lookup()
             replaced = [lookup[i] for i in ids.tolist() if i in lookup]
             if replaced:
-                self._alive.view()[replaced] = 0
+                self._alive.set_rows(replaced, 0)
                 self.dead += len(replaced)
         if self.kind is None:
             self.kind = kind
-            self._row_ids = RowStore()
+            self._row_ids = RowStore(width=1, dtype=object if kind == "str" else np.int64)
         self._row_ids.append(ids.reshape(-1, 1))
         self._alive.append(np.ones((len(ids), 1), dtype=np.uint8))
         if self._lookup is not None:
@@ -159,76 +172,34 @@ class IdMap:
             self._lookup = dict(zip(ids, live.tolist()))
         return self._lookup
 
-    def _key(self, item):
-        if isinstance(item, (np.integer, int)) and not isinstance(item, bool):
-            return int(item)
-        return item
-
-    def _keys(self, ids) -> list:
-        """Dictionary keys for one id or a sequence of ids (numpy ints become Python ints)."""
-        return [self._key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]
-
     def contains(self, item) -> bool:
-        return self._key(item) in self._ensure_lookup()
+        return _key(item) in self._ensure_lookup()
 
     def rows_of(self, ids) -> np.ndarray:
-        lookup = self._ensure_lookup()
-        keys = self._keys(ids)
-        missing = [k for k in keys if k not in lookup]
-        if missing:
-            raise VectroError(f"unknown id {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
-        return np.array([lookup[k] for k in keys], dtype=np.int64)
+        return self.view(lookup=True).rows_of(ids)
 
     def remove(self, ids) -> int:
         rows = self.rows_of(ids)  # raises before changing anything if any id is unknown
         lookup = self._ensure_lookup()
-        for key in self._keys(ids):
+        for key in _keys(ids):
             lookup.pop(key, None)
         rows = np.unique(rows)
-        self._alive.view()[rows] = 0
+        self._alive.set_rows(rows, 0)
         self.dead += len(rows)
         return len(rows)
 
-    # ----- rows out ---------------------------------------------------------------------------
     def live_rows(self) -> np.ndarray:
         return np.flatnonzero(self.alive)
 
-    def allowed_rows(self, filter, n_rows: int) -> np.ndarray | None:
-        """Boolean (n_rows,) of rows a search may return (live, allowed by the filter); None: all rows."""
-        if filter is None:
-            return None if self.dead == 0 else self.alive.copy()
-        flt = np.asarray(filter)
-        if flt.dtype == bool:
-            if flt.shape != (self.live_count,):
-                raise VectroError(
-                    f"a boolean filter needs one entry per vector in the index ({self.live_count}), got {flt.shape}"
-                )
-            allowed = np.zeros(n_rows, dtype=bool)
-            allowed[self.live_rows()[flt]] = True
-            return allowed
-        lookup = self._ensure_lookup()
-        rows = [lookup[k] for k in self._keys(flt) if k in lookup]
-        allowed = np.zeros(n_rows, dtype=bool)
-        allowed[rows] = True
-        return allowed
-
-    def ids_of_rows(self, rows: np.ndarray) -> np.ndarray:
-        """User ids for a (nq, k) array of rows; -1 rows give -1 (int ids) or None (string ids)."""
-        row_ids = self._row_ids.view()[:, 0] if self.rows else np.zeros(0, dtype=np.int64)
-        safe = np.where(rows >= 0, rows, 0)
-        if self.kind == "str":
-            out = row_ids[safe] if len(row_ids) else np.full(rows.shape, None, dtype=object)
-            out = np.asarray(out, dtype=object)
-            out[rows < 0] = None
-            return out
-        out = row_ids[safe].astype(np.int64) if len(row_ids) else np.full(rows.shape, -1, dtype=np.int64)
-        out[rows < 0] = -1
-        return out
+    def view(self, lookup: bool = False) -> "IdView":
+        """The ids as they are now, for one reader: later writes never change it (see RowStore)."""
+        return IdView(self.kind, self._row_ids.view()[:, 0], None if self.dead == 0 else self.alive,
+                      self.live_count, self._ensure_lookup() if lookup else self._lookup)
 
     def renumber(self, live: np.ndarray) -> None:
         """After compaction: row i is the i-th live row."""
         self._row_ids.keep(live)
-        self._alive = RowStore()
+        self._alive = RowStore(width=1)
         if len(live):
             self._alive.append(np.ones((len(live), 1), dtype=np.uint8))
         self._lookup = None
@@ -265,3 +236,80 @@ class IdMap:
             idmap._alive.append(alive)
         idmap.dead = int(len(alive) - alive.sum())
         return idmap
+
+
+def _key(item):
+    """Dictionary key of one id: numpy ints become Python ints."""
+    if isinstance(item, (np.integer, int)) and not isinstance(item, bool):
+        return int(item)
+    return item
+
+
+def _keys(ids) -> list:
+    """Dictionary keys for one id or a sequence of ids."""
+    return [_key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]
+
+
+class IdView:
+    """Ids, tombstones and the id -> row lookup as one search sees them (an immutable snapshot).
+
+    row_ids (rows,) and alive (rows,) bool or None (every row live) never change once taken. The
+    lookup dictionary is shared with the writer, so a row it gives is used only when it lies in
+    this view, is live here and holds the same id: ids removed or replaced after the view was
+    taken read as absent.
+    """
+
+    def __init__(self, kind, row_ids: np.ndarray, alive: np.ndarray | None, live_count: int, lookup: dict | None):
+        self.kind, self.row_ids, self.alive, self.live_count, self.lookup = kind, row_ids, alive, live_count, lookup
+
+    @property
+    def rows(self) -> int:
+        return len(self.row_ids)
+
+    def live_rows(self) -> np.ndarray:
+        return np.arange(self.rows) if self.alive is None else np.flatnonzero(self.alive)
+
+    def _row(self, key) -> int | None:
+        row = self.lookup.get(key)
+        if row is None or row >= self.rows or (self.alive is not None and not self.alive[row]):
+            return None
+        return row if self.row_ids[row] == key else None
+
+    def rows_of(self, ids) -> np.ndarray:
+        keys = _keys(ids)
+        rows = [self._row(k) for k in keys]
+        missing = [k for k, r in zip(keys, rows) if r is None]
+        if missing:
+            raise VectroError(f"unknown id {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+        return np.array(rows, dtype=np.int64)
+
+    def contains(self, item) -> bool:
+        return self._row(_key(item)) is not None
+
+    def allowed_rows(self, filter) -> np.ndarray | None:
+        """Boolean (rows,) of rows a search may return (live, allowed by the filter); None: all rows."""
+        if filter is None:
+            return None if self.alive is None else self.alive.copy()
+        flt = np.asarray(filter)
+        allowed = np.zeros(self.rows, dtype=bool)
+        if flt.dtype == bool:
+            if flt.shape != (self.live_count,):
+                raise VectroError(
+                    f"a boolean filter needs one entry per vector in the index ({self.live_count}), got {flt.shape}"
+                )
+            allowed[self.live_rows()[flt]] = True
+            return allowed
+        rows = [self._row(k) for k in _keys(flt)]
+        allowed[[r for r in rows if r is not None]] = True
+        return allowed
+
+    def ids_of_rows(self, rows: np.ndarray) -> np.ndarray:
+        """User ids for a (nq, k) array of rows; -1 rows give -1 (int ids) or None (string ids)."""
+        safe = np.where(rows >= 0, rows, 0)
+        if self.kind == "str":
+            out = np.asarray(self.row_ids[safe], dtype=object) if self.rows else np.full(rows.shape, None, dtype=object)
+            out[rows < 0] = None
+            return out
+        out = self.row_ids[safe].astype(np.int64) if self.rows else np.full(rows.shape, -1, dtype=np.int64)
+        out[rows < 0] = -1
+        return out

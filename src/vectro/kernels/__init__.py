@@ -14,6 +14,8 @@ or `vectro.set_threads(n)`; all cores by default.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 
 import numpy as np
@@ -36,8 +38,31 @@ def _module():
     return _jit
 
 
+# "numpy" while a `backend("numpy")` block runs in this thread or task; None: the configured backend
+_forced: ContextVar[str | None] = ContextVar("vectro_backend", default=None)
+
+
 def available() -> bool:
-    return _module() is not None
+    """Whether the compiled kernels run here: numba is importable, not disabled, not overridden."""
+    return _forced.get() != "numpy" and _module() is not None
+
+
+@contextmanager
+def backend(name: str):
+    """Run the block on one backend ("numpy": the NumPy fallback; "auto": the configured one).
+
+    The choice is per thread (a context variable), so other threads keep their backend and no
+    module attribute is patched.
+    """
+    from ..errors import VectroError
+
+    if name not in ("numpy", "auto"):
+        raise VectroError(f"unknown backend {name!r}; use 'numpy' or 'auto'")
+    token = _forced.set(None if name == "auto" else name)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
 
 
 def set_threads(count: int | None) -> int:

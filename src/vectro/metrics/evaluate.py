@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._util import sample_rows
 from .._validation import as_matrix
 from ..codecs.base import BLOCK_ROWS
 from ..compressed import Compressed, _check_metric
 from ..errors import VectroError
-from .ranking import mrr_at_k, ndcg_at_k, recall_at_k, top_k
+from .ranking import metric_scores, mrr_at_k, ndcg_at_k, recall_at_k, top_k
 
 DEFAULT_QUERIES = 1000
 # bytes of one (queries x n) score block; keeps evaluation of a million vectors within memory
@@ -47,11 +48,7 @@ def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
     rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
     out = np.empty((len(Q), k), dtype=np.int64)
     for start in range(0, len(Q), rows):
-        S = score_fn(Q[start : start + rows])
-        if metric == "cosine":
-            S /= np.sqrt(np.where(sq_norms == 0, 1, sq_norms))
-        elif metric == "l2":
-            S = 2 * S - sq_norms  # -|q-x|^2 up to the per-query constant |q|^2
+        S = metric_scores(score_fn(Q[start : start + rows]), sq_norms, metric)
         if self_ids is not None:
             S[np.arange(len(S)), self_ids[start : start + rows]] = -np.inf
         out[start : start + rows] = top_k(S, k)[0]
@@ -103,7 +100,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
     self_ids = None
     if queries is None:
         m = min(n_queries, n)
-        self_ids = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+        self_ids = sample_rows(n, m, seed)
         Q = X[self_ids]
     else:
         Q = as_matrix(queries, "queries", dim)
@@ -140,12 +137,8 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
     reranked = {}
     if rerank is not None:
         candidates = X[shortlist]  # (nq, N, d): re-scored exactly with the original vectors
-        exact = np.einsum("qd,qcd->qc", Qp, candidates)
         sq = np.einsum("qcd,qcd->qc", candidates, candidates)
-        if metric == "cosine":
-            exact /= np.sqrt(np.where(sq == 0, 1, sq))
-        elif metric == "l2":
-            exact = 2 * exact - sq
+        exact = metric_scores(np.einsum("qd,qcd->qc", Qp, candidates), sq, metric)
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
         best = np.take_along_axis(shortlist, order, axis=1)
         reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
@@ -189,7 +182,7 @@ def evaluate_index(original, index, queries=None, k: int = 10, oversampling: flo
         raise VectroError(f"the index must hold the {len(X)} rows of the original under ids 0..{len(X) - 1}")
     self_ids = None
     if queries is None:
-        self_ids = np.sort(np.random.default_rng(seed).choice(len(X), min(n_queries, len(X)), replace=False))
+        self_ids = sample_rows(len(X), min(n_queries, len(X)), seed)
         Q = X[self_ids]
     else:
         Q = as_matrix(queries, "queries", index.dim)

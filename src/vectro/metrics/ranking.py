@@ -11,6 +11,23 @@ from __future__ import annotations
 
 import numpy as np
 
+#: |x|^2 at or below which a row counts as the zero vector when cosine divides by |x|: its score is 0
+ZERO_SQ_NORM = 1e-30
+
+
+def metric_scores(inner: np.ndarray, sq_norms: np.ndarray, metric: str) -> np.ndarray:
+    """The one conversion of inner products q.x to a metric's higher-is-better score.
+
+    inner: (nq, n) inner products of prepared queries (unit length for cosine) with the vectors;
+    sq_norms: |x|^2, (n,) or (nq, n). cosine: q.x / |x|; ip: q.x; l2: 2 q.x - |x|^2, which is
+    |q|^2 - |q - x|^2 and so ranks each query's vectors as -|q - x|^2 does.
+    """
+    if metric == "cosine":
+        return inner / np.sqrt(np.maximum(sq_norms, ZERO_SQ_NORM))
+    if metric == "l2":
+        return 2 * inner - sq_norms
+    return inner
+
 
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Ids and scores of the k highest scores per row, best first (ties: lower id first).

@@ -191,7 +191,7 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
 def _measure(spec, corpus, Q, truth, k, metric, rerank, n_total, seed) -> dict:
     codec = make_codec(spec)
     started = time.perf_counter()
-    codec.fit(corpus if codec.trainable else corpus[:1])
+    codec.fit(corpus if codec.trainable else corpus[:1], seed=seed)
     codec.encode(corpus[:64])  # loads compiled kernels: time the steady state
     fitted = time.perf_counter()
     codes = codec.encode(corpus)

@@ -21,11 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
+from .._util import best, sample
 from .._validation import as_matrix
 from ..codecs.learned import LearnedProjection, load_model
 from ..errors import VectroError
 
-__all__ = ["TrainConfig", "train_projection", "evaluate_model", "sweep", "load_model", "split_rows"]
+__all__ = ["TrainConfig", "train_projection", "fit_codec", "evaluate_model", "sweep", "load_model", "split_rows"]
 
 SPLIT = (0.8, 0.1, 0.1)
 
@@ -83,9 +84,7 @@ def _fingerprint(X: np.ndarray) -> str:
 
 
 def _subset(X: np.ndarray, max_items: int | None, seed: int) -> np.ndarray:
-    if not max_items or len(X) <= max_items:
-        return X
-    return X[np.sort(np.random.default_rng(seed).permutation(len(X))[:max_items])]
+    return sample(X, max_items, seed) if max_items else X
 
 
 def train_projection(X, config: TrainConfig | None = None, queries=None, progress=None) -> LearnedProjection:
@@ -136,6 +135,34 @@ def train_projection(X, config: TrainConfig | None = None, queries=None, progres
     return model
 
 
+def fit_codec(codec, X, config: TrainConfig | None = None, queries=None, progress=None, seed: int = 0, **options):
+    """A fitted codec for `codec` (a spec such as "learned:64+int8", or a Codec) on X (n, d).
+
+    Each untrained `learned:D` stage is trained by `train_projection` (on what the stages before
+    it output) with `config`, or TrainConfig(**options); every other stage is fitted as usual,
+    with `seed`. The caller's codec object is never changed (an unfitted one is cloned).
+    """
+    from ..codecs.base import own_codec
+    from ..codecs.composite import Composite
+
+    X = as_matrix(X, "X")
+    codec = own_codec(codec, X.shape[1])
+    projections = codec.projections if isinstance(codec, Composite) else [codec]
+    Z = X
+    for stage in projections:
+        if isinstance(stage, LearnedProjection):
+            if not stage.is_fitted:
+                base = config or TrainConfig(**options)
+                stage.adopt(train_projection(Z, replace(base, dim_out=stage.out_dim, mlp=stage.mlp),
+                                             queries=queries if Z is X else None, progress=progress))
+        elif hasattr(stage, "transform"):
+            stage.fit(Z, seed=seed)
+        else:
+            break
+        Z = stage.transform(Z)
+    return codec.fit(X, seed=seed)
+
+
 def evaluate_model(model: LearnedProjection | str | Path, X, queries=None, k: int = 50, seed: int | None = None,
                    quantiser: str | None = None, max_items: int | None = None) -> dict:
     """recall@k, ndcg@k, mrr@k, overlap@k (queries projected too) and bytes of `model` on X.
@@ -147,7 +174,6 @@ def evaluate_model(model: LearnedProjection | str | Path, X, queries=None, k: in
 
     if not isinstance(model, LearnedProjection):
         model = load_model(model)
-    model.frozen = True
     config = model.meta_.get("config", {})
     seed = config.get("seed", 42) if seed is None else seed
     X = _subset(as_matrix(X, "X", model.dim_), max_items if max_items is not None else config.get("max_items"), seed)
@@ -190,7 +216,6 @@ def benchmark_model(model: LearnedProjection | str | Path, X, queries=None, k: i
     projection timed in the same run as the reference.
     """
     from ..codecs.base import make_codec
-    from ..speed import best
 
     if not isinstance(model, LearnedProjection):
         model = load_model(model)

@@ -61,10 +61,11 @@ def student_scores(arrays: dict, corpus: np.ndarray, queries: np.ndarray) -> np.
     model = LearnedProjection.from_arrays(arrays["weight"], arrays["mean"], None, arrays.get("mlp_in"),
                                           arrays.get("mlp_out"))
     Z = model.transform(corpus)
+    from ..metrics.ranking import metric_scores
+
     lifted = model.inverse_transform(Z)
-    norms = np.sqrt(np.maximum(np.einsum("ij,ij->i", lifted, lifted), 1e-24))
     Qz, offset = model.transform_queries(queries)
-    return (Qz @ Z.T + offset[:, None]) / norms
+    return metric_scores(Qz @ Z.T + offset[:, None], np.einsum("ij,ij->i", lifted, lifted), "cosine")
 
 
 def distill(config, train: np.ndarray, neighbours: np.ndarray, components: np.ndarray, mean: np.ndarray,
