@@ -6,7 +6,7 @@ import pytest
 import vectro
 from vectro import kernels
 from vectro.codecs import make_codec
-from vectro.codecs.rotation import fwht, hadamard_block
+from vectro.codecs.rotation import fwht, hadamard_block, lloyd_max
 
 
 @pytest.mark.parametrize("dim, block", [(384, 128), (768, 256), (1024, 1024), (96, 32), (100, 0), (23, 0)])
@@ -59,3 +59,25 @@ def test_rq1_with_reranking_recovers_the_neighbours(sample):
 def test_too_few_training_vectors_is_a_clear_error(rng):
     with pytest.raises(vectro.VectroError, match="at least 16 training vectors"):
         make_codec("rq:4").fit(rng.standard_normal((5, 64)))
+
+
+# Max (1960), "Quantizing for minimum distortion": the optimal mean squared error of a unit Gaussian
+# with 2, 4, 8 and 16 levels, and the high-rate limit (pi * sqrt(3) / 2) * 2^(-2b) for 256 levels.
+@pytest.mark.parametrize("bits, optimum", [(1, 0.3634), (2, 0.1175), (3, 0.03454), (4, 0.009497),
+                                           (8, np.pi * np.sqrt(3) / 2 * 2.0**-16)])
+def test_lloyd_max_reaches_the_optimal_gaussian_quantiser(bits, optimum):
+    values = np.random.default_rng(7).standard_normal(400_000)
+    points = lloyd_max(values, 2**bits).astype(np.float64)
+    assigned = points[np.searchsorted((points[1:] + points[:-1]) / 2, values)]
+    assert np.mean((values - assigned) ** 2) <= 1.02 * optimum
+
+
+def test_rq8_reconstructs_better_than_int8_at_the_same_size(sample):
+    base, _ = sample
+
+    def error(spec):
+        packed = vectro.compress(base, spec)
+        return packed.bytes_per_vector, np.mean(np.sum((base - packed.decompress()) ** 2, axis=1))
+
+    (rq8_bytes, rq8_error), (int8_bytes, int8_error) = error("rq:8"), error("int8")
+    assert rq8_bytes == int8_bytes and rq8_error < int8_error
