@@ -15,11 +15,15 @@ from vectro.errors import VectroError
 from ._common import (
     ColumnOpt,
     JsonOpt,
+    KOpt,
     MetricOpt,
+    QuietOpt,
+    SeedOpt,
     _is_index,
     _kv_table,
     _print_json,
     app,
+    check_writable,
     err,
     out,
     progress_bar,
@@ -91,7 +95,8 @@ def tune(
     metric: str = MetricOpt,
     column: Optional[str] = ColumnOpt,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the bytes-vs-quality plot (PNG) here."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SeedOpt,
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
     """Try candidate codecs on your data; print the Pareto table and the smallest codec meeting the target."""
@@ -99,11 +104,16 @@ def tune(
 
     if target is None and max_bytes is None:
         raise VectroError("give --target (e.g. recall@10=0.95) or --max-bytes")
+    if plot:  # before minutes of tuning, not after
+        from vectro.errors import require
+
+        require("matplotlib", "plot")
+        check_writable(plot)
     source = vectro.open_vectors(input, column)
     held = 0 if queries else min(n_queries, source.n // 5)
     X = source.sample(sample + held, seed)
     Q = vectro.load_vectors(queries, column) if queries else None
-    with progress_bar("tuning") as progress:
+    with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
         result = run_tune(X, Q, target=target, max_bytes=max_bytes, rerank=rerank, codecs=codec, k=k, metric=metric,
                           sample=sample, n_queries=n_queries, n_total=source.n, seed=seed,
                           progress=(lambda done, total, spec: progress(done, total)) if progress else None)
