@@ -147,6 +147,16 @@ def test_ctrl_c_says_nothing_was_written(files, capsys, monkeypatch):
     assert not (files / "x.vectro").exists()
 
 
+def test_float64_input_reports_the_bytes_it_read(files, capsys):
+    np.save(files / "b64.npy", np.load(files / "base.npy").astype(np.float64))
+    code, text, _ = run(capsys, "compress", "--in", files / "b64.npy", "--out", files / "b64.vectro", "--json")
+    summary = json.loads(text)
+    assert code == 0 and summary["source_dtype"] == "float64" and summary["original_bytes"] == 5000 * 384 * 8
+    code, text, _ = run(capsys, "eval", "--orig", files / "b64.npy", "--comp", files / "b64.vectro", "--json")
+    report = json.loads(text)
+    assert code == 0 and report["original_bytes"] == 5000 * 384 * 8 and report["original_dtype"] == "float64"
+
+
 def test_version_and_plain_help(capsys):
     code, text, _ = run(capsys, "--version")
     assert code == 0 and text.strip() == f"vectro {vectro.__version__}"
@@ -229,3 +239,27 @@ def test_demo_prints_each_row_as_measured_within_80_columns(capsys, monkeypatch)
     lines = "".join(seen + [text]).splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     assert any(line.startswith("trunc:256+int8 ") for line in lines)
+
+
+def test_eval_command_peak_memory_stays_bounded_on_a_memory_mapped_input(tmp_path, capsys):
+    import tracemalloc
+
+    import vectro.bench
+
+    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(80_000, 32))
+    for start in range(0, 80_000, 20_000):
+        big[start : start + 20_000] = vectro.bench.clustered_vectors(20_000, 32, seed=start)
+    big.flush()
+    np.save(tmp_path / "small.npy", big[:10_000])
+    del big
+    peaks = {}
+    for name in ("small", "big"):
+        assert run(capsys, "compress", "--in", tmp_path / f"{name}.npy", "--out", tmp_path / f"{name}.vectro")[0] == 0
+        tracemalloc.start()
+        code, text, _ = run(capsys, "eval", "--orig", tmp_path / f"{name}.npy", "--comp", tmp_path / f"{name}.vectro",
+                            "--json")
+        peaks[name] = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert code == 0 and json.loads(text)["queries"] == 1000  # held-out rows, not all n against all n
+    # eight times the rows (80,000 x 32, ten blocks), the same peak within one block of rows
+    assert peaks["big"] < peaks["small"] + 8192 * 32 * 4, peaks
