@@ -57,3 +57,49 @@ def test_backend_info_reports_threads_and_versions(monkeypatch):
     info = vectro.get_backend_info()
     assert info["backend"] in info["available_backends"] and info["threads"] == 1
     assert info["vectro"] == vectro.__version__ and info["numpy"] == np.__version__
+
+
+def test_the_seed_readme_import_path_and_one_tuple(sample, tmp_path):
+    from vectro.python.interface import mean_cosine_similarity, quantize_embeddings, reconstruct_embeddings
+
+    X = sample[0][:40]
+    out = quantize_embeddings(X)
+    np.savez(tmp_path / "compressed.npz", q=out["q"], scales=out["scales"], dims=out["dims"])
+    npz = np.load(tmp_path / "compressed.npz")
+    recon = reconstruct_embeddings(npz["q"], npz["scales"], int(npz["dims"]))
+    expected = npz["q"].astype(np.float64) * npz["scales"][:, None]  # the seed's definition, in float64
+    np.testing.assert_allclose(recon, expected, rtol=1e-6)
+    np.testing.assert_array_equal(reconstruct_embeddings((out.quantized, out.scales, out.dims)), recon)
+    np.testing.assert_array_equal(reconstruct_embeddings((out.quantized, out.scales)), recon)
+    assert mean_cosine_similarity(X, recon) > 0.9999
+
+
+def test_other_codecs_and_backends_are_named_not_silently_replaced(sample):
+    X = sample[0][:5]
+    with pytest.raises(vectro.VectroError, match=r"vectro.compress\(X, codec='nf4'\)"):
+        vectro.quantize_embeddings(X, precision_mode="nf4")
+    for backend in ("mojo", "cython", "gpu"):
+        with pytest.raises(vectro.VectroError, match=f"backend '{backend}' does not exist"):
+            vectro.quantize_embeddings(X, backend=backend)
+    assert vectro.quantize_embeddings(X, backend="numpy").quantized.shape == (5, 384)
+
+
+def test_later_release_aliases_match_vectro_calls(sample, tmp_path):
+    X = sample[0][:60]
+    packed, scales = vectro.quantize_nf4(X)
+    assert packed.shape == (60, 192) and packed.dtype == np.uint8 and scales.shape == (60,)
+    np.testing.assert_allclose(scales, np.abs(X).max(axis=1), rtol=1e-6)  # abs-max scale: NF4 levels end at +-1
+    np.testing.assert_array_equal(vectro.dequantize_nf4(packed, scales, 384), vectro.compress(X, "nf4").decompress())
+    bits = vectro.quantize_binary(X)
+    assert bits.shape == (60, 48)
+    np.testing.assert_array_equal(vectro.dequantize_binary(bits, 384), np.where(X > 0, 1.0, -1.0))
+    result = vectro.compress_vectors(X, "int8")
+    np.testing.assert_array_equal(vectro.decompress_vectors(result), result.decompress())
+    vectro.save_compressed(result, tmp_path / "c.vectro", metadata={"source": "test"})
+    loaded = vectro.load_compressed(tmp_path / "c.vectro")
+    assert loaded.metadata["user"] == {"source": "test"}
+    np.testing.assert_array_equal(loaded.decompress(), result.decompress())
+    seed = vectro.quantize_embeddings(X)
+    vectro.save_compressed(seed, tmp_path / "s.npz")
+    np.testing.assert_array_equal(vectro.decompress_vectors(vectro.load_compressed(tmp_path / "s.npz")),
+                                  vectro.reconstruct_embeddings(seed))

@@ -13,17 +13,29 @@ DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:
                "pca:128+int8", "trunc:256+int8", "pq:32", "pq:48x4"]
 
 
-def run_demo(codecs=DEMO_CODECS, k: int = 10) -> list[dict]:
-    """One row per codec: bytes/vector, ratio, recall@k, nDCG@k, mean cosine, compress throughput (fit included)."""
-    base, queries = sample_data()
+def run_demo(codecs=DEMO_CODECS, k: int = 10, progress=None) -> list[dict]:
+    """One row per codec: bytes/vector, ratio, recall@k, nDCG@k, mean cosine, compress throughput (fit included).
+
+    progress(done, total) is called after each codec.
+    """
     rows = []
+    for row in iter_demo(codecs, k):
+        rows.append(row)
+        if progress:
+            progress(len(rows), len(codecs))
+    return rows
+
+
+def iter_demo(codecs=DEMO_CODECS, k: int = 10):
+    """The rows of `run_demo`, each yielded as soon as it is measured."""
+    base, queries = sample_data()
     for spec in codecs:
         compress(base[:256], spec)  # first call loads the compiled kernels; time the steady state
         started = time.perf_counter()
         packed = compress(base, spec)
         seconds = time.perf_counter() - started
         report = evaluate(base, packed, queries=queries, k=k)
-        rows.append({
+        yield {
             "codec": packed.codec.spec,
             "bytes_per_vector": packed.bytes_per_vector,
             "compression_ratio": report["compression_ratio"],
@@ -31,8 +43,7 @@ def run_demo(codecs=DEMO_CODECS, k: int = 10) -> list[dict]:
             f"ndcg@{k}": report[f"ndcg@{k}"],
             "mean_cosine": report["mean_cosine"],
             "encode_vectors_per_s": len(base) / max(seconds, 1e-9),
-        })
-    return rows
+        }
 
 
 def run_learned_demo(dim_out: int = 32, epochs: int = 5) -> list[dict]:

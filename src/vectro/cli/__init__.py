@@ -1,22 +1,46 @@
-"""Command-line entry point: user errors print one line and exit 2, never a traceback."""
+"""Command-line entry point: every error prints one line and exits 2, never a traceback or a box."""
 
 from __future__ import annotations
 
 import sys
 
+INTERRUPTED = 130  # the shell's code for Ctrl-C
+
 
 def main(argv: list[str] | None = None) -> int:
+    import typer
+
     from ..errors import VectroError
     from .app import app
 
+    command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        app(args=argv, prog_name="vectro")  # usage errors exit 2 inside, with Typer's message
-    except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        # make_context + invoke instead of command.main(): Click's main would turn Ctrl-C and
+        # EOFError into "Aborted." and print usage errors as a multi-line box
+        with command.make_context("vectro", args) as ctx:
+            command.invoke(ctx)
+    except typer.Exit as exc:
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("interrupted, nothing written", file=sys.stderr)
+        return INTERRUPTED
+    except typer.TyperException as exc:  # Click's usage errors: unknown option, --k 0, missing --out
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `vectro index` alone: show its help
+            print(exc.ctx.get_help())
+            return 0
+        where = getattr(exc, "ctx", None)
+        hint = f" (see `{where.command_path} --help`)" if where is not None else ""
+        print(f"error: {_one_line(exc.format_message())}{hint}", file=sys.stderr)
+        return 2
     except (VectroError, OSError) as exc:  # OSError: paths the API could not anticipate
-        print(f"error: {exc}", file=sys.stderr)  # one line, never wrapped
+        print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.split())
 
 
 if __name__ == "__main__":

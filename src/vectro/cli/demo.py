@@ -11,7 +11,7 @@ from rich.table import Table
 import vectro
 from vectro.errors import VectroError
 
-from ._common import JsonOpt, _print_json, app, out
+from ._common import JsonOpt, KOpt, QuietOpt, SeedOpt, _print_json, app, out, progress_bar
 
 
 @app.command()
@@ -19,10 +19,11 @@ def demo(
     codec: Optional[List[str]] = typer.Option(None, "--codec", "-c", help="Codecs to show (default: all)."),
     learned: bool = typer.Option(False, "--learned", help="Instead: train a small learned projection on the sample "
                                                           "and compare it with PCA (needs vectro[train])."),
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
     """Compress the bundled real sample with every codec and print what each one keeps."""
-    from vectro.demo import DEMO_CODECS, run_demo
+    from vectro.demo import DEMO_CODECS, iter_demo, run_demo
 
     if learned:
         from vectro.demo import run_learned_demo
@@ -38,19 +39,30 @@ def demo(
         out.print(table)
         return
 
-    rows = run_demo(codec or DEMO_CODECS)
+    codecs = codec or DEMO_CODECS
     if as_json:
-        _print_json({"rows": rows})
+        _print_json({"rows": run_demo(codecs)})
         return
-    table = Table("codec", "bytes/vector", "ratio", "recall@10", "nDCG@10", "mean cosine", "fit+encode vec/s",
-                  title="vectro demo: 5,000 real all-MiniLM-L6-v2 passages (d=384), 200 held-out queries")
-    for row in rows:
-        table.add_row(row["codec"], str(row["bytes_per_vector"]), f"{row['compression_ratio']:.1f}x",
-                      f"{row['recall@10']:.3f}", f"{row['ndcg@10']:.3f}", f"{row['mean_cosine']:.4f}",
-                      f"{row['encode_vectors_per_s']:,.0f}")
-    out.print(table)
-    out.print("ratio = float32 bytes / stored bytes (codes, scales and codec state such as rotations). "
-              "Next: `vectro compress --in X.npy --out X.vectro --codec int8`.")
+    # each row is printed as soon as it is measured (the whole demo takes most of a minute)
+    out.print("vectro demo: 5,000 real all-MiniLM-L6-v2 passages (d=384), 200 held-out queries")
+    out.print(DEMO_HEADER, markup=False)
+    with progress_bar("measuring", quiet, unit="codecs") as progress:
+        for done, row in enumerate(iter_demo(codecs), 1):
+            out.print(demo_line(row), markup=False)
+            if progress:
+                progress(done, len(codecs))
+    out.print("ratio = float32 bytes / stored bytes (codes, scales, rotations, codebooks).\n"
+              "Next: vectro compress --in X.npy --out X.vectro --codec int8", markup=False)
+
+
+DEMO_HEADER = f"{'codec':<14} {'B/vec':>5} {'ratio':>6} {'recall@10':>9} {'nDCG@10':>7} {'cosine':>7} {'encode vec/s':>12}"
+
+
+def demo_line(row: dict) -> str:
+    """One demo row in the columns of DEMO_HEADER (66 characters, so the table fits 80 columns)."""
+    return (f"{row['codec']:<14} {row['bytes_per_vector']:>5} {row['compression_ratio']:>5.1f}x "
+            f"{row['recall@10']:>9.3f} {row['ndcg@10']:>7.3f} {row['mean_cosine']:>7.4f} "
+            f"{row['encode_vectors_per_s']:>12,.0f}")
 
 
 @app.command()
@@ -62,10 +74,11 @@ def bench(
     n: int = typer.Option(2000, "--n", min=1, help="Synthetic vectors (ignored with --in)."),
     d: int = typer.Option(128, "--d", min=1, help="Synthetic dimension."),
     queries: int = typer.Option(100, "--queries", min=1, help="Queries (held-out rows)."),
-    k: int = typer.Option(10, "--k", min=1),
+    k: int = KOpt,
     codec: Optional[List[str]] = typer.Option(None, "--codec", "-c", help="Codecs (repeatable; default int8)."),
     input: Optional[Path] = typer.Option(None, "--in", help="Benchmark on this embeddings file instead."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SeedOpt,
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
     """The seed's benchmark harness (compress/reconstruct time, cosine, recall@k, bytes), or `bench speed`."""
@@ -99,13 +112,15 @@ def bench(
     from vectro.bench import run_bench
 
     data = vectro.load_vectors(input) if input else None
-    rows = run_bench(codec or ["int8"], n=n, d=d, n_queries=queries, k=k, data=data, seed=seed)
+    with progress_bar("benchmarking", quiet or as_json, unit="codecs") as progress:
+        rows = run_bench(codec or ["int8"], n=n, d=d, n_queries=queries, k=k, data=data, seed=seed, progress=progress)
     if as_json:
         _print_json({"rows": rows})
         return
-    table = Table("codec", "n x d", "compress s", "reconstruct s", "mean cosine", f"recall@{k}", "bytes", "float32 bytes")
+    table = Table("codec", "n x d", "warm-up s", "compress s", "reconstruct s", "mean cosine", f"recall@{k}", "bytes",
+                  "float32 bytes")
     for row in rows:
-        table.add_row(row["codec"], f"{row['n']} x {row['dim']}", f"{row['compress_seconds']:.4f}",
+        table.add_row(row["codec"], f"{row['n']} x {row['dim']}", f"{row['warmup_seconds']:.3f}", f"{row['compress_seconds']:.4f}",
                       f"{row['reconstruct_seconds']:.4f}", f"{row['mean_cosine']:.5f}", f"{row[f'recall@{k}']:.3f}",
                       f"{row['compressed_bytes']:,}", f"{row['original_bytes']:,}")
     out.print(table)

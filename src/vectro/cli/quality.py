@@ -15,11 +15,15 @@ from vectro.errors import VectroError
 from ._common import (
     ColumnOpt,
     JsonOpt,
+    KOpt,
     MetricOpt,
+    QuietOpt,
+    SeedOpt,
     _is_index,
     _kv_table,
     _print_json,
     app,
+    check_writable,
     err,
     out,
     progress_bar,
@@ -33,22 +37,24 @@ def evaluate(
     model: Optional[Path] = typer.Option(None, "--model", help="A learned projection (vectro train) to evaluate on --orig instead."),
     quantiser: Optional[str] = typer.Option(None, "--codec", "-c", help="With --model: a quantiser after the projection, e.g. int8."),
     max_items: Optional[int] = typer.Option(None, "--max-items", min=1, help="With --model: use this seeded subset of --orig."),
-    queries: Optional[Path] = typer.Option(None, "--queries", help="Query vectors; default: 1,000 sampled rows of --orig."),
-    k: int = typer.Option(10, "--k", min=1, help="Neighbours per query."),
+    queries: Optional[Path] = typer.Option(None, "--queries", help="Query vectors; default: 1,000 rows of --orig "
+                                                                    "held out (each scored against the others)."),
+    k: int = KOpt,
     metric: str = MetricOpt,
     column: Optional[str] = ColumnOpt,
     oversampling: float = typer.Option(1.0, "--oversampling", min=1.0, help="For an index: re-score k x this many."),
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
     """Measure what compression lost: recall@k, nDCG@k, MRR, overlap, cosine, bytes (of a file, an index or a model)."""
     if (comp is None) == (model is None):
         raise VectroError("give exactly one of --comp (a compressed file or index) and --model (a learned projection)")
-    original = vectro.load_vectors(orig, column)
+    original = vectro.open_vectors(orig, column)  # read block by block: memory does not grow with n
     Q = vectro.load_vectors(queries, column) if queries else None
     if model is not None:
         from vectro.train import evaluate_model
 
-        report = evaluate_model(model, original, queries=Q, k=k, quantiser=quantiser, max_items=max_items)
+        report = evaluate_model(model, original.read(), queries=Q, k=k, quantiser=quantiser, max_items=max_items)
         if as_json:
             _print_json(report)
         else:
@@ -57,18 +63,22 @@ def evaluate(
     if _is_index(comp):
         from vectro.metrics.evaluate import evaluate_index
 
-        report = evaluate_index(original, vectro.Index.load(comp), queries=Q, k=k, oversampling=oversampling)
+        with progress_bar("exact search", quiet or as_json) as progress:
+            report = evaluate_index(original, vectro.Index.load(comp), queries=Q, k=k, oversampling=oversampling,
+                                    progress=progress)
         if as_json:
             _print_json(report)
         else:
             out.print(_kv_table(report))
         return
-    report = vectro.evaluate(original, vectro.load(comp), queries=Q, k=k, metric=metric)
+    with progress_bar("evaluating", quiet or as_json) as progress:
+        report = vectro.evaluate(original, vectro.load(comp), queries=Q, k=k, metric=metric, progress=progress)
     if as_json:
         _print_json(report)
         return
     # the seed Vectro's three lines first, then the ranking metrics
-    out.print(f"original bytes: {report['original_bytes']:,}")
+    out.print(f"original bytes: {report['original_bytes']:,}"
+              + (f" ({report['original_dtype']})" if report["original_dtype"] != "float32" else ""))
     out.print(f"compressed bytes: {report['compressed_bytes']:,}")
     out.print(f"mean cosine: {report['mean_cosine']:.6f}")
     shown = {key: report[key] for key in ("compression_ratio", f"recall@{k}", f"ndcg@{k}", f"mrr@{k}",
@@ -91,7 +101,8 @@ def tune(
     metric: str = MetricOpt,
     column: Optional[str] = ColumnOpt,
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the bytes-vs-quality plot (PNG) here."),
-    seed: int = typer.Option(0, "--seed"),
+    seed: int = SeedOpt,
+    quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
     """Try candidate codecs on your data; print the Pareto table and the smallest codec meeting the target."""
@@ -99,11 +110,16 @@ def tune(
 
     if target is None and max_bytes is None:
         raise VectroError("give --target (e.g. recall@10=0.95) or --max-bytes")
+    if plot:  # before minutes of tuning, not after
+        from vectro.errors import require
+
+        require("matplotlib", "plot")
+        check_writable(plot)
     source = vectro.open_vectors(input, column)
     held = 0 if queries else min(n_queries, source.n // 5)
     X = source.sample(sample + held, seed)
     Q = vectro.load_vectors(queries, column) if queries else None
-    with progress_bar("tuning") as progress:
+    with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
         result = run_tune(X, Q, target=target, max_bytes=max_bytes, rerank=rerank, codecs=codec, k=k, metric=metric,
                           sample=sample, n_queries=n_queries, n_total=source.n, seed=seed,
                           progress=(lambda done, total, spec: progress(done, total)) if progress else None)

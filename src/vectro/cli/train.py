@@ -12,7 +12,7 @@ import typer
 import vectro
 from vectro.errors import VectroError
 
-from ._common import JsonOpt, _kv_table, _print_json, app, err, out, progress_bar
+from ._common import JsonOpt, QuietOpt, _kv_table, _print_json, app, check_writable, err, out, progress_bar
 
 # ----- learned projections (vectro[train]) -------------------------------------------------------
 DimOutOpt = typer.Option(64, "--dim-out", min=1, help="Output dimensions of the projection.")
@@ -36,14 +36,26 @@ TrainColumnOpt = typer.Option(None, "--column", "--hf-embedding-column",
                               help="Parquet/dataset column or .npz key holding the vectors (inferred if omitted).")
 
 
-def _epoch_printer(bar, label: str = ""):
+def _epoch_printer(bar, label: str = "", quiet: bool = False):
     def report(epoch, epochs, record):
-        loss = f"{record['loss']:.4f}" if record["loss"] is not None else "-"
-        line = f"{label}epoch {epoch}/{epochs}: loss {loss}, validation recall {record['val_recall']:.4f}"
         if bar:
             bar(epoch, epochs)
-        err.print(line)
+        if quiet:
+            return
+        if epoch == 0:
+            line = f"{label}epoch 0/{epochs} (the PCA start): validation recall {record['val_recall']:.4f}"
+        else:
+            line = f"{label}epoch {epoch}/{epochs}: loss {record['loss']:.4f}, validation recall {record['val_recall']:.4f}"
+        err.print(line, markup=False)
     return report
+
+
+def _pca_start_note(training: dict) -> str | None:
+    """Say plainly when no epoch beat the PCA start, so the saved model is that start."""
+    if training["best_epoch"] != 0:
+        return None
+    return (f"training did not beat its PCA start (validation recall {training['best_val_recall']:.4f}); "
+            "the saved model is the PCA start")
 
 
 @app.command()
@@ -56,7 +68,7 @@ def train(
     lambda_list: float = LambdaOpt, mse_weight: float = MseOpt, hard_neg_l: int = HardLOpt,
     hard_neg_per_anchor: int = HardPerOpt, queue_size: int = QueueOpt, batch_size: int = BatchOpt, lr: float = LrOpt,
     mlp: bool = MlpOpt, max_items: Optional[int] = MaxItemsOpt, seed: int = SeedOpt, patience: int = PatienceOpt,
-    as_json: bool = JsonOpt,
+    quiet: bool = QuietOpt, as_json: bool = JsonOpt,
 ):
     """Train a ranking-preserving projection (learned:D) and save it; needs vectro[train]."""
     from vectro.train import TrainConfig, train_projection
@@ -64,12 +76,13 @@ def train(
     config = TrainConfig(dim_out=dim_out, k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
                          hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
                          batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
-    X = vectro.load_vectors(input, column)
-    Q = vectro.load_vectors(queries, column) if queries else None
     if output.suffix.lower() != ".npz":
         output = output.with_name(output.name + ".npz")
-    with progress_bar("training") as bar:
-        model = train_projection(X, config, queries=Q, progress=_epoch_printer(bar))
+    check_writable(output)
+    X = vectro.load_vectors(input, column)
+    Q = vectro.load_vectors(queries, column) if queries else None
+    with progress_bar("training", quiet or as_json, unit="epochs") as bar:
+        model = train_projection(X, config, queries=Q, progress=_epoch_printer(bar, quiet=quiet or as_json))
     model.save(output)
     metrics = model.meta_["metrics"]
     if as_json:
@@ -78,6 +91,9 @@ def train(
     training = model.meta_["training"]
     out.print(f"trained {model.spec} on {X.shape[0]:,} x {X.shape[1]} in {training['train_seconds']:.1f} s "
               f"(best epoch {training['best_epoch']}) -> {output}")
+    note = _pca_start_note(training)
+    if note:
+        out.print(note)
     out.print(_kv_table(metrics, title=f"metrics ({metrics['queries_from']})"))
 
 
@@ -110,6 +126,8 @@ def sweep(
     config = TrainConfig(k=k, epochs=epochs, tau=tau, lambda_list=lambda_list, mse_weight=mse_weight,
                          hard_neg_l=hard_neg_l, hard_neg_per_anchor=hard_neg_per_anchor, queue_size=queue_size,
                          batch_size=batch_size, lr=lr, mlp=mlp, max_items=max_items, seed=seed, patience=patience)
+    if output:
+        check_writable(output)
     X = vectro.load_vectors(input, column)
     Q = vectro.load_vectors(queries, column) if queries else None
     records = run_sweep(X, dims, config, queries=Q, model_dir=model_dir,

@@ -200,16 +200,39 @@ def open_vectors(path, column: str | None = None) -> VectorSource:
             raise VectroError(f"{path} is a folder without .arrow or .parquet files; not a dataset folder")
         return ArrowSource(path, files, column)
     suffix = path.suffix.lower()
+    if path.stat().st_size == 0:
+        raise VectroError(f"{path} is empty (0 bytes); expected an embeddings file")
     if suffix == ".npy":
-        try:
-            return ArraySource(path, np.load(path, mmap_mode="r", allow_pickle=False))
-        except ValueError as exc:
-            raise VectroError(f"{path} is not a readable .npy file: {exc}") from exc
+        return ArraySource(path, _npy_matrix(path))
     if suffix == ".npz":
         return ArraySource(path, _npz_matrix(path, column))
     if suffix in (".parquet", ".arrow"):
         return ArrowSource(path, [path], column)
     raise VectroError(f"cannot read {path}: expected .npy, .npz, .parquet, .arrow or a dataset folder")
+
+
+NPY_MAGIC = b"\x93NUMPY"
+
+
+def _npy_matrix(path: Path) -> np.ndarray:
+    """Memory-map a .npy, saying plainly when the file is not one (text, pickled objects, truncated)."""
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        text = head.isascii() and all(c.isprintable() or c.isspace() for c in head.decode("ascii"))
+        raise VectroError(f"{path} is not a .npy file: it starts with {head!r}"
+                          + (" (text; save the vectors with numpy.save)" if text else ""))
+    try:
+        return np.load(path, mmap_mode="r", allow_pickle=False)
+    except ValueError as exc:
+        if "pickle" in str(exc) or "Python objects" in str(exc):
+            raise VectroError(f"{path} holds Python objects (pickled), not numbers; "
+                              "save a numeric (n, d) array with numpy.save") from exc
+        if "EOF" in str(exc) or "mmap length" in str(exc):
+            raise VectroError(f"{path} is truncated: {exc}") from exc
+        raise VectroError(f"{path} is not a readable .npy file: {exc}") from exc
+    except EOFError as exc:
+        raise VectroError(f"{path} is truncated: {exc}") from exc
 
 
 def _npz_matrix(path: Path, key: str | None) -> np.ndarray:

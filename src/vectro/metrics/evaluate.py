@@ -5,15 +5,13 @@ from __future__ import annotations
 import numpy as np
 
 from .._util import sample_rows
-from .._validation import as_matrix
+from .._validation import as_matrix, check_finite
 from ..codecs.base import BLOCK_ROWS
 from ..compressed import Compressed, _check_metric
 from ..errors import VectroError
 from .ranking import metric_scores, mrr_at_k, ndcg_at_k, recall_at_k, top_k
 
 DEFAULT_QUERIES = 1000
-# bytes of one (queries x n) score block; keeps evaluation of a million vectors within memory
-SCORE_BLOCK_BYTES = 256 << 20
 
 
 def mean_cosine_similarity(a, b) -> float:
@@ -43,44 +41,146 @@ def prepare_for_metric(X: np.ndarray, metric: str) -> np.ndarray:
     return X / np.where(norms == 0, 1, norms)
 
 
-def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
-    """Top-k ids (nq, k) by metric from score_fn(Q_block) -> inner products (nb, n)."""
-    rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
-    out = np.empty((len(Q), k), dtype=np.int64)
-    for start in range(0, len(Q), rows):
-        S = metric_scores(score_fn(Q[start : start + rows]), sq_norms, metric)
-        if self_ids is not None:
-            S[np.arange(len(S)), self_ids[start : start + rows]] = -np.inf
-        out[start : start + rows] = top_k(S, k)[0]
-    return out
+# scores held at once while ranking one block of rows for every query
+SCORE_BLOCK_BYTES = 32 << 20
+# p5 cosine comes from a histogram of log10(1 - cosine): this many bins over [1e-12, 2]
+P5_BINS = 8192
 
 
-def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray | None = None) -> np.ndarray:
-    """Exact top-k ids (nq, k) of queries Q over X by cosine, inner product or L2; `exclude[i]` is skipped."""
-    X = as_matrix(X, "X")
-    Q = prepare_for_metric(as_matrix(Q, "queries", X.shape[1]), metric)
-    sq = np.einsum("ij,ij->i", X, X)
-    return _rank(lambda q: q @ X.T, Q, len(X), k, metric, sq, exclude)
+def _source(original, dim: int | None = None):
+    """Any (n, d) input as a block reader; arrays and memory maps are validated block by block, not copied."""
+    from ..format.inputs import ArraySource, VectorSource
+
+    if isinstance(original, VectorSource):
+        source = original
+    elif isinstance(original, np.ndarray) and original.ndim == 2 and original.size and original.dtype.kind in "fiu":
+        source = ArraySource("original", original)
+    else:
+        source = ArraySource("original", as_matrix(original, "original"))
+    if dim is not None and source.dim != dim:
+        raise VectroError(f"original has {source.dim} dimensions, expected {dim}")
+    return source
+
+
+def _gather(source, rows: np.ndarray) -> np.ndarray:
+    """float32 rows (len(rows), d) of a source by row number (sorted unique rows read in one scan)."""
+    from ..format.inputs import ArraySource
+
+    if isinstance(source, ArraySource):
+        block = np.ascontiguousarray(source.array[rows], dtype=np.float32)
+        check_finite(block, str(source.path))
+        return block
+    unique, inverse = np.unique(rows, return_inverse=True)
+    out, filled = np.empty((len(unique), source.dim), dtype=np.float32), 0
+    for start, block in source.blocks():
+        local = unique[(unique >= start) & (unique < start + len(block))] - start
+        out[filled : filled + len(local)] = block[local]
+        filled += len(local)
+    return out[inverse]
+
+
+def _block_rows(n_queries: int, block_rows: int | None) -> int:
+    return block_rows or int(np.clip(SCORE_BLOCK_BYTES // (4 * max(n_queries, 1)), 256, BLOCK_ROWS))
+
+
+class _TopK:
+    """The running top-k ids per query over blocks of rows (ties: lower id first), as `top_k` on all rows."""
+
+    def __init__(self, n_queries: int, k: int, metric: str, exclude: np.ndarray | None):
+        self.k, self.metric, self.exclude = k, metric, exclude
+        self.ids = np.full((n_queries, k), -1, dtype=np.int64)
+        self.scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
+
+    def add(self, inner: np.ndarray, sq_norms: np.ndarray, first_row: int) -> None:
+        """inner: inner products (nq, rows) of the queries with rows first_row.., whose |x|^2 is sq_norms."""
+        inner = metric_scores(inner, sq_norms, self.metric)
+        if self.exclude is not None:
+            inside = (self.exclude >= first_row) & (self.exclude < first_row + inner.shape[1])
+            inner[np.flatnonzero(inside), self.exclude[inside] - first_row] = -np.inf
+        ids, scores = top_k(inner, self.k)
+        ids = np.where(ids >= 0, ids + first_row, -1)
+        all_ids, all_scores = np.hstack([self.ids, ids]), np.hstack([self.scores, scores])
+        order = np.lexsort((np.where(all_ids < 0, np.iinfo(np.int64).max, all_ids), -all_scores), axis=1)[:, : self.k]
+        self.ids = np.take_along_axis(all_ids, order, axis=1)
+        self.scores = np.take_along_axis(all_scores, order, axis=1)
+
+
+class _CosineStats:
+    """Mean, min, p5 and the 10 worst of per-row cosines, kept in memory independent of n."""
+
+    def __init__(self):
+        self.n, self.total, self.minimum = 0, 0.0, np.inf
+        self.worst_ids, self.worst = np.zeros(0, np.int64), np.zeros(0)
+        self.histogram = np.zeros(P5_BINS + 1, dtype=np.int64)  # bin 0: 1 - cos <= 1e-12
+
+    def add(self, cosines: np.ndarray, first_row: int) -> None:
+        self.n += len(cosines)
+        self.total += float(cosines.sum())
+        self.minimum = min(self.minimum, float(cosines.min()))
+        ids = np.concatenate([self.worst_ids, np.arange(first_row, first_row + len(cosines))])
+        values = np.concatenate([self.worst, cosines])
+        keep = np.lexsort((ids, values))[:10]
+        self.worst_ids, self.worst = ids[keep], values[keep]
+        np.add.at(self.histogram, self._bins(cosines), 1)
+
+    @staticmethod
+    def _bins(cosines):
+        log_gap = np.log10(np.maximum(1.0 - cosines, 1e-12))  # -12 .. log10(2)
+        return np.where(1.0 - cosines <= 1e-12, 0,
+                        1 + np.minimum(((log_gap + 12) / (12 + np.log10(2)) * P5_BINS).astype(np.int64), P5_BINS - 1))
+
+    def percentile(self, q: float) -> float:
+        """The q-th percentile of the cosines, to within one histogram bin (0.4% of 1 - cosine)."""
+        rank = q / 100 * (self.n - 1)
+        # cosine ascending = bins descending
+        below = np.cumsum(self.histogram[::-1])
+        b = P5_BINS - int(np.searchsorted(below, rank, side="right"))
+        if b == 0:
+            return 1.0
+        width = (12 + np.log10(2)) / P5_BINS
+        return float(1.0 - 10 ** (-12 + (b - 0.5) * width))
+
+
+def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray | None = None,
+                 block_rows: int | None = None, progress=None) -> np.ndarray:
+    """Exact top-k ids (nq, k) of queries Q over X by cosine, inner product or L2; `exclude[i]` is skipped.
+
+    X: float (n, d) array, memory map or `open_vectors` source, read block by block: memory is
+    bounded by the queries and one block of scores, whatever n. progress(done, n) after each block.
+    """
+    source = _source(X)
+    Qp = prepare_for_metric(as_matrix(Q, "queries", source.dim), metric)
+    ranked = _TopK(len(Qp), k, metric, exclude)
+    for start, block in source.blocks(_block_rows(len(Qp), block_rows)):
+        ranked.add(Qp @ block.T, np.einsum("ij,ij->i", block, block), start)
+        if progress:
+            progress(start + len(block), source.n)
+    return ranked.ids
 
 
 def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cosine",
              n_queries: int = DEFAULT_QUERIES, seed: int = 0, rerank: int | None = None,
-             truth: np.ndarray | None = None) -> dict:
+             truth: np.ndarray | None = None, block_rows: int | None = None, progress=None) -> dict:
     """Measure retrieval quality and fidelity of `compressed` against the `original` vectors.
 
-    original: float (n, d). compressed: a `Compressed` (queries are scored against its codes,
-    asymmetrically) or a float (n, d) reconstruction. queries: float (nq, d); if None,
-    `n_queries` seeded rows of the original are used and each one's own row is excluded.
+    original: float (n, d): an array, a memory map (np.load(..., mmap_mode="r")) or an
+    `open_vectors` source. It is read block by block, so peak memory does not grow with n.
+    compressed: a `Compressed` (queries are scored against its codes, asymmetrically) or a float
+    (n, d) reconstruction. queries: float (nq, d); if None, `n_queries` seeded rows of the
+    original are held out: each is scored against the other n - 1, never all n against all n.
 
     Returns recall@k, ndcg@k, mrr@k (the exact top-k is the truth), overlap@k (the same, with the
     queries compressed too, as when both sides are stored compressed), mean/min/p5 cosine between
-    each original row and its reconstruction, worst (ids of the 10 lowest cosines), bytes.
+    each original row and its reconstruction (p5 to within 0.4% of 1 - cosine), worst (ids of the
+    10 lowest cosines), and bytes: original_bytes as read (float64 input counts 8 bytes a value),
+    compression_ratio against float32.
+    progress(done, total) is called as blocks of rows are done (two passes: truth, then codes).
     """
     _check_metric(metric)
     if not isinstance(k, (int, np.integer)) or k < 1:
         raise VectroError(f"k must be a positive integer, got {k!r}")
-    X = as_matrix(original, "original")
-    n, dim = X.shape
+    source = _source(original)
+    n, dim = source.n, source.dim
     if isinstance(compressed, Compressed):
         if compressed.dim != dim or len(compressed) != n:
             raise VectroError(
@@ -88,6 +188,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
             )
         codec, codes = compressed.codec, compressed.codes
         decode_block = codec.decode
+        score = codec.score
         stored_bytes, bytes_per_vector = compressed.nbytes, compressed.bytes_per_vector
     else:
         recon = as_matrix(compressed, "compressed", dim)
@@ -95,67 +196,68 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
             raise VectroError(f"compressed has {len(recon)} rows, original {n}")
         codec, codes = None, recon
         decode_block = lambda block: block  # noqa: E731
+        score = lambda q, block: q @ block.T  # noqa: E731
         stored_bytes, bytes_per_vector = recon.nbytes, 4 * dim
 
     self_ids = None
     if queries is None:
-        m = min(n_queries, n)
-        self_ids = sample_rows(n, m, seed)
-        Q = X[self_ids]
+        self_ids = sample_rows(n, min(n_queries, n), seed)
+        Q = _gather(source, self_ids)
     else:
         Q = as_matrix(queries, "queries", dim)
     if k > n - (self_ids is not None):
         raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
     if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
         raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
-
-    # one pass over the codes: reconstruction fidelity and the norms ranking needs
-    cosines = np.empty(n)
-    approx_sq = np.empty(n, dtype=np.float32)
-    for start in range(0, n, BLOCK_ROWS):
-        decoded = decode_block(codes[start : start + BLOCK_ROWS])
-        cosines[start : start + len(decoded)] = row_cosines(X[start : start + BLOCK_ROWS], decoded)
-        approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
-
-    Qp = prepare_for_metric(Q, metric)
-    if truth is None:
-        truth = exact_search(X, Q, k, metric, self_ids)
-    elif truth.shape[0] != len(Q) or truth.shape[1] < k:
+    if truth is not None and (truth.shape[0] != len(Q) or truth.shape[1] < k):
         raise VectroError(f"truth must hold >= {k} ids for each of the {len(Q)} queries, got shape {truth.shape}")
-    if codec is not None:
-        score = lambda q: codec.score(q, codes)  # noqa: E731
-        Q_roundtrip = codec.decode(codec.encode(Qp))
-    else:
-        score = lambda q: q @ codes.T  # noqa: E731
-        Q_roundtrip = Qp
-    depth = min(max(k, rerank or 0), n - (self_ids is not None))  # a shortlist never longer than the candidates
-    shortlist = _rank(score, Qp, n, depth, metric, approx_sq, self_ids)
-    found = shortlist[:, :k]
-    symmetric = _rank(score, prepare_for_metric(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
 
-    worst = np.argsort(cosines, kind="stable")[:10]
+    rows = _block_rows(len(Q), block_rows)
+    step = (lambda done, total: progress(done, 2 * total)) if progress else None
+    if truth is None:
+        truth = exact_search(source, Q, k, metric, self_ids, rows, step)
+    Qp = prepare_for_metric(Q, metric)
+    Q_roundtrip = prepare_for_metric(codec.decode(codec.encode(Qp)), metric) if codec is not None else Qp
+    depth = min(max(k, rerank or 0), n - (self_ids is not None))  # a shortlist never longer than the candidates
+    shortlist = _TopK(len(Q), depth, metric, self_ids)
+    symmetric = _TopK(len(Q), k, metric, self_ids)
+    cosines = _CosineStats()
+    # one pass over originals and codes together: reconstruction fidelity and ranking on the codes
+    for start, block in source.blocks(rows):
+        code_block = codes[start : start + len(block)]
+        decoded = decode_block(code_block)
+        cosines.add(row_cosines(block, decoded), start)
+        approx_sq = np.einsum("ij,ij->i", decoded, decoded)
+        shortlist.add(score(Qp, code_block), approx_sq, start)
+        symmetric.add(score(Q_roundtrip, code_block), approx_sq, start)
+        if progress:
+            progress(n + start + len(block), 2 * n)
+    found = shortlist.ids[:, :k]
+
     reranked = {}
     if rerank is not None:
-        candidates = X[shortlist]  # (nq, N, d): re-scored exactly with the original vectors
+        candidates = _gather(source, shortlist.ids.reshape(-1)).reshape(len(Q), depth, dim)  # exact re-scoring
         sq = np.einsum("qcd,qcd->qc", candidates, candidates)
         exact = metric_scores(np.einsum("qd,qcd->qc", Qp, candidates), sq, metric)
         order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(shortlist, order, axis=1)
+        best = np.take_along_axis(shortlist.ids, order, axis=1)
         reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
                     "rerank": int(rerank)}
+    original_bytes = n * dim * np.dtype(source.dtype).itemsize
     return {
         f"recall@{k}": recall_at_k(found, truth, k),
         f"ndcg@{k}": ndcg_at_k(found, truth, k),
         f"mrr@{k}": mrr_at_k(found, truth, k),
-        f"overlap@{k}": recall_at_k(symmetric, truth, k),
-        "mean_cosine": float(cosines.mean()),
-        "min_cosine": float(cosines.min()),
-        "p5_cosine": float(np.percentile(cosines, 5)),
-        "worst": [int(i) for i in worst],
+        f"overlap@{k}": recall_at_k(symmetric.ids, truth, k),
+        "mean_cosine": cosines.total / n,
+        "min_cosine": cosines.minimum,
+        "p5_cosine": cosines.percentile(5),
+        "worst": [int(i) for i in cosines.worst_ids],
         "bytes_per_vector": int(bytes_per_vector),
-        "original_bytes": int(n * dim * 4),
+        "original_dtype": source.dtype,
+        "original_bytes": int(original_bytes),
         "compressed_bytes": int(stored_bytes),
-        "compression_ratio": float(n * dim * 4 / stored_bytes),
+        "compression_ratio": float(n * dim * 4 / stored_bytes),  # against float32, whatever was read
         "n": int(n),
         "dim": int(dim),
         "queries": int(len(Q)),
@@ -167,7 +269,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
 
 
 def evaluate_index(original, index, queries=None, k: int = 10, oversampling: float = 1.0,
-                   n_queries: int = DEFAULT_QUERIES, seed: int = 0) -> dict:
+                   n_queries: int = DEFAULT_QUERIES, seed: int = 0, progress=None) -> dict:
     """Recall@k, nDCG@k and MRR@k of `index.search` against exact search over `original`.
 
     The index must hold the rows of `original` under their row numbers as ids (the default ids
@@ -176,17 +278,20 @@ def evaluate_index(original, index, queries=None, k: int = 10, oversampling: flo
     """
     import time
 
-    X = as_matrix(original, "original", index.dim)
+    source = _source(original, index.dim)
+    n = source.n
     ids = index.ids()
-    if len(ids) != len(X) or index._ids.kind != "int" or not np.array_equal(np.sort(ids), np.arange(len(X))):
-        raise VectroError(f"the index must hold the {len(X)} rows of the original under ids 0..{len(X) - 1}")
+    if len(ids) != n or index._ids.kind != "int" or not np.array_equal(np.sort(ids), np.arange(n)):
+        raise VectroError(f"the index must hold the {n} rows of the original under ids 0..{n - 1}")
     self_ids = None
     if queries is None:
-        self_ids = sample_rows(len(X), min(n_queries, len(X)), seed)
-        Q = X[self_ids]
+        self_ids = sample_rows(n, min(n_queries, n), seed)
+        Q = _gather(source, self_ids)
     else:
         Q = as_matrix(queries, "queries", index.dim)
-    truth = exact_search(X, Q, k, index.metric, self_ids)
+    if k > n - (self_ids is not None):
+        raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
+    truth = exact_search(source, Q, k, index.metric, self_ids, progress=progress)
     started = time.perf_counter()
     found, _ = index.search(Q, k + (self_ids is not None), oversampling=oversampling)
     seconds = time.perf_counter() - started

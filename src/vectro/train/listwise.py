@@ -93,6 +93,8 @@ def distill(config, train: np.ndarray, neighbours: np.ndarray, components: np.nd
     history = []
     best = {"recall": validate(student.arrays()), "arrays": student.arrays(), "epoch": 0}
     history.append({"epoch": 0, "loss": None, "val_recall": best["recall"], "seconds": 0.0})
+    if progress:  # epoch 0 is the PCA start every later epoch is measured against
+        progress(0, config.epochs, history[0])
     stale = 0
     started = time.perf_counter()
     for epoch in range(1, config.epochs + 1):
