@@ -135,18 +135,6 @@ class Database:
                 self._readers.append(conn)
         return conn
 
-    def backup_to(self, target: Path) -> None:
-        """A consistent copy of the whole database (SQLite's online backup) written to `target`."""
-        dest = sqlite3.connect(str(target))
-        try:
-            source = connect(self.path)
-            try:
-                source.backup(dest)
-            finally:
-                source.close()
-        finally:
-            dest.close()
-
     def close(self) -> None:
         """Finish queued writes, stop the writer, checkpoint the WAL and close every connection."""
         if self._thread.is_alive():
@@ -158,3 +146,78 @@ class Database:
             self._readers.clear()
         self._writer_conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         self._writer_conn.close()
+
+
+def open_store(folder: Path) -> sqlite3.Connection:
+    """A connection to DIR's database (created and migrated if new), for commands beside a running server."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    conn = connect(folder / DB_NAME)
+    migrate(conn)
+    return conn
+
+
+def _copy_database(source: Path, target: Path) -> None:
+    """SQLite's online backup of `source` into a temp file beside `target`, renamed into place.
+
+    The backup reads one consistent state even while a server writes to `source`."""
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    src = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+    try:
+        dest = sqlite3.connect(str(tmp))
+        try:
+            src.backup(dest)
+            dest.execute("PRAGMA journal_mode=DELETE")  # one self-contained file
+        finally:
+            dest.close()
+    finally:
+        src.close()
+    os.replace(tmp, target)
+
+
+def backup(folder: Path, out: Path) -> dict:
+    """Copy the store in `folder` to the single file `out` (safe while the server runs)."""
+    source = Path(folder) / DB_NAME
+    if not source.is_file():
+        raise VectroError(f"{folder} holds no vectro store ({DB_NAME} not found)")
+    out = Path(out)
+    if not out.parent.is_dir():
+        raise VectroError(f"cannot write {out}: directory {out.parent} does not exist")
+    _copy_database(source, out)
+    return describe_store(out)
+
+
+def restore(backup_file: Path, folder: Path, force: bool = False) -> dict:
+    """Make `folder` serve the store saved in `backup_file` (a backup or a collection snapshot)."""
+    backup_file, folder = Path(backup_file), Path(folder)
+    info = describe_store(backup_file)
+    folder.mkdir(parents=True, exist_ok=True)
+    lock = FolderLock(folder)  # refuses while a server uses the folder
+    try:
+        target = folder / DB_NAME
+        if target.exists() and not force:
+            raise VectroError(f"{folder} already holds a store; pass --force to replace it")
+        for suffix in ("-wal", "-shm"):
+            Path(f"{target}{suffix}").unlink(missing_ok=True)
+        _copy_database(backup_file, target)
+    finally:
+        lock.release()
+    return info
+
+
+def describe_store(path: Path) -> dict:
+    """Collections and record counts of a store file; raises VectroError if it is not one."""
+    path = Path(path)
+    if not path.is_file():
+        raise VectroError(f"{path} does not exist")
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            rows = conn.execute("SELECT c.name, (SELECT count(*) FROM records r WHERE r.cid = c.cid) "
+                                "FROM collections c ORDER BY c.name").fetchall()
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        raise VectroError(f"{path} is not a vectro store: {exc}") from None
+    return {"path": str(path), "collections": dict(rows)}
