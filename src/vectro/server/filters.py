@@ -70,8 +70,10 @@ class PayloadIndex:
     def __len__(self) -> int:
         return len(self._fields)
 
-    def add(self, id_: str, payload: dict | None) -> None:
-        self.remove(id_)
+    def add(self, id_: str, payload: dict | None, fresh: bool = False) -> None:
+        """Index one record's payload, replacing what `id_` had (`fresh`: it had nothing; skips the removal)."""
+        if not fresh:
+            self.remove(id_)
         entries = []
         for path, value, container in _flatten(payload or {}):
             self.present[path].add(id_)

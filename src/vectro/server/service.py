@@ -83,7 +83,7 @@ class Service:
                 ids, blobs, payloads = zip(*rows)
                 coll.index.add(coll.from_blobs(list(blobs)), ids=np.array(ids, dtype=object))
                 for id_, payload in zip(ids, payloads):
-                    coll.payloads.add(id_, None if payload is None else json.loads(payload))
+                    coll.payloads.add(id_, None if payload is None else json.loads(payload), fresh=True)
                 coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
             self.collections[name] = coll
