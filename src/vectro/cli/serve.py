@@ -50,6 +50,14 @@ def serve(
     from vectro.server import Service, create_app
     from vectro.server.auth import Authenticator, read_key_file
 
+    from threadpoolctl import threadpool_limits
+
+    import vectro
+
+    # Requests are the unit of parallelism: each runs its small products and kernels on one thread.
+    # A BLAS or numba thread team per request fights over the cores (10x slower search measured here).
+    threadpool_limits(1, user_api="blas")
+    vectro.set_threads(1)
     file_keys = read_key_file(api_key_file) if api_key_file else {}
     service = Service(data)
     try:

@@ -257,8 +257,8 @@ class Service:
         record = {"id": row[0]}
         if with_payload:
             record["payload"] = None if row[2] is None else json.loads(row[2])
-        if with_vector:
-            record["vector"] = coll.from_blobs([row[1]])[0].tolist()
+        if with_vector:  # float32 values as the shortest decimals that read back to the same float32
+            record["vector"] = [float(str(v)) for v in coll.from_blobs([row[1]])[0]]
         return record
 
     def get_record(self, name: str, id_: str) -> dict:
@@ -353,7 +353,8 @@ class Service:
             results = []
             for id_, score in row:
                 if id_ in rows:  # deleted since the search: left out
-                    results.append({"score": score, **self._record(coll, rows[id_], with_vector, with_payload)})
+                    record = self._record(coll, rows[id_], with_vector, with_payload)
+                    results.append({"id": record.pop("id"), "score": score, **record})
             out.append(results)
         return out
 
