@@ -7,17 +7,9 @@ import numpy as np
 from vectro.server import Service
 from vectro.server.collection import CollectionConfig
 
-from .process import Server
+from .process import Server, cpu_seconds
 
 N = 200_000
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used (Linux /proc), in seconds."""
-    import os
-
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def test_200k_int8_collection_is_searchable_within_10_s_of_a_restart(tmp_path, sample):

@@ -5,13 +5,18 @@ import json
 import numpy as np
 import pytest
 
-from .process import Server, vectro_cli
+from .process import Server, cpu_seconds, vectro_cli
 
 
 def test_serve_starts_locks_its_folder_and_stops_on_ctrl_c(tmp_path):
     server = Server(tmp_path / "d")
     try:
         assert server.request("GET", "/health")[1]["status"] == "ok"
+        # under 2 s to serve an empty store, counted in CPU time: the shared test machine's load
+        # stretches wall time, not the work done
+        cpu = cpu_seconds(server.proc.pid)
+        print(f"empty store: answering after {server.ready_seconds:.2f} s wall, {cpu:.2f} s CPU")
+        assert cpu < 2
         second = vectro_cli("serve", "--data", tmp_path / "d", "--port", "0", check=False)
         assert second.returncode == 2 and "already in use by a running server" in second.stderr
     finally:
