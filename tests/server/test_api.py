@@ -351,3 +351,8 @@ def test_metrics_and_openapi(client, vectors):
                  "/collections/{name}/records/scroll", "/collections/{name}/search", "/collections/{name}/optimize",
                  "/collections/{name}/snapshots", "/health", "/metrics"]:
         assert path in spec["paths"], path
+    body = spec["paths"]["/collections/{name}/records"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Upsert"}
+    schemas = spec["components"]["schemas"]
+    assert schemas["Upsert"]["properties"]["records"]["items"] == {"$ref": "#/components/schemas/Record"}
+    assert schemas["Record"]["additionalProperties"] is False and schemas["Search"]["additionalProperties"] is False

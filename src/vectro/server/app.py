@@ -36,6 +36,15 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=()):
     app.state.metrics = Metrics()
     for router in (system.router, collections.router, records.router, search.router, *routers):
         app.include_router(router)
+    plain_openapi = app.openapi
+
+    def openapi():
+        if app.openapi_schema is None:
+            schema = plain_openapi()
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(records.openapi_schemas())
+        return app.openapi_schema
+
+    app.openapi = openapi
 
     def envelope(exc: ApiError) -> JSONResponse:
         return JSONResponse(exc.envelope(), status_code=exc.status)

@@ -27,6 +27,8 @@ from .migrations import migrate
 
 DB_NAME = "vectro.db"
 LOCK_NAME = "vectro.lock"
+#: SQLite page cache per reader connection (one per request thread), KiB; SQLite's default is 2 MiB
+READER_CACHE_KIB = 256
 
 
 class StoreInUse(VectroError):
@@ -130,6 +132,7 @@ class Database:
         if conn is None:
             conn = connect(self.path)
             conn.execute("PRAGMA query_only=ON")
+            conn.execute(f"PRAGMA cache_size=-{READER_CACHE_KIB}")  # point reads: the OS page cache serves them
             self._local.conn = conn
             with self._readers_lock:
                 self._readers.append(conn)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 
 from ..errors import invalid, not_found, too_large
 from ..schemas import CountRecords, DeleteRecords, GetRecords, Scroll, Upsert, record_id
@@ -11,10 +14,25 @@ from .deps import READ, WRITE, as_vectors, service
 router = APIRouter(tags=["records"])
 
 
-@router.put("/collections/{name}/records", dependencies=[WRITE])
-def upsert(name: str, body: Upsert, request: Request):
-    svc = service(request)
+#: the body of an upsert, for the OpenAPI schema (the route parses it itself, see `upsert`)
+UPSERT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
+    "schema": {"$ref": "#/components/schemas/Upsert"}}}}}
+
+
+@router.put("/collections/{name}/records", dependencies=[WRITE], openapi_extra=UPSERT_BODY)
+async def upsert(name: str, request: Request):
+    """Batch upsert, one transaction. The body is parsed by pydantic straight from the bytes (twice as
+    fast as JSON to dicts to models, for the megabytes a batch of vectors takes), off the event loop."""
+    raw = await request.body()
+    return await run_in_threadpool(_upsert, service(request), name, raw)
+
+
+def _upsert(svc, name: str, raw: bytes) -> dict:
     coll = svc.collection(name)
+    try:
+        body = Upsert.model_validate_json(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
     limit = svc.limits.max_batch_records
     if len(body.records) > limit:
         raise too_large(f"{len(body.records)} records in one request; the limit is max_batch_records={limit}",
@@ -28,6 +46,12 @@ def upsert(name: str, body: Upsert, request: Request):
         seen[id_] = i
     X = as_vectors([r.vector for r in body.records], coll.config.dimension, lambda i: f"records[{i}].vector")
     return {"upserted": svc.upsert(name, ids, X, [r.payload for r in body.records])}
+
+
+def openapi_schemas() -> dict:
+    """Component schemas of the bodies routes parse themselves (Upsert and what it refers to)."""
+    schema = Upsert.model_json_schema(ref_template="#/components/schemas/{model}")
+    return {"Upsert": schema, **schema.pop("$defs", {})}
 
 
 @router.get("/collections/{name}/records/{id}", dependencies=[READ])
