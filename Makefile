@@ -29,6 +29,7 @@ bench: install
 	cd benchmarks && ../$(BIN)/python quality.py
 	cd benchmarks && ../$(BIN)/python learned.py
 	cd benchmarks && ../$(BIN)/python embed_models.py
+	cd benchmarks && ../$(BIN)/python service.py --write-docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

@@ -45,6 +45,8 @@ _EXPORTS = {
     "Codec": "codecs.base",
     "load_vectors": "format.inputs",
     "open_vectors": "format.inputs",
+    "Client": "client",
+    "ClientError": "client",
     "VectroError": "errors",
     "FormatError": "errors",
 }

@@ -1,0 +1,220 @@
+"""One collection's in-RAM search state: a `vectro.Index` of codes and a `PayloadIndex`.
+
+The writer thread is the only mutator, and it changes this state only inside `lock.write()`
+after the SQLite commit; searches hold `lock.read()` (shared with other searches) while they use
+the Index, so they see either the state before a batch or after it, never half of one. This does
+not rely on `Index` being thread-safe itself.
+
+What is stored per record (the `vector` blob in SQLite) is what RAM is rebuilt from:
+- keep_originals float32/float16: the original, little-endian. The Index is fed that rounded
+  vector, so a rebuild gives the same codes and the same scores; search re-scores its shortlist
+  exactly against these originals read back from disk.
+- keep_originals false: the codes alone (data-free codecs only); the Index is fed their decoding.
+Trainable codecs (pq, opq, int8-dim, pca, learned...) are fitted once the collection holds
+`fit_rows` records (or on optimize); until then the Index holds float32, so search is exact.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..codecs.base import Codec, make_codec
+from ..compressed import FIT_ROWS
+from ..index.core import Index
+from ..metrics.evaluate import prepare_for_metric
+from .filters import PayloadIndex
+
+#: the API's metric names -> vectro.Index's
+METRIC_NAMES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
+
+
+@dataclass
+class CollectionConfig:
+    """What a collection is created with; stored as JSON in the collections table."""
+
+    name: str
+    dimension: int
+    metric: str = "cosine"
+    codec: str = "int8"
+    keep_originals: str | None = "float32"  # "float32", "float16" or None (codes only)
+    rescore: bool = True
+    ann: str | None = None
+    fit_rows: int = 5000
+    oversampling: float = 4.0  # shortlist = k x this, re-scored on the originals
+    model: str | None = None  # the embedding model that makes its vectors (for text routes)
+    extra: dict = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "CollectionConfig":
+        return cls(**json.loads(text))
+
+    @property
+    def trainable(self) -> bool:
+        return make_codec(self.codec).trainable
+
+
+class RWLock:
+    """Many readers or one writer. Readers wait only while a writer publishes a committed batch."""
+
+    def __init__(self):
+        self._cond = threading.Condition()
+        self._readers = 0
+        self._writing = False
+
+    @contextmanager
+    def read(self):
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._readers += 1
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._readers -= 1
+                if not self._readers:
+                    self._cond.notify_all()
+
+    @contextmanager
+    def write(self):
+        with self._cond:
+            while self._writing:
+                self._cond.wait()
+            self._writing = True  # new readers wait from here on
+            while self._readers:
+                self._cond.wait()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._writing = False
+                self._cond.notify_all()
+
+
+def codec_state_blob(codec: Codec) -> bytes:
+    """A fitted codec's learned arrays as .npz bytes (its spec and dim live in the config)."""
+    state = codec.state()
+    buf = io.BytesIO()
+    np.savez(buf, __dim__=np.array(state["dim"]), **state["arrays"])
+    return buf.getvalue()
+
+
+def codec_from_blob(spec: str, blob: bytes) -> Codec:
+    with np.load(io.BytesIO(blob)) as npz:
+        arrays = {k: npz[k] for k in npz.files if k != "__dim__"}
+        dim = int(npz["__dim__"])
+    return Codec.from_state({"spec": spec, "dim": dim, "arrays": arrays})
+
+
+class Collection:
+    """In-RAM state of one collection (see the module docstring)."""
+
+    def __init__(self, cid: int, config: CollectionConfig, codec_state: bytes | None = None):
+        self.cid, self.config = cid, config
+        self.metric = METRIC_NAMES[config.metric]
+        self.lock = RWLock()
+        self.fitted_codec = codec_from_blob(config.codec, codec_state) if codec_state else None
+        self.index = self.new_index(self.fitted_codec)
+        self.payloads = PayloadIndex()
+        self.disk_bytes = 0  # bytes of vectors and payloads in SQLite
+        self.tombstones = 0  # replaced or deleted rows still in the Index (reclaimed by compaction)
+        # keep_originals false: codes are made by this codec (data-free, so its state is its spec)
+        self.storage_codec = None if config.keep_originals else make_codec(config.codec)
+
+    # ----- what the Index holds ----------------------------------------------------------------
+    @property
+    def awaiting_fit(self) -> bool:
+        """A trainable codec not fitted yet: the Index holds float32 and search is exact."""
+        return self.config.trainable and self.fitted_codec is None
+
+    def new_index(self, codec: Codec | None) -> Index:
+        spec = "float32" if codec is None and self.config.trainable else (codec or self.config.codec)
+        return Index(self.config.dimension, spec, metric=self.metric, ann=self.config.ann)
+
+    @property
+    def codec_in_effect(self) -> Codec:
+        return self.index.codec
+
+    # ----- stored blobs <-> vectors --------------------------------------------------------
+    def to_blobs(self, X: np.ndarray) -> tuple[list[bytes], np.ndarray]:
+        """Stored blobs for float32 (n, d) vectors, and float32 (n, d) of what the Index is fed."""
+        if self.config.keep_originals:
+            stored = X.astype("<" + ("f2" if self.config.keep_originals == "float16" else "f4"))
+            return [row.tobytes() for row in stored], stored.astype(np.float32)
+        codes = self.storage_codec.encode(prepare_for_metric(X, self.metric))
+        return [row.tobytes() for row in codes], self.storage_codec.decode(codes)
+
+    def from_blobs(self, blobs: list[bytes]) -> np.ndarray:
+        """float32 (n, d) for stored blobs: the originals, or the decoded codes."""
+        raw = b"".join(blobs)
+        if self.config.keep_originals:
+            dtype = "<f2" if self.config.keep_originals == "float16" else "<f4"
+            return np.frombuffer(raw, dtype=dtype).reshape(len(blobs), self.config.dimension).astype(np.float32)
+        codec = self.storage_codec
+        if codec.dim_ is None:
+            codec.fit(np.zeros((1, self.config.dimension), np.float32))  # data-free: records the dimension
+        codes = np.frombuffer(raw, dtype=np.uint8).reshape(len(blobs), codec.bytes_per_vector(self.config.dimension))
+        return codec.decode(codes)
+
+    # ----- publishing (writer thread only) ------------------------------------------------
+    def publish_upsert(self, ids: list[str], X: np.ndarray, payloads: list, replaced: int, disk_delta: int) -> None:
+        """Make a committed batch searchable. X: float32 (n, d) as stored."""
+        with self.lock.write():
+            self.index.add(X, ids=np.array(ids, dtype=object))
+            for id_, payload in zip(ids, payloads):
+                self.payloads.add(id_, payload)
+            self.tombstones += replaced
+            self.disk_bytes += disk_delta
+            self._maybe_compact()
+
+    def publish_delete(self, ids: list[str], disk_delta: int) -> None:
+        with self.lock.write():
+            if ids:
+                self.index.remove(np.array(ids, dtype=object))
+            for id_ in ids:
+                self.payloads.remove(id_)
+            self.tombstones += len(ids)
+            self.disk_bytes += disk_delta
+            self._maybe_compact()
+
+    def publish_index(self, index: Index, fitted_codec: Codec | None) -> None:
+        """Swap in an Index rebuilt elsewhere (after fitting a codec)."""
+        with self.lock.write():
+            self.index, self.fitted_codec, self.tombstones = index, fitted_codec, 0
+
+    def _maybe_compact(self) -> None:
+        if self.tombstones > max(4096, len(self.index)):
+            self._compact()
+
+    def _compact(self) -> None:
+        self.index.compact()
+        self.tombstones = 0
+        _ = "" in self.index  # rebuilds the Index's id lookup here, under the write lock, not in a reader
+
+    def compact(self) -> None:
+        with self.lock.write():
+            self._compact()
+
+    # ----- reading -------------------------------------------------------------------------
+    def count(self) -> int:
+        return len(self.payloads)
+
+    def memory(self) -> dict:
+        usage = self.index.memory_usage()
+        return {"ram_bytes": int(usage["ram_bytes"]), "disk_bytes": int(self.disk_bytes)}
+
+    def fit_sample(self, X: np.ndarray) -> np.ndarray:
+        """At most FIT_ROWS seeded rows of X for fitting a codec."""
+        if len(X) <= FIT_ROWS:
+            return X
+        rows = np.sort(np.random.default_rng(0).choice(len(X), FIT_ROWS, replace=False))
+        return X[rows]

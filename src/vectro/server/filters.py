@@ -1,0 +1,186 @@
+"""Payload filters (the Mongo-style subset Pinecone and Chroma share) over a columnar payload index.
+
+    {"genre": "drama", "year": {"$gte": 2000}, "$or": [{"tags": {"$contains": "x"}}, ...]}
+
+Operators: $eq $ne $gt $gte $lt $lte $in $nin $exists $contains $and $or $not; a bare value means
+$eq; dotted paths reach into nested objects. A missing field fails every operator except $ne,
+$nin and {"$exists": false}. A list field matches $eq/$in when any element does (as in Mongo),
+and $contains means "the list holds the value" or "the string holds the substring".
+
+A query never reads payloads: `PayloadIndex` keeps, for every dotted path, value -> set of ids,
+so a selective filter costs the size of its answer (range operators visit the distinct values).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+from ..errors import VectroError
+
+FIELD_OPS = {"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$in", "$nin", "$exists", "$contains", "$not"}
+LOGIC_OPS = {"$and", "$or", "$not"}
+
+
+class FilterError(VectroError):
+    "A filter that cannot be applied; `path` says where in the filter (e.g. filter.$or[1].year)."
+
+    def __init__(self, message: str, path: str):
+        super().__init__(message)
+        self.path = path
+
+
+def _key(value):
+    """A hashable key under which equal JSON scalars meet (1 == 1.0, but True is not 1)."""
+    if isinstance(value, bool):
+        return ("b", value)
+    if isinstance(value, (int, float)):
+        return ("n", float(value))
+    if isinstance(value, str):
+        return ("s", value)
+    if value is None:
+        return ("z", None)
+    return None  # objects are reached by their dotted paths, not compared whole
+
+
+def _flatten(payload: dict, prefix: str = ""):
+    """(dotted path, value) for every field, objects included; lists yield their scalar elements."""
+    for name, value in payload.items():
+        path = f"{prefix}{name}"
+        if isinstance(value, dict):
+            yield path, None, True
+            yield from _flatten(value, path + ".")
+        elif isinstance(value, list):
+            yield path, None, True
+            for item in value:
+                if _key(item) is not None:
+                    yield path, item, False
+        else:
+            yield path, value, False
+
+
+class PayloadIndex:
+    """Per dotted path: which ids hold it (`present`) and value key -> ids (`values`)."""
+
+    def __init__(self):
+        self.present: dict[str, set] = defaultdict(set)
+        self.values: dict[str, dict] = defaultdict(lambda: defaultdict(set))
+        self._fields: dict[str, list] = {}  # id -> [(path, key)] so removal touches only its own entries
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def add(self, id_: str, payload: dict | None, fresh: bool = False) -> None:
+        """Index one record's payload, replacing what `id_` had (`fresh`: it had nothing; skips the removal)."""
+        if not fresh:
+            self.remove(id_)
+        entries = []
+        for path, value, container in _flatten(payload or {}):
+            self.present[path].add(id_)
+            key = None if container else _key(value)
+            if key is not None:
+                self.values[path][key].add(id_)
+            entries.append((path, key))
+        self._fields[id_] = entries
+
+    def remove(self, id_: str) -> None:
+        for path, key in self._fields.pop(id_, ()):
+            self.present[path].discard(id_)
+            if key is not None:
+                ids = self.values[path].get(key)
+                if ids is not None:
+                    ids.discard(id_)
+                    if not ids:
+                        del self.values[path][key]
+
+    def all_ids(self) -> set:
+        return set(self._fields)
+
+    # ----- evaluation ---------------------------------------------------------------------
+    def match(self, flt: dict) -> set:
+        """The ids whose payload satisfies `flt` (validated as it goes; FilterError names the place)."""
+        return self._match(flt, "filter")
+
+    def _match(self, flt, where: str) -> set:
+        if not isinstance(flt, dict):
+            raise FilterError(f"a filter must be an object, got {type(flt).__name__}", where)
+        result = None
+        for name, cond in flt.items():
+            here = f"{where}.{name}"
+            if name in ("$and", "$or"):
+                if not isinstance(cond, list) or not cond:
+                    raise FilterError(f"{name} takes a non-empty list of filters", here)
+                parts = [self._match(sub, f"{here}[{i}]") for i, sub in enumerate(cond)]
+                part = set.intersection(*parts) if name == "$and" else set().union(*parts)
+            elif name == "$not":
+                part = self.all_ids() - self._match(cond, here)
+            elif name.startswith("$"):
+                raise FilterError(f"unknown operator {name!r}; use one of "
+                                  f"{', '.join(sorted(FIELD_OPS | LOGIC_OPS))}", here)
+            else:
+                part = self._field(name, cond, here)
+            result = part if result is None else result & part
+        return self.all_ids() if result is None else result
+
+    def _field(self, path: str, cond, where: str) -> set:
+        if not (isinstance(cond, dict) and cond and all(k.startswith("$") for k in cond)):
+            return self._op(path, "$eq", cond, where)  # a bare value (or a plain object) means $eq
+        result = None
+        for op, operand in cond.items():
+            part = self._op(path, op, operand, f"{where}.{op}")
+            result = part if result is None else result & part
+        return result
+
+    def _op(self, path: str, op: str, operand, where: str) -> set:
+        values = self.values.get(path, {})
+        if op in ("$eq", "$ne"):
+            key = _scalar_key(operand, op, where)
+            hit = set(values.get(key, ()))
+            return hit if op == "$eq" else self.all_ids() - hit
+        if op in ("$in", "$nin"):
+            if not isinstance(operand, list):
+                raise FilterError(f"{op} takes a list of values, got {type(operand).__name__}", where)
+            hit = set().union(*(values.get(_scalar_key(v, op, f"{where}[{i}]"), ()) for i, v in enumerate(operand)))
+            return hit if op == "$in" else self.all_ids() - hit
+        if op == "$not":  # {"year": {"$not": {"$gt": 5}}}: everything the inner condition rejects
+            return self.all_ids() - self._field(path, operand, where)
+        if op == "$exists":
+            if not isinstance(operand, bool):
+                raise FilterError("$exists takes true or false", where)
+            present = set(self.present.get(path, ()))
+            return present if operand else self.all_ids() - present
+        if op in ("$gt", "$gte", "$lt", "$lte"):
+            return self._range(values, op, operand, where)
+        if op == "$contains":
+            key = _scalar_key(operand, op, where)
+            hit = set(values.get(key, ()))  # list elements are indexed under the path
+            if isinstance(operand, str):  # and strings holding it as a substring
+                for (kind, value), ids in values.items():
+                    if kind == "s" and operand in value:
+                        hit |= ids
+            return hit
+        raise FilterError(f"unknown operator {op!r}; use one of {', '.join(sorted(FIELD_OPS | LOGIC_OPS))}", where)
+
+    def _range(self, values: dict, op: str, operand, where: str) -> set:
+        if isinstance(operand, bool) or not isinstance(operand, (int, float, str)) or (
+                isinstance(operand, float) and not math.isfinite(operand)):
+            raise FilterError(f"{op} compares with a number or a string, got {operand!r}", where)
+        kind, bound = ("s", operand) if isinstance(operand, str) else ("n", float(operand))
+        compare = {"$gt": bound.__lt__, "$gte": bound.__le__, "$lt": bound.__gt__, "$lte": bound.__ge__}[op]
+        hit = set()
+        for (value_kind, value), ids in values.items():  # distinct values, never payloads
+            if value_kind == kind and compare(value):
+                hit |= ids
+        return hit
+
+
+def _scalar_key(value, op: str, where: str):
+    key = _key(value)
+    if key is None:
+        raise FilterError(f"{op} compares with a string, number, boolean or null, got {type(value).__name__}", where)
+    return key
+
+
+def validate(flt) -> None:
+    """Check a filter's operators and operands without any data (raises FilterError)."""
+    PayloadIndex().match(flt)

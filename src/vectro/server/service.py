@@ -1,0 +1,417 @@
+"""The service behind the routes: collections, records and search over SQLite and `vectro.Index`.
+
+HTTP-free (the routes translate JSON to these calls), so it is usable and testable on its own.
+Writes run on the database's single writer thread: SQLite first (committed), then the in-RAM
+Collection (published). Reads use per-thread SQLite connections and the Collection's read lock.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+import sqlite3
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..codecs.base import make_codec
+from ..errors import VectroError
+from ..metrics.evaluate import prepare_for_metric
+from .collection import Collection, CollectionConfig, codec_state_blob
+from .errors import ApiError, conflict, invalid, not_found
+from .filters import FilterError
+from .migrations import migrate
+from .storage import DB_NAME, Database, FolderLock
+
+#: ids per SQL `IN (...)` (well under SQLite's variable limit)
+SQL_CHUNK = 900
+#: rows read at a time when rebuilding a collection at start
+LOAD_ROWS = 20_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Request limits, published in GET /health."""
+
+    max_batch_records: int = 5000
+    max_request_bytes: int = 64 << 20
+    max_k: int = 10_000
+    max_scroll: int = 10_000
+
+
+def _chunks(items: list, size: int = SQL_CHUNK):
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _qmarks(n: int) -> str:
+    return ",".join("?" * n)
+
+
+class Service:
+    """Everything the server does, over one data folder (locked while open)."""
+
+    def __init__(self, data_dir, limits: Limits | None = None):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.limits = limits or Limits()
+        self.folder_lock = FolderLock(self.data_dir)
+        try:
+            self.db = Database(self.data_dir / DB_NAME)
+            self.collections: dict[str, Collection] = {}
+            started = time.perf_counter()
+            self._load()
+            self.load_seconds = time.perf_counter() - started
+        except BaseException:
+            self.folder_lock.release()
+            raise
+
+    def close(self) -> None:
+        self.db.close()
+        self.folder_lock.release()
+
+    # ----- start: rebuild RAM from SQLite ---------------------------------------------------
+    def _load(self) -> None:
+        conn = self.db.read()
+        for cid, name, config, state in conn.execute("SELECT cid, name, config, codec_state FROM collections"):
+            coll = Collection(cid, CollectionConfig.from_json(config), state)
+            cursor = conn.execute("SELECT id, vector, payload FROM records WHERE cid = ? ORDER BY rowid", (cid,))
+            while rows := cursor.fetchmany(LOAD_ROWS):
+                ids, blobs, payloads = zip(*rows)
+                coll.index.add(coll.from_blobs(list(blobs)), ids=np.array(ids, dtype=object))
+                for id_, payload in zip(ids, payloads):
+                    coll.payloads.add(id_, None if payload is None else json.loads(payload), fresh=True)
+                coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
+            _ = "" in coll.index  # build the id lookup now, before readers arrive
+            self.collections[name] = coll
+
+    # ----- collections ---------------------------------------------------------------------
+    def collection(self, name: str) -> Collection:
+        coll = self.collections.get(name)
+        if coll is None:
+            raise not_found(f"collection {name!r} does not exist")
+        return coll
+
+    def create_collection(self, config: CollectionConfig, get_or_create: bool = False) -> tuple[dict, bool]:
+        """Create a collection; returns (its description, whether it was created)."""
+        try:
+            codec = make_codec(config.codec)
+        except VectroError as exc:
+            raise invalid(str(exc), "codec") from None
+        if codec.trainable and not config.keep_originals:
+            raise invalid(f"codec {config.codec!r} is trained on the originals: it needs keep_originals", "keep_originals")
+        if config.rescore and not config.keep_originals:
+            raise invalid("rescore needs the originals: set keep_originals or rescore=false", "rescore")
+        if codec.trainable and config.fit_rows < codec.min_fit_rows:
+            raise invalid(f"codec {config.codec!r} needs fit_rows >= {codec.min_fit_rows}", "fit_rows")
+        if config.ann is not None:
+            from ..errors import require
+
+            try:
+                require("faiss", "ann")
+            except VectroError as exc:
+                raise invalid(str(exc), "ann") from None
+
+        def txn(conn):
+            existing = self.collections.get(config.name)
+            if existing is not None:
+                if get_or_create or existing.config == config:
+                    return existing, False
+                raise conflict(f"collection {config.name!r} exists with another configuration", "name")
+            cur = conn.execute("INSERT INTO collections (name, config, created_at) VALUES (?, ?, ?)",
+                               (config.name, config.to_json(), time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            return Collection(cur.lastrowid, config), True
+
+        def publish(result):
+            coll, created = result
+            self.collections[config.name] = coll
+            return coll, created
+
+        coll, created = self.db.write(txn, publish)
+        return self.describe(coll), created
+
+    def describe(self, coll: Collection) -> dict:
+        cfg = coll.config
+        codec = coll.codec_in_effect
+        bpv = codec.bytes_per_vector(cfg.dimension)
+        return {
+            "name": cfg.name, "dimension": cfg.dimension, "metric": cfg.metric,
+            "codec": {"spec": cfg.codec, "in_effect": codec.spec, "fitted": not coll.awaiting_fit,
+                      "bytes_per_vector": bpv, "trainable": cfg.trainable},
+            "keep_originals": cfg.keep_originals, "rescore": cfg.rescore, "ann": cfg.ann,
+            "fit_rows": cfg.fit_rows, "oversampling": cfg.oversampling, "model": cfg.model,
+            "count": coll.count(), **coll.memory(),
+            "compression_ratio": round(4 * cfg.dimension / bpv, 4),
+        }
+
+    def list_collections(self) -> list[dict]:
+        return [self.describe(c) for _, c in sorted(self.collections.items())]
+
+    def delete_collection(self, name: str) -> None:
+        def txn(conn):
+            coll = self.collection(name)
+            conn.execute("DELETE FROM records WHERE cid = ?", (coll.cid,))
+            conn.execute("DELETE FROM collections WHERE cid = ?", (coll.cid,))
+
+        self.db.write(txn, lambda _: self.collections.pop(name, None))
+
+    # ----- records: writes -----------------------------------------------------------------
+    def upsert(self, name: str, ids: list[str], X: np.ndarray, payloads: list) -> int:
+        """Insert or replace records (one transaction). X: float32 (n, d), already validated."""
+        coll = self.collection(name)
+        blobs, stored = coll.to_blobs(X)  # CPU work here, in the request's thread
+        texts = [None if p is None else json.dumps(p, separators=(",", ":")) for p in payloads]
+        new_bytes = sum(map(len, blobs)) + sum(len(t) for t in texts if t is not None)
+
+        def txn(conn):
+            if self.collections.get(name) is not coll:  # deleted (or recreated) meanwhile
+                raise not_found(f"collection {name!r} does not exist")
+            old = self._sizes(conn, coll.cid, ids)
+            conn.executemany(
+                "INSERT INTO records (cid, id, vector, payload) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (cid, id) DO UPDATE SET vector = excluded.vector, payload = excluded.payload",
+                [(coll.cid, i, b, t) for i, b, t in zip(ids, blobs, texts)])
+            return len(old), new_bytes - sum(old.values())
+
+        def publish(result):
+            replaced, delta = result
+            coll.publish_upsert(ids, stored, payloads, replaced, delta)
+            if coll.awaiting_fit and coll.count() >= coll.config.fit_rows:
+                self._fit(coll)
+            return len(ids)
+
+        return self.db.write(txn, publish)
+
+    @staticmethod
+    def _sizes(conn: sqlite3.Connection, cid: int, ids: list[str]) -> dict:
+        """id -> stored bytes, for those of `ids` that exist."""
+        out = {}
+        for part in _chunks(ids):
+            out.update(conn.execute(
+                f"SELECT id, length(vector) + ifnull(length(payload), 0) FROM records "
+                f"WHERE cid = ? AND id IN ({_qmarks(len(part))})", (cid, *part)))
+        return out
+
+    def delete_records(self, name: str, ids: list[str] | None = None, flt: dict | None = None) -> int:
+        """Delete by ids or by filter (evaluated on the writer thread, so it is consistent); returns how many."""
+        coll = self.collection(name)
+
+        def txn(conn):
+            if self.collections.get(name) is not coll:
+                raise not_found(f"collection {name!r} does not exist")
+            wanted = list(self._match(coll, flt)) if flt is not None else list(dict.fromkeys(ids or []))
+            sizes = self._sizes(conn, coll.cid, wanted)
+            gone = [i for i in wanted if i in sizes]
+            for part in _chunks(gone):
+                conn.execute(f"DELETE FROM records WHERE cid = ? AND id IN ({_qmarks(len(part))})", (coll.cid, *part))
+            return gone, -sum(sizes.values())
+
+        def publish(result):
+            gone, delta = result
+            coll.publish_delete(gone, delta)
+            return len(gone)
+
+        return self.db.write(txn, publish)
+
+    def optimize(self, name: str) -> dict:
+        """Fit the collection's trainable codec on everything it holds now, and drop tombstones."""
+        coll = self.collection(name)
+
+        def publish(_):
+            if coll.config.trainable and coll.count():
+                self._fit(coll)
+            else:
+                coll.compact()
+            return self.describe(coll)
+
+        return self.db.write(lambda conn: None, publish)
+
+    def _fit(self, coll: Collection) -> None:
+        """Writer thread only: fit the codec on the stored originals, rebuild the Index, store the state."""
+        conn = self.db._writer_conn
+        rows = conn.execute("SELECT id, vector FROM records WHERE cid = ? ORDER BY rowid", (coll.cid,)).fetchall()
+        ids, blobs = zip(*rows)
+        X = coll.from_blobs(list(blobs))
+        index = coll.new_index(make_codec(coll.config.codec))
+        index.train(coll.fit_sample(X))
+        index.add(X, ids=np.array(ids, dtype=object))
+        _ = "" in index
+        conn.execute("UPDATE collections SET codec_state = ? WHERE cid = ?", (codec_state_blob(index.codec), coll.cid))
+        coll.publish_index(index, index.codec)
+
+    # ----- records: reads ------------------------------------------------------------------
+    def _fetch(self, coll: Collection, ids: list[str], columns: str = "id, vector, payload") -> dict:
+        """id -> row for those of `ids` that exist (one read per chunk of ids)."""
+        conn = self.db.read()
+        out = {}
+        for part in _chunks(ids):
+            for row in conn.execute(f"SELECT {columns} FROM records WHERE cid = ? AND id IN ({_qmarks(len(part))})",
+                                    (coll.cid, *part)):
+                out[row[0]] = row
+        return out
+
+    def _record(self, coll: Collection, row, with_vector: bool, with_payload: bool) -> dict:
+        record = {"id": row[0]}
+        if with_payload:
+            record["payload"] = None if row[2] is None else json.loads(row[2])
+        if with_vector:  # float32 values as the shortest decimals that read back to the same float32
+            record["vector"] = [float(str(v)) for v in coll.from_blobs([row[1]])[0]]
+        return record
+
+    def get_record(self, name: str, id_: str) -> dict:
+        coll = self.collection(name)
+        row = self._fetch(coll, [id_]).get(id_)
+        if row is None:
+            raise not_found(f"record {id_!r} does not exist in collection {name!r}", "id")
+        return self._record(coll, row, True, True)
+
+    def get_records(self, name: str, ids: list[str], with_vector: bool = False, with_payload: bool = True) -> list[dict]:
+        coll = self.collection(name)
+        rows = self._fetch(coll, list(dict.fromkeys(ids)))
+        return [self._record(coll, rows[i], with_vector, with_payload) for i in dict.fromkeys(ids) if i in rows]
+
+    def _match(self, coll: Collection, flt: dict) -> set:
+        try:
+            return coll.payloads.match(flt)
+        except FilterError as exc:
+            raise ApiError(400, str(exc), exc.path) from None
+
+    def count(self, name: str, flt: dict | None = None) -> int:
+        coll = self.collection(name)
+        with coll.lock.read():
+            return coll.count() if flt is None else len(self._match(coll, flt))
+
+    def scroll(self, name: str, limit: int, cursor: str | None = None, flt: dict | None = None,
+               with_vector: bool = False, with_payload: bool = True) -> tuple[list[dict], str | None]:
+        """Records in id order after `cursor` (the last id of the previous page); next cursor or None."""
+        coll = self.collection(name)
+        if flt is None:
+            rows = self.db.read().execute(
+                "SELECT id, vector, payload FROM records WHERE cid = ? AND id > ? ORDER BY id LIMIT ?",
+                (coll.cid, cursor or "", limit + 1)).fetchall()
+        else:
+            with coll.lock.read():
+                matched = self._match(coll, flt)
+            page = heapq.nsmallest(limit + 1, (i for i in matched if cursor is None or i > cursor))
+            found = self._fetch(coll, page)
+            rows = [found[i] for i in page if i in found]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        records = [self._record(coll, row, with_vector, with_payload) for row in rows]
+        return records, (rows[-1][0] if more and rows else None)
+
+    # ----- search --------------------------------------------------------------------------
+    def search(self, name: str, Q: np.ndarray, k: int = 10, flt: dict | None = None, with_payload: bool = True,
+               with_vector: bool = False, score_threshold: float | None = None, offset: int = 0,
+               oversampling: float | None = None, rescore: bool | None = None, exact: bool = False) -> list[list[dict]]:
+        """Top-k hits per query. Q: float32 (nq, d). Scores are higher-is-better (cosine, dot, -l2 distance)."""
+        coll = self.collection(name)
+        cfg = coll.config
+        rescore = cfg.rescore if rescore is None else rescore
+        if (rescore or exact) and not cfg.keep_originals:
+            raise ApiError(400, f"collection {name!r} keeps no originals, so it cannot {'search exactly' if exact else 'rescore'}",
+                           "exact" if exact else "rescore")
+        depth = k + offset
+        with coll.lock.read():
+            allowed = None if flt is None else self._match(coll, flt)
+            if allowed is not None and len(allowed) == coll.count():
+                allowed = None  # everything matches: no filter to apply
+            if exact:
+                everything = sorted(allowed if allowed is not None else coll.payloads.all_ids())
+                candidates = [everything] * len(Q)
+            elif coll.count() == 0 or (allowed is not None and not allowed):
+                candidates = [[] for _ in Q]
+            else:
+                exact_in_ram = coll.awaiting_fit  # the Index holds float32 originals already
+                want = depth if exact_in_ram or not rescore else max(depth, math.ceil(depth * (oversampling or cfg.oversampling)))
+                ids, scores = coll.index.search(Q, k=want, filter=None if allowed is None else list(allowed))
+                if exact_in_ram or not rescore:
+                    hits = [_ranked(row_ids, _api_scores(row_scores, cfg.metric), depth)
+                            for row_ids, row_scores in zip(ids, scores)]
+                    candidates = None
+                else:
+                    candidates = [[i for i in row if isinstance(i, str)] for row in ids]
+        if candidates is not None:  # re-score the shortlists exactly on the originals read from disk
+            originals = self._fetch(coll, list({i for row in candidates for i in row}), "id, vector")
+            hits = []
+            for q, row in zip(Q, candidates):
+                row = [i for i in row if i in originals]
+                X = coll.from_blobs([originals[i][1] for i in row]) if row else np.zeros((0, cfg.dimension), np.float32)
+                hits.append(_ranked(np.array(row, dtype=object), exact_scores(q, X, cfg.metric), depth))
+        hits = [[h for h in row[offset:] if score_threshold is None or h[1] >= score_threshold] for row in hits]
+        return self._with_records(coll, hits, with_payload, with_vector)
+
+    def _with_records(self, coll, hits, with_payload, with_vector) -> list[list[dict]]:
+        if not (with_payload or with_vector):
+            return [[{"id": i, "score": s} for i, s in row] for row in hits]
+        rows = self._fetch(coll, list({i for row in hits for i, _ in row}))
+        out = []
+        for row in hits:
+            results = []
+            for id_, score in row:
+                if id_ in rows:  # deleted since the search: left out
+                    record = self._record(coll, rows[id_], with_vector, with_payload)
+                    results.append({"id": record.pop("id"), "score": score, **record})
+            out.append(results)
+        return out
+
+    # ----- snapshots -------------------------------------------------------------------------
+    def snapshot(self, name: str) -> dict:
+        """Copy one collection, as of one moment, into DIR/snapshots/NAME-TIME.sqlite (a store of its own)."""
+        coll = self.collection(name)
+        folder = self.data_dir / "snapshots"
+        folder.mkdir(exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        path = folder / f"{name}-{stamp}-{time.time_ns() % 10**9:09d}.sqlite"
+        tmp = path.with_suffix(".tmp")
+        target = sqlite3.connect(str(tmp), isolation_level=None)
+        source = self.db.read()
+        try:
+            migrate(target)
+            target.execute("BEGIN")
+            source.execute("BEGIN")  # one read transaction: every row as of the same moment
+            try:
+                row = source.execute("SELECT cid, name, config, codec_state, created_at FROM collections WHERE cid = ?",
+                                     (coll.cid,)).fetchone()
+                if row is None:
+                    raise not_found(f"collection {name!r} does not exist")
+                target.execute("INSERT INTO collections VALUES (?, ?, ?, ?, ?)", row)
+                count = 0
+                cursor = source.execute("SELECT cid, id, vector, payload FROM records WHERE cid = ? ORDER BY rowid",
+                                        (coll.cid,))
+                while rows := cursor.fetchmany(LOAD_ROWS):
+                    target.executemany("INSERT INTO records VALUES (?, ?, ?, ?)", rows)
+                    count += len(rows)
+            finally:
+                source.execute("COMMIT")
+            target.execute("COMMIT")
+        finally:
+            target.close()
+        tmp.replace(path)
+        return {"collection": name, "path": str(path), "records": count, "bytes": path.stat().st_size}
+
+
+def _api_scores(scores: np.ndarray, metric: str) -> np.ndarray:
+    """Index scores -> the API's: cosine and dot as they are, l2 as minus the distance (not squared)."""
+    return -np.sqrt(np.maximum(-scores, 0)) if metric == "l2" else scores
+
+
+def exact_scores(q: np.ndarray, X: np.ndarray, metric: str) -> np.ndarray:
+    """The API's score of query q float32 (d,) against float32 originals X (m, d)."""
+    if metric == "l2":
+        diff = X - q[None, :]
+        return -np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    if metric == "cosine":
+        return prepare_for_metric(X, "cosine") @ prepare_for_metric(q[None, :], "cosine")[0]
+    return X @ q
+
+
+def _ranked(ids: np.ndarray, scores: np.ndarray, depth: int) -> list[tuple[str, float]]:
+    """The best `depth` (id, score) pairs, best first, ties by id; empty places dropped."""
+    pairs = [(i, float(s)) for i, s in zip(ids.tolist(), np.asarray(scores).tolist())
+             if isinstance(i, str) and math.isfinite(s)]
+    pairs.sort(key=lambda p: (-p[1], p[0]))
+    return pairs[:depth]

@@ -1,0 +1,358 @@
+"""Every endpoint and every error, through an in-process ASGI client, against NumPy brute force."""
+
+import numpy as np
+import pytest
+
+from .conftest import exact_top, load, payload_of
+from .test_filters import ref
+
+
+def error(r, status, path=None, code=None):
+    assert r.status_code == status, r.text
+    body = r.json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message", "path"}
+    if path is not None:
+        assert body["error"]["path"] == path, body
+    if code is not None:
+        assert body["error"]["code"] == code
+    return body["error"]["message"]
+
+
+# ----- collections ----------------------------------------------------------------------------
+def test_collection_lifecycle(client):
+    r = client.post("/collections", json={"name": "docs", "dimension": 4, "metric": "dot", "codec": "int8"})
+    assert r.status_code == 201
+    info = r.json()
+    assert info["name"] == "docs" and info["dimension"] == 4 and info["metric"] == "dot"
+    assert info["codec"]["in_effect"] == "int8" and info["count"] == 0 and info["keep_originals"] == "float32"
+    assert info["compression_ratio"] == pytest.approx(16 / 8)
+    # same config again: the existing one (200); another config: 409; get_or_create: the existing one
+    assert client.post("/collections", json={"name": "docs", "dimension": 4, "metric": "dot"}).status_code == 200
+    error(client.post("/collections", json={"name": "docs", "dimension": 5}), 409, "name", "conflict")
+    r = client.post("/collections", json={"name": "docs", "dimension": 5, "get_or_create": True})
+    assert r.status_code == 200 and r.json()["dimension"] == 4
+    client.post("/collections", json={"name": "a-2_B", "dimension": 2})
+    names = [c["name"] for c in client.get("/collections").json()["collections"]]
+    assert names == ["a-2_B", "docs"]
+    assert client.delete("/collections/docs").json() == {"deleted": "docs"}
+    error(client.get("/collections/docs"), 404, code="not_found")
+    error(client.delete("/collections/docs"), 404)
+    assert [c["name"] for c in client.get("/collections").json()["collections"]] == ["a-2_B"]
+
+
+@pytest.mark.parametrize("body, path", [
+    ({"name": "bad name", "dimension": 4}, "name"),
+    ({"name": "x" * 65, "dimension": 4}, "name"),
+    ({"name": "ok", "dimension": 0}, "dimension"),
+    ({"name": "ok", "dimension": 4, "metric": "hamming"}, "metric"),
+    ({"name": "ok", "dimension": 4, "codec": "int9"}, "codec"),
+    ({"name": "ok", "dimension": 4, "colour": "red"}, "colour"),
+    ({"name": "ok"}, "dimension"),
+    ({"name": "ok", "dimension": 4, "codec": "pq:2", "keep_originals": False}, "keep_originals"),
+    ({"name": "ok", "dimension": 4, "keep_originals": False, "rescore": True}, "rescore"),
+    ({"name": "ok", "dimension": 4, "ann": "ivf"}, "ann"),
+])
+def test_collection_schema_errors(client, body, path):
+    error(client.post("/collections", json=body), 422, path, "invalid")
+
+
+def test_collection_reports_ram_and_disk(client, vectors):
+    X, _ = vectors
+    load(client, "c", X[:500])
+    info = client.get("/collections/c").json()
+    assert info["count"] == 500
+    assert info["codec"]["bytes_per_vector"] == 388
+    assert info["ram_bytes"] >= 500 * 388 and info["ram_bytes"] < 500 * 1536  # codes in RAM, not floats
+    assert info["disk_bytes"] >= 500 * 1536  # the originals, on disk
+
+
+# ----- records --------------------------------------------------------------------------------
+def test_records_crud(client, vectors):
+    X, _ = vectors
+    load(client, "c", X[:50])
+    r = client.get("/collections/c/records/7")
+    assert r.status_code == 200
+    rec = r.json()
+    assert rec["id"] == "7" and rec["payload"] == payload_of(7)
+    np.testing.assert_array_equal(np.array(rec["vector"], np.float32), X[7])  # float32 originals, exactly
+    error(client.get("/collections/c/records/nope"), 404, "id", "not_found")
+    error(client.get("/collections/none/records/7"), 404)
+    # integer ids become strings; upsert replaces
+    r = client.put("/collections/c/records", json={"records": [{"id": 7, "vector": X[8].tolist(), "payload": {"v": 2}}]})
+    assert r.json() == {"upserted": 1}
+    rec = client.get("/collections/c/records/7").json()
+    assert rec["payload"] == {"v": 2} and np.array_equal(np.array(rec["vector"], np.float32), X[8])
+    assert client.post("/collections/c/records/count", json={}).json() == {"count": 50}
+    # batch get: order kept, unknown ids left out, vectors on request
+    r = client.post("/collections/c/records/get", json={"ids": ["3", "zz", 1], "with_vector": True})
+    got = r.json()["records"]
+    assert [g["id"] for g in got] == ["3", "1"] and got[0]["payload"] == payload_of(3)
+    assert np.array_equal(np.array(got[1]["vector"], np.float32), X[1])
+    assert "vector" not in client.post("/collections/c/records/get", json={"ids": ["3"]}).json()["records"][0]
+    assert "payload" not in client.post("/collections/c/records/get",
+                                        json={"ids": ["3"], "with_payload": False}).json()["records"][0]
+    # deletes: by id (404 when unknown), by ids, by filter
+    assert client.delete("/collections/c/records/7").json() == {"deleted": 1}
+    error(client.delete("/collections/c/records/7"), 404, "id")
+    assert client.post("/collections/c/records/delete", json={"ids": ["1", "2", "zz"]}).json() == {"deleted": 2}
+    group3 = [i for i in range(50) if i % 10 == 3]
+    assert client.post("/collections/c/records/delete", json={"filter": {"group": 3}}).json() == {"deleted": len(group3)}
+    assert client.post("/collections/c/records/count", json={}).json() == {"count": 50 - 3 - len(group3)}
+    assert client.post("/collections/c/records/count", json={"filter": {"group": 3}}).json() == {"count": 0}
+    error(client.post("/collections/c/records/delete", json={}), 422)
+    error(client.post("/collections/c/records/delete", json={"ids": ["1"], "filter": {"a": 1}}), 422)
+
+
+def test_upsert_errors_store_nothing(client, vectors):
+    X, _ = vectors
+    client.post("/collections", json={"name": "c", "dimension": 384})
+    good = [{"id": str(i), "vector": X[i].tolist()} for i in range(5)]
+
+    def bad(i, **change):
+        records = [dict(r) for r in good]
+        records[i].update(change)
+        return {"records": records}
+
+    error(client.put("/collections/c/records", json=bad(3, vector=X[3, :10].tolist())), 422, "records[3].vector")
+    error(client.put("/collections/c/records", json=bad(2, id="")), 422, "records[2].id")
+    error(client.put("/collections/c/records", json=bad(2, id="é" * 129)), 422, "records[2].id")
+    error(client.put("/collections/c/records", json=bad(2, id=1.5)), 422, "records[2].id")
+    error(client.put("/collections/c/records", json=bad(4, payload=[1, 2])), 422, "records[4].payload")
+    error(client.put("/collections/c/records", json=bad(1, extra=1)), 422, "records[1].extra")
+    error(client.put("/collections/c/records", json=bad(4, id="0")), 422, "records[4].id")  # duplicate in a batch
+    error(client.put("/collections/c/records", json={"records": []}), 422, "records")
+    # NaN and Infinity are not JSON, but Python's parser reads them: refused with the row named
+    text = '{"records": [{"id": "a", "vector": [%s]}, {"id": "b", "vector": [%s]}]}'
+    ok, nan = ",".join(["0.5"] * 384), ",".join(["0.5"] * 383 + ["NaN"])
+    error(client.put("/collections/c/records", content=text % (ok, nan), headers={"content-type": "application/json"}),
+          422, "records[1].vector")
+    inf = ",".join(["1e39"] * 384)  # beyond float32
+    error(client.put("/collections/c/records", content=text % (inf, ok), headers={"content-type": "application/json"}),
+          422, "records[0].vector")
+    error(client.put("/collections/c/records", content=b'{"records": [', headers={"content-type": "application/json"}),
+          400, code="bad_request")
+    error(client.put("/collections/zz/records", json={"records": good}), 404)
+    assert client.post("/collections/c/records/count", json={}).json() == {"count": 0}
+
+
+def test_limits_are_published_and_enforced(client, vectors):
+    X, _ = vectors
+    limits = client.get("/health").json()["limits"]
+    assert limits["max_batch_records"] == 600 and limits["max_request_bytes"] == 8 << 20
+    client.post("/collections", json={"name": "c", "dimension": 384})
+    records = [{"id": str(i), "vector": X[i % 600].tolist()} for i in range(601)]
+    msg = error(client.put("/collections/c/records", json={"records": records}), 413, "records", "payload_too_large")
+    assert "max_batch_records=600" in msg
+    big = b'{"records": [' + b" " * (8 << 20) + b"]}"
+    msg = error(client.put("/collections/c/records", content=big, headers={"content-type": "application/json"}), 413)
+    assert "max_request_bytes=8,388,608" in msg
+    error(client.post("/collections/c/search", json={"vector": X[0].tolist(), "k": 20000}), 413, "k")
+    assert client.post("/collections/c/records/count", json={}).json() == {"count": 0}
+
+
+def test_scroll_pages_in_id_order(client, vectors):
+    X, _ = vectors
+    load(client, "c", X[:95])
+    ids, cursor = [], None
+    while True:
+        body = {"limit": 20} if cursor is None else {"limit": 20, "cursor": cursor}
+        page = client.post("/collections/c/records/scroll", json=body).json()
+        ids += [r["id"] for r in page["records"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert ids == sorted(str(i) for i in range(95))
+    page = client.post("/collections/c/records/scroll", json={"limit": 4, "filter": {"group": 2}}).json()
+    assert [r["id"] for r in page["records"]] == sorted(str(i) for i in range(95) if i % 10 == 2)[:4]
+    assert page["records"][0]["payload"] == payload_of(int(page["records"][0]["id"]))
+    rest = client.post("/collections/c/records/scroll", json={"limit": 100, "filter": {"group": 2},
+                                                               "cursor": page["next_cursor"]}).json()
+    assert [r["id"] for r in rest["records"]] == sorted(str(i) for i in range(95) if i % 10 == 2)[4:]
+    assert rest["next_cursor"] is None
+    error(client.post("/collections/c/records/scroll", json={"limit": 0}), 422, "limit")
+    error(client.post("/collections/c/records/scroll", json={"limit": 20000}), 413, "limit")
+
+
+# ----- search ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("metric", ["cosine", "dot", "l2"])
+def test_search_matches_brute_force(client, vectors, metric):
+    X, Q = vectors
+    load(client, "c", X, metric=metric)
+    for q in Q[:10]:
+        r = client.post("/collections/c/search", json={"vector": q.tolist(), "k": 10})
+        hits = r.json()["results"]
+        truth = exact_top(X, q, 10, metric)
+        assert [h["id"] for h in hits] == [t[0] for t in truth]  # rescored on the originals: exact
+        np.testing.assert_allclose([h["score"] for h in hits], [t[1] for t in truth], rtol=1e-5, atol=1e-4)
+        assert hits[0]["payload"] == payload_of(int(hits[0]["id"])) and "vector" not in hits[0]
+
+
+def test_search_without_rescore_scores_the_codes(client, vectors):
+    X, Q = vectors
+    load(client, "c", X)
+    truth_ids = [[t[0] for t in exact_top(X, q, 10)] for q in Q]
+    r = client.post("/collections/c/search", json={"vectors": Q.tolist(), "k": 10, "rescore": False})
+    results = r.json()["results"]
+    recall = np.mean([len({h["id"] for h in res} & set(t)) / 10 for res, t in zip(results, truth_ids)])
+    assert recall >= 0.95  # int8 codes alone
+    exact = client.post("/collections/c/search", json={"vectors": Q.tolist(), "k": 10, "exact": True}).json()["results"]
+    assert [[h["id"] for h in res] for res in exact] == truth_ids
+
+
+@pytest.mark.parametrize("flt", [{"group": 3}, {"meta.lang": "fr", "score": {"$gt": 30}}, {"tags": {"$in": ["u1"]}},
+                                 {"$or": [{"group": 1}, {"flag": True}]}, {"score": {"$exists": False}}])
+def test_filtered_search_returns_k_hits_from_the_matching_records(client, vectors, flt):
+    X, Q = vectors
+    load(client, "c", X)
+    allowed = {i for i in range(len(X)) if ref(payload_of(i), flt)}
+    for q in Q[:5]:
+        hits = client.post("/collections/c/search", json={"vector": q.tolist(), "top_k": 10, "filter": flt}).json()["results"]
+        truth = exact_top(X, q, 10, allowed=allowed)
+        assert [h["id"] for h in hits] == [t[0] for t in truth] and len(hits) == min(10, len(allowed))
+
+
+def test_selective_filter_still_fills_k(client, vectors):
+    X, Q = vectors
+    load(client, "c", X)
+    flt = {"name": {"$in": ["doc-5", "doc-17", "doc-400"]}}
+    hits = client.post("/collections/c/search", json={"vector": Q[0].tolist(), "limit": 10, "filter": flt}).json()["results"]
+    assert sorted(h["id"] for h in hits) == ["17", "400", "5"]
+    assert client.post("/collections/c/search", json={"vector": Q[0].tolist(), "filter": {"group": 77}}).json()["results"] == []
+
+
+def test_search_options(client, vectors):
+    X, Q = vectors
+    load(client, "c", X)
+    q = Q[1].tolist()
+    full = client.post("/collections/c/search", json={"vector": q, "k": 15}).json()["results"]
+    assert len(full) == 15 and client.post("/collections/c/search", json={"vector": q}).json()["results"] == full[:10]
+    page = client.post("/collections/c/search", json={"vector": q, "k": 5, "offset": 10}).json()["results"]
+    assert page == full[10:15]
+    threshold = full[6]["score"]
+    above = client.post("/collections/c/search", json={"vector": q, "k": 15, "score_threshold": threshold}).json()["results"]
+    assert above == [h for h in full if h["score"] >= threshold] and len(above) >= 7
+    bare = client.post("/collections/c/search", json={"vector": q, "k": 3, "with_payload": False, "with_vector": True,
+                                                      "oversampling": 10}).json()["results"]
+    assert "payload" not in bare[0] and np.array_equal(np.array(bare[0]["vector"], np.float32), X[int(bare[0]["id"])])
+    batch = client.post("/collections/c/search", json={"vectors": [q, Q[2].tolist()], "k": 15}).json()
+    assert batch["results"][0] == full and len(batch["results"][1]) == 15 and batch["took_ms"] >= 0
+
+
+@pytest.mark.parametrize("body, status, path", [
+    ({"k": 3}, 422, None),  # neither vector nor vectors
+    ({"vector": [0.0] * 384, "vectors": [[0.0] * 384]}, 422, None),
+    ({"vector": [0.0] * 384, "k": 3, "limit": 3}, 422, None),
+    ({"vector": [0.0] * 384, "k": 0}, 422, "k"),
+    ({"vector": [0.0] * 384, "topk": 3}, 422, "topk"),
+    ({"vector": [0.0] * 10}, 422, "vector"),
+    ({"vectors": [[0.0] * 384, [0.0] * 3]}, 422, "vectors[1]"),
+    ({"vector": [0.0] * 384, "filter": {"g": {"$regex": "a"}}}, 400, "filter.g.$regex"),
+    ({"vector": [0.0] * 384, "oversampling": 0.5}, 422, "oversampling"),
+])
+def test_search_errors(client, vectors, body, status, path):
+    X, _ = vectors
+    load(client, "c", X[:20])
+    msg = error(client.post("/collections/c/search", json=body), status, path)
+    if status == 400:
+        assert "$regex" in msg
+
+
+def test_search_unknown_collection_and_empty_collection(client):
+    error(client.post("/collections/none/search", json={"vector": [1.0, 2.0]}), 404)
+    client.post("/collections", json={"name": "e", "dimension": 2})
+    assert client.post("/collections/e/search", json={"vector": [1.0, 2.0]}).json()["results"] == []
+
+
+def test_unknown_route_and_method_use_the_envelope(client):
+    error(client.get("/nope"), 404)
+    error(client.put("/health"), 405)
+
+
+# ----- storage options and codecs -------------------------------------------------------------
+def test_float16_originals_and_codes_only(client, vectors):
+    X, Q = vectors
+    load(client, "h", X[:200], keep_originals="float16")
+    rec = client.get("/collections/h/records/3").json()
+    assert np.array_equal(np.array(rec["vector"], np.float32), X[3].astype(np.float16).astype(np.float32))
+    hits = client.post("/collections/h/search", json={"vector": Q[0].tolist(), "k": 5}).json()["results"]
+    truth = exact_top(X[:200].astype(np.float16).astype(np.float32), Q[0], 5)
+    assert [h["id"] for h in hits] == [t[0] for t in truth]
+    load(client, "codes", X[:200], keep_originals=False, codec="int8", rescore=False)
+    info = client.get("/collections/codes").json()
+    assert info["rescore"] is False and info["disk_bytes"] < 200 * 1536 // 3  # codes + payloads only
+    error(client.post("/collections/codes/search", json={"vector": Q[0].tolist(), "rescore": True}), 400, "rescore")
+    hits = client.post("/collections/codes/search", json={"vector": Q[0].tolist(), "k": 10}).json()["results"]
+    overlap = len({h["id"] for h in hits} & {t[0] for t in exact_top(X[:200], Q[0], 10)})
+    assert overlap >= 8
+    vec = np.array(client.get("/collections/codes/records/3").json()["vector"])
+    cos = vec @ X[3] / np.linalg.norm(vec) / np.linalg.norm(X[3])
+    assert cos > 0.999  # decoded from the int8 codes
+
+
+def test_trainable_codec_is_exact_until_fitted_then_fitted_at_fit_rows(client, vectors):
+    X, Q = vectors
+    load(client, "pq", X[:299], codec="pq:48", fit_rows=300)
+    info = client.get("/collections/pq").json()
+    assert info["codec"]["fitted"] is False and info["codec"]["in_effect"] == "float32"
+    hits = client.post("/collections/pq/search", json={"vector": Q[0].tolist(), "k": 10, "rescore": False}).json()["results"]
+    truth = exact_top(X[:299], Q[0], 10)
+    assert [h["id"] for h in hits] == [t[0] for t in truth]
+    np.testing.assert_allclose([h["score"] for h in hits], [t[1] for t in truth], rtol=1e-5)
+    client.put("/collections/pq/records", json={"records": [{"id": "299", "vector": X[299].tolist()}]})
+    info = client.get("/collections/pq").json()
+    assert info["codec"]["fitted"] is True and info["codec"]["in_effect"] == "pq:48" and info["count"] == 300
+    assert info["compression_ratio"] == pytest.approx(1536 / 48)
+    hits = client.post("/collections/pq/search", json={"vector": Q[0].tolist(), "k": 10}).json()["results"]
+    assert [h["id"] for h in hits] == [t[0] for t in exact_top(X[:300], Q[0], 10)]  # rescored: exact again
+
+
+def test_optimize_fits_now(client, vectors):
+    X, Q = vectors
+    load(client, "d", X[:300], codec="int8-dim")
+    assert client.get("/collections/d").json()["codec"]["fitted"] is False
+    info = client.post("/collections/d/optimize").json()
+    assert info["codec"]["fitted"] is True and info["codec"]["in_effect"] == "int8-dim" and info["count"] == 300
+    hits = client.post("/collections/d/search", json={"vector": Q[0].tolist(), "k": 10}).json()["results"]
+    assert [h["id"] for h in hits] == [t[0] for t in exact_top(X[:300], Q[0], 10)]
+    load(client, "plain", X[:10])
+    assert client.post("/collections/plain/optimize").json()["count"] == 10
+    error(client.post("/collections/none/optimize"), 404)
+
+
+# ----- snapshots, health, metrics, OpenAPI -----------------------------------------------------
+def test_snapshot_holds_the_collection(client, vectors, tmp_path):
+    import sqlite3
+
+    X, _ = vectors
+    load(client, "c", X[:40])
+    r = client.post("/collections/c/snapshots")
+    assert r.status_code == 201
+    snap = r.json()
+    assert snap["records"] == 40 and snap["collection"] == "c"
+    conn = sqlite3.connect(snap["path"])
+    assert conn.execute("SELECT count(*) FROM records").fetchone()[0] == 40
+    conn.close()
+    error(client.post("/collections/none/snapshots"), 404)
+
+
+def test_metrics_and_openapi(client, vectors):
+    X, _ = vectors
+    load(client, "c", X[:30])
+    client.post("/collections/c/search", json={"vector": X[0].tolist()})
+    client.get("/collections/c/records/zz")
+    text = client.get("/metrics").text
+    assert 'vectro_requests_total{method="POST",route="/collections/{name}/search",status="200"} 1' in text
+    assert 'vectro_requests_total{method="GET",route="/collections/{name}/records/{id}",status="404"} 1' in text
+    assert 'vectro_request_duration_seconds_count{method="PUT",route="/collections/{name}/records"} 1' in text
+    assert 'vectro_collection_records{collection="c"} 30' in text
+    spec = client.get("/openapi.json").json()
+    for path in ["/collections", "/collections/{name}", "/collections/{name}/records", "/collections/{name}/records/{id}",
+                 "/collections/{name}/records/get", "/collections/{name}/records/delete", "/collections/{name}/records/count",
+                 "/collections/{name}/records/scroll", "/collections/{name}/search", "/collections/{name}/optimize",
+                 "/collections/{name}/snapshots", "/health", "/metrics"]:
+        assert path in spec["paths"], path
+    body = spec["paths"]["/collections/{name}/records"]["put"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body == {"$ref": "#/components/schemas/Upsert"}
+    schemas = spec["components"]["schemas"]
+    assert schemas["Upsert"]["properties"]["records"]["items"] == {"$ref": "#/components/schemas/Record"}
+    assert schemas["Record"]["additionalProperties"] is False and schemas["Search"]["additionalProperties"] is False

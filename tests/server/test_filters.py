@@ -1,0 +1,151 @@
+"""Filters: every operator against an independent reference evaluator over real-ish payloads."""
+
+import pytest
+
+from vectro.server.filters import FilterError, PayloadIndex
+
+from .conftest import payload_of
+
+MISSING = object()
+
+
+def get(payload, path):
+    value = payload
+    for part in path.split("."):
+        if not isinstance(value, dict) or part not in value:
+            return MISSING
+        value = value[part]
+    return value
+
+
+def same(a, b):
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    return a == b
+
+
+def eq(value, x):
+    if isinstance(value, list):
+        return any(same(v, x) for v in value)
+    return value is not MISSING and same(value, x)
+
+
+def cmp(value, op, x):
+    if value is MISSING or isinstance(value, (bool, list, dict)) or value is None:
+        return False
+    if isinstance(x, str) != isinstance(value, str):
+        return False
+    return {"$gt": value > x, "$gte": value >= x, "$lt": value < x, "$lte": value <= x}[op]
+
+
+def ref(payload, flt):
+    """A straightforward reading of the filter language, one payload at a time."""
+    ok = True
+    for key, cond in flt.items():
+        if key == "$and":
+            ok &= all(ref(payload, f) for f in cond)
+        elif key == "$or":
+            ok &= any(ref(payload, f) for f in cond)
+        elif key == "$not":
+            ok &= not ref(payload, cond)
+        else:
+            ok &= field(get(payload, key), cond)
+    return ok
+
+
+def field(value, cond):
+    if not (isinstance(cond, dict) and cond and all(k.startswith("$") for k in cond)):
+        return eq(value, cond)
+    ok = True
+    for op, x in cond.items():
+        if op == "$eq":
+            ok &= eq(value, x)
+        elif op == "$ne":
+            ok &= not eq(value, x)
+        elif op == "$in":
+            ok &= any(eq(value, v) for v in x)
+        elif op == "$nin":
+            ok &= not any(eq(value, v) for v in x)
+        elif op == "$exists":
+            ok &= (value is not MISSING) == x
+        elif op == "$contains":
+            ok &= (isinstance(value, list) and any(same(v, x) for v in value)) or (
+                isinstance(value, str) and isinstance(x, str) and x in value)
+        elif op == "$not":
+            ok &= not field(value, x)
+        else:
+            ok &= cmp(value, op, x)
+    return ok
+
+
+FILTERS = [
+    {"group": 3},
+    {"group": {"$eq": 3.0}},
+    {"group": {"$ne": 3}},
+    {"score": {"$ne": 1.0}},
+    {"score": {"$gt": 20}},
+    {"score": {"$gte": 20, "$lt": 40}},
+    {"score": {"$lte": 3}},
+    {"name": {"$gt": "doc-5"}},
+    {"group": {"$in": [1, 2, 99]}},
+    {"group": {"$nin": [1, 2]}},
+    {"score": {"$nin": [1.0, 2]}},
+    {"flag": {"$exists": True}},
+    {"flag": {"$exists": False}},
+    {"flag": True},
+    {"flag": {"$ne": True}},
+    {"tags": "t1"},
+    {"tags": {"$contains": "u4"}},
+    {"name": {"$contains": "-1"}},
+    {"tags": {"$in": ["t0", "u1"]}},
+    {"meta.lang": "fr"},
+    {"meta.len": {"$lt": 5}},
+    {"meta.missing": {"$exists": False}, "group": 4},
+    {"$and": [{"group": {"$gte": 5}}, {"meta.lang": {"$ne": "en"}}]},
+    {"$or": [{"group": 1}, {"score": {"$gt": 80}}, {"flag": False}]},
+    {"$not": {"group": {"$lt": 8}}},
+    {"score": {"$not": {"$gt": 10}}},
+    {"group": 2, "meta.lang": "de"},
+    {"nothing": 1},
+    {},
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=[str(f) for f in FILTERS])
+def test_every_operator_matches_the_reference(flt):
+    payloads = {str(i): payload_of(i) for i in range(400)}
+    payloads["none"] = None
+    index = PayloadIndex()
+    for id_, payload in payloads.items():
+        index.add(id_, payload)
+    expected = {id_ for id_, p in payloads.items() if ref(p or {}, flt)}
+    assert index.match(flt) == expected
+    assert 0 < len(expected) < len(payloads) or flt in ({"nothing": 1}, {})
+
+
+def test_updates_and_removals_leave_no_stale_entries():
+    index = PayloadIndex()
+    index.add("a", {"g": 1, "t": ["x"]})
+    index.add("a", {"g": 2})
+    assert index.match({"g": 1}) == set() and index.match({"g": 2}) == {"a"}
+    assert index.match({"t": "x"}) == set()
+    index.remove("a")
+    assert index.match({"g": {"$ne": 5}}) == set() and len(index) == 0
+
+
+@pytest.mark.parametrize("flt, path, words", [
+    ({"g": {"$regex": "x"}}, "filter.g.$regex", "$regex"),
+    ({"$nor": []}, "filter.$nor", "$nor"),
+    ({"g": {"$in": 3}}, "filter.g.$in", "list"),
+    ({"g": {"$gt": [1]}}, "filter.g.$gt", "number or a string"),
+    ({"g": {"$exists": 1}}, "filter.g.$exists", "true or false"),
+    ({"$or": []}, "filter.$or", "non-empty"),
+    ({"$and": [{"g": 1}, 5]}, "filter.$and[1]", "object"),
+    ({"g": {"$eq": {"a": 1}}}, "filter.g.$eq", "string, number"),
+])
+def test_bad_filters_name_the_place(flt, path, words):
+    index = PayloadIndex()
+    index.add("a", {"g": 1})
+    with pytest.raises(FilterError) as info:
+        index.match(flt)
+    assert info.value.path == path and words in str(info.value)

@@ -1,0 +1,60 @@
+"""The storage layer alone: one writer thread, all-or-nothing transactions, migrations, the folder lock."""
+
+import sqlite3
+import threading
+
+import pytest
+
+from vectro.errors import VectroError
+from vectro.server.migrations import MIGRATIONS, migrate
+from vectro.server.storage import Database, FolderLock, StoreInUse
+
+
+def test_a_failing_write_stores_nothing_and_the_writer_goes_on(tmp_path):
+    db = Database(tmp_path / "v.db")
+    try:
+        db.write(lambda c: c.execute("INSERT INTO collections (name, config, created_at) VALUES ('a', '{}', 'x')"))
+
+        def half_then_fail(conn):
+            conn.execute("INSERT INTO collections (name, config, created_at) VALUES ('b', '{}', 'x')")
+            raise ValueError("boom")
+
+        with pytest.raises(ValueError, match="boom"):
+            db.write(half_then_fail)
+        published = []
+        assert db.write(lambda c: 7, publish=lambda r: published.append(r) or r * 2) == 14 and published == [7]
+        names = [r[0] for r in db.read().execute("SELECT name FROM collections ORDER BY name")]
+        assert names == ["a"]
+    finally:
+        db.close()
+
+
+def test_writes_run_on_one_thread_in_order(tmp_path):
+    db = Database(tmp_path / "v.db")
+    seen = []
+    try:
+        futures = [db.submit(lambda c, i=i: seen.append((i, threading.current_thread().name))) for i in range(50)]
+        for f in futures:
+            f.result()
+        assert [i for i, _ in seen] == list(range(50)) and {name for _, name in seen} == {"vectro-writer"}
+    finally:
+        db.close()
+    with pytest.raises(VectroError, match="closed"):
+        db.submit(lambda c: None)
+
+
+def test_migrations_are_numbered_and_a_newer_store_is_refused(tmp_path):
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    assert migrate(conn) == len(MIGRATIONS) and conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    assert migrate(conn) == len(MIGRATIONS)  # idempotent
+    conn.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(VectroError, match="newer vectro"):
+        migrate(conn)
+
+
+def test_folder_lock_refuses_a_second_holder(tmp_path):
+    lock = FolderLock(tmp_path)
+    with pytest.raises(StoreInUse, match="already in use"):
+        FolderLock(tmp_path)
+    lock.release()
+    FolderLock(tmp_path).release()
