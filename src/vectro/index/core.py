@@ -27,7 +27,7 @@ from ..format import container
 from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import top_k
 from .ann import HNSW
-from .store import IdMap, RowStore
+from .store import IdMap, PayloadStore, RowStore
 
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
@@ -52,6 +52,7 @@ class Index:
         self._sq_norms = RowStore()  # |x_hat|^2 per row (for cosine and L2 scores), primary codes
         self._rerank_sq_norms = RowStore()  # the same for the re-rank representation
         self._ids = IdMap()
+        self._payloads = PayloadStore()
 
     # ----- size and memory ---------------------------------------------------------------------
     def __len__(self) -> int:
@@ -86,10 +87,14 @@ class Index:
             self.rerank_codec.fit(X)
         return self
 
-    def add(self, vectors, ids=None) -> np.ndarray:
-        """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced."""
+    def add(self, vectors, ids=None, payloads=None) -> np.ndarray:
+        """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced.
+
+        payloads: optional list of n JSON-serialisable values (dicts, usually) kept with the vectors.
+        """
         X = self._prepare(vectors)
         ids = self._ids.normalise(ids, len(X))
+        payloads = PayloadStore.check(payloads, len(X))
         for codec in (self.codec, self.rerank_codec):
             if codec is not None and codec.dim_ is None:  # first add: trainable codecs learn from it
                 codec.fit(X if codec.trainable else X[:1])
@@ -102,6 +107,7 @@ class Index:
             self._rerank.append(fine)
             self._rerank_sq_norms.append(_decoded_sq_norms(self.rerank_codec, fine))
         self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
+        self._payloads.append(payloads, first_row, len(X))
         if self.ann is not None:
             self.ann.add(X, codes)
         return ids
@@ -119,6 +125,7 @@ class Index:
             self._rerank.keep(live)
             self._rerank_sq_norms.keep(live)
         self._ids.renumber(live)
+        self._payloads.keep(live)
         if self.ann is not None:
             self.ann.rebuild(self._codes.view(), self.codec, live)
 
@@ -129,6 +136,10 @@ class Index:
         if self.rerank_codec is not None:
             return self.rerank_codec.decode(np.asarray(self._rerank.view()[rows]))
         return self.codec.decode(np.asarray(self._codes.view()[rows]))
+
+    def payloads(self, ids) -> list:
+        """The payloads stored with ids (None where a vector was added without one)."""
+        return self._payloads.get(self._ids.rows_of(ids))
 
     def __contains__(self, item) -> bool:
         return self._ids.contains(item)
@@ -228,6 +239,7 @@ class Index:
         for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
             if codec is not None and codec.dim_ is not None:
                 arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
+        arrays.update(self._payloads.to_arrays(self._codes.rows))
         if self.rerank_codec is not None:
             arrays["rerank"] = np.asarray(self._rerank.view())
             arrays["rerank_sq_norms"] = np.asarray(self._rerank_sq_norms.view())
@@ -269,6 +281,7 @@ class Index:
             index._rerank = RowStore.wrap(arrays["rerank"], spill=index._rerank.spill)
             index._rerank_sq_norms = RowStore.wrap(arrays["rerank_sq_norms"])
         index._ids = IdMap.from_arrays(arrays)
+        index._payloads = PayloadStore.from_arrays(arrays)
         if index.ann is not None:
             index.ann.deserialise(np.asarray(arrays["ann"]))
         return index
