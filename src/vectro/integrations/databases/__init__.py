@@ -15,6 +15,7 @@ from ...errors import VectroError
 #: URL scheme -> module name
 SCHEMES = {
     "qdrant": "qdrant", "qdrant+https": "qdrant", "qdrant-local": "qdrant", "qdrant-edge": "qdrant",
+    "postgresql": "pgvector", "postgres": "pgvector",
 }
 
 
