@@ -16,6 +16,7 @@ from ...errors import VectroError
 SCHEMES = {
     "qdrant": "qdrant", "qdrant+https": "qdrant", "qdrant-local": "qdrant", "qdrant-edge": "qdrant",
     "postgresql": "pgvector", "postgres": "pgvector",
+    "milvus": "milvus", "milvus+http": "milvus", "milvus+https": "milvus",
     "chroma": "chroma", "chroma+http": "chroma", "chroma+https": "chroma",
 }
 
