@@ -17,6 +17,7 @@ SCHEMES = {
     "qdrant": "qdrant", "qdrant+https": "qdrant", "qdrant-local": "qdrant", "qdrant-edge": "qdrant",
     "postgresql": "pgvector", "postgres": "pgvector",
     "milvus": "milvus", "milvus+http": "milvus", "milvus+https": "milvus",
+    "lancedb": "lancedb",
     "chroma": "chroma", "chroma+http": "chroma", "chroma+https": "chroma",
 }
 

@@ -54,7 +54,7 @@ class Records:
         return self._block(start, stop)
 
     def payload_slice(self, start: int, stop: int) -> list:
-        return [None] * (stop - start) if self.payloads is None else self.payloads[start:stop]
+        return [None] * (min(stop, len(self)) - start) if self.payloads is None else self.payloads[start:stop]
 
 
 def as_records(data, ids=None, payloads=None, metric: str | None = None) -> Records:
@@ -245,6 +245,27 @@ class _Sink:
         ids = np.concatenate(self.ids)
         order = np.argsort(ids.astype(str) if ids.dtype == object else ids, kind="stable")
         return Compressed(self.codec, np.vstack(self.codes)[order], {"metric": self.metric})
+
+
+def sign_bits(vectors: np.ndarray) -> np.ndarray:
+    """Sign bits of float rows (n, d), packed high bit first (the bit order of pgvector, Milvus, Lance)."""
+    return np.packbits(vectors > 0, axis=1)
+
+
+def sign_vectors(bits: np.ndarray, dim: int) -> np.ndarray:
+    """Packed sign bits (n, ceil(d/8)) -> +-1/sqrt(d) float32 (n, d): the binary codec's decoded vectors."""
+    return (np.unpackbits(bits, axis=1, count=dim).astype(np.float32) * 2 - 1) / np.float32(np.sqrt(dim))
+
+
+def rescore_signs(query: np.ndarray, ids: list, bits: np.ndarray, metric: str, k: int) -> list:
+    """Re-rank Hamming candidates by the float query against their signs (vectro's asymmetric binary
+    score): [(id, score)] best first, at most k."""
+    if not len(ids):
+        return []
+    q = query / max(float(np.linalg.norm(query)), 1e-30) if metric == "cosine" else query
+    scores = sign_vectors(bits, len(query)) @ q
+    order = np.argsort(-scores, kind="stable")[:k]
+    return [(ids[i], float(scores[i])) for i in order]
 
 
 def hits_to_arrays(rows: list, k: int) -> tuple[np.ndarray, np.ndarray]:

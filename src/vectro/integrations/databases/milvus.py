@@ -26,7 +26,7 @@ import numpy as np
 from ...codecs.base import Codec, make_codec
 from ...errors import VectroError, require
 from . import _common
-from ._common import Adapter, Records
+from ._common import Adapter, Records, sign_bits, sign_vectors
 
 EXTRA = "milvus"
 METRICS = {"cosine": "COSINE", "ip": "IP", "l2": "L2"}
@@ -111,7 +111,7 @@ class MilvusAdapter(Adapter):
     def write(self, ids, vectors, payloads) -> None:
         field = self._meta()["field"]
         if field == "BINARY_VECTOR":
-            values = [bytes(b) for b in np.packbits(vectors > 0, axis=1)]
+            values = [bytes(b) for b in sign_bits(vectors)]
         elif field in ("FLOAT16_VECTOR", "BFLOAT16_VECTOR"):
             values = list(vectors.astype(np.float16))
         else:
@@ -144,7 +144,7 @@ class MilvusAdapter(Adapter):
         meta = self._meta()
         metric = meta["metric"]
         if meta["field"] == "BINARY_VECTOR":
-            data = [bytes(b) for b in np.packbits(queries > 0, axis=1)]
+            data = [bytes(b) for b in sign_bits(queries)]
             search_metric = "HAMMING"
         else:
             data, search_metric = queries.tolist(), METRICS[metric]
@@ -162,8 +162,7 @@ class MilvusAdapter(Adapter):
 def _vector_in(meta: dict, value) -> np.ndarray:
     if meta["field"] == "BINARY_VECTOR":
         raw = value[0] if isinstance(value, list) else value
-        return (np.unpackbits(np.frombuffer(raw, np.uint8), count=meta["dim"]).astype(np.float32) * 2 - 1) \
-            / np.float32(np.sqrt(meta["dim"]))
+        return sign_vectors(np.frombuffer(raw, np.uint8)[None], meta["dim"])[0]
     if isinstance(value, (bytes, bytearray)):
         return np.frombuffer(value, np.float16).astype(np.float32)
     return np.asarray(value, dtype=np.float32)

@@ -25,7 +25,7 @@ import numpy as np
 from ...codecs.base import Codec, make_codec
 from ...errors import VectroError, require
 from . import _common
-from ._common import Adapter, Records
+from ._common import Adapter, Records, sign_bits, sign_vectors
 
 EXTRA = "pgvector"
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -48,7 +48,7 @@ def _encode_vector(kind: str, row: np.ndarray) -> bytes:
         return struct.pack(">HH", len(row), 0) + row.astype(">f4").tobytes()
     if kind == "halfvec":
         return struct.pack(">HH", len(row), 0) + row.astype(">f2").tobytes()
-    return struct.pack(">i", len(row)) + np.packbits(row > 0).tobytes()  # bit(d): first dimension = high bit
+    return struct.pack(">i", len(row)) + sign_bits(row[None]).tobytes()
 
 
 def _decode_vector(kind: str, raw: bytes, dim: int) -> np.ndarray:
@@ -56,12 +56,7 @@ def _decode_vector(kind: str, raw: bytes, dim: int) -> np.ndarray:
         return np.frombuffer(raw, ">f4", dim, 4).astype(np.float32)
     if kind == "halfvec":
         return np.frombuffer(raw, ">f2", dim, 4).astype(np.float32)
-    return _signs(np.frombuffer(raw, np.uint8, offset=4)[None], dim)[0]
-
-
-def _signs(bits: np.ndarray, dim: int) -> np.ndarray:
-    """bit(d) rows (n, ceil(d/8)) -> +-1/sqrt(d) float32 (n, d): the binary codec's decoded vectors."""
-    return (np.unpackbits(bits, axis=1, count=dim).astype(np.float32) * 2 - 1) / np.float32(np.sqrt(dim))
+    return sign_vectors(np.frombuffer(raw, np.uint8, offset=4)[None], dim)[0]
 
 
 def _field(value: bytes) -> bytes:
@@ -189,10 +184,8 @@ class PgvectorAdapter(Adapter):
                 with self.conn.cursor(binary=True) as cur:
                     rows = cur.execute(query, (literal, depth)).fetchall()
                 if kind == "bit":  # rescoring: the float query against each candidate's signs
-                    signs = _signs(np.stack([np.frombuffer(bytes(r[1]), np.uint8, offset=4) for r in rows]), dim) if rows else np.zeros((0, dim))
-                    scores = signs @ (q / max(np.linalg.norm(q), 1e-30) if metric == "cosine" else q)
-                    order = np.argsort(-scores, kind="stable")[:k]
-                    hits.append([(rows[i][0], float(scores[i])) for i in order])
+                    bits = np.array([np.frombuffer(bytes(r[1]), np.uint8, offset=4) for r in rows], dtype=np.uint8)
+                    hits.append(_common.rescore_signs(q, [r[0] for r in rows], bits, metric, k))
                 else:
                     hits.append([(r[0], _score(metric, float(r[2]))) for r in rows])
         return hits
