@@ -18,6 +18,8 @@ SCHEMES = {
     "postgresql": "pgvector", "postgres": "pgvector",
     "milvus": "milvus", "milvus+http": "milvus", "milvus+https": "milvus",
     "lancedb": "lancedb",
+    "weaviate": "weaviate", "weaviate+http": "weaviate", "weaviate+https": "weaviate",
+    "pinecone": "pinecone", "pinecone+http": "pinecone", "pinecone+https": "pinecone",
     "chroma": "chroma", "chroma+http": "chroma", "chroma+https": "chroma",
 }
 

@@ -247,6 +247,24 @@ class _Sink:
         return Compressed(self.codec, np.vstack(self.codes)[order], {"metric": self.metric})
 
 
+FLAT_VALUES = (str, int, float, bool)
+
+
+def flat_metadata(payload, database: str) -> dict | None:
+    """A payload as flat metadata (Chroma, Pinecone): values str, int, float, bool or lists of them;
+    None for no payload or an empty one."""
+    if payload is None or payload == {}:
+        return None
+    if not isinstance(payload, dict):
+        raise VectroError(f"{database} metadata is a flat dict; got a payload of type {type(payload).__name__}")
+    for key, value in payload.items():
+        if not (isinstance(value, FLAT_VALUES) or
+                (isinstance(value, list) and all(isinstance(v, FLAT_VALUES) for v in value))):
+            raise VectroError(f"payload field {key!r} holds a {type(value).__name__}; {database} metadata values "
+                              "are str, int, float, bool or lists of them")
+    return payload
+
+
 def sign_bits(vectors: np.ndarray) -> np.ndarray:
     """Sign bits of float rows (n, d), packed high bit first (the bit order of pgvector, Milvus, Lance)."""
     return np.packbits(vectors > 0, axis=1)

@@ -26,21 +26,7 @@ from ._common import Adapter, Records
 
 EXTRA = "chroma"
 SPACES = {"cosine": "cosine", "ip": "ip", "l2": "l2"}
-SCALARS = (str, int, float, bool)
 NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{1,510}[a-zA-Z0-9]$")
-
-
-def _check_payload(payload):
-    if payload is None or payload == {}:
-        return None
-    if not isinstance(payload, dict):
-        raise VectroError(f"Chroma metadata is a flat dict; got a payload of type {type(payload).__name__}")
-    for key, value in payload.items():
-        flat = isinstance(value, SCALARS) or (isinstance(value, list) and all(isinstance(v, SCALARS) for v in value))
-        if not flat:
-            raise VectroError(f"payload field {key!r} holds a {type(value).__name__}; Chroma metadata values "
-                              "are str, int, float, bool or lists of them")
-    return payload
 
 
 class ChromaAdapter(Adapter):
@@ -81,7 +67,7 @@ class ChromaAdapter(Adapter):
         return [i for i, w in zip(ids.tolist(), wanted) if w not in found]
 
     def write(self, ids, vectors, payloads) -> None:
-        metadatas = [_check_payload(p) for p in payloads]
+        metadatas = [_common.flat_metadata(p, "Chroma") for p in payloads]
         self.col.upsert(ids=[str(i) for i in ids.tolist()], embeddings=vectors,
                         metadatas=metadatas if any(m is not None for m in metadatas) else None)
 
