@@ -132,12 +132,12 @@ class Adapter:
 def run_export(adapter: Adapter, records: Records, batch_size: int, if_exists: str,
                progress: Progress | None) -> dict:
     """Write `records` through `adapter` in committed batches, resuming a partial export; see the module doc."""
-    if if_exists not in IF_EXISTS:
-        raise VectroError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
-    if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-        raise VectroError(f"batch_size must be a positive integer, got {batch_size!r}")
     n, start = len(records), 0
     try:
+        if if_exists not in IF_EXISTS:
+            raise VectroError(f"if_exists must be one of {', '.join(IF_EXISTS)}, got {if_exists!r}")
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise VectroError(f"batch_size must be a positive integer, got {batch_size!r}")
         if adapter.exists():
             if if_exists == "fail":
                 raise VectroError(f"collection {adapter.collection!r} already exists; pass if_exists='resume' or 'replace'")
