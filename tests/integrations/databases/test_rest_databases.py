@@ -78,15 +78,15 @@ def test_pinecone_string_ids_payloads_and_bulk_import_layout(pinecone_server, tm
     import pyarrow.parquet as pq
 
     base = db_data[0][:250]
-    names = [f"doc-{i}" for i in range(250)]
+    names = [f"doc {i}&x" for i in range(250)]  # a space and an & must survive the query strings
     payloads = [{"i": i, "tags": ["x"]} for i in range(250)]
     url = f"pinecone+http://127.0.0.1:{pinecone_server.port}"
     pinecone.export(base, url, "named", ids=names, payloads=payloads, metric="ip")
     ids, scores = pinecone.search(url, "named", base[:2], k=1)
-    assert ids[:, 0].tolist() == ["doc-0", "doc-1"]
+    assert ids[:, 0].tolist() == ["doc 0&x", "doc 1&x"]
     np.testing.assert_allclose(scores[:, 0], np.sum(base[:2] ** 2, axis=1), rtol=1e-5)
     back = pinecone.import_(url, "named")
-    assert back.metric == "ip" and back.payloads(["doc-3"]) == [{"i": 3, "tags": ["x"]}]
+    assert back.metric == "ip" and back.payloads(["doc 3&x"]) == [{"i": 3, "tags": ["x"]}]
     files = pinecone.write_bulk_import(base, tmp_path, ids=names, payloads=payloads, namespace="ns", rows_per_file=100)
     assert [f.name for f in files] == ["part-00000.parquet", "part-00001.parquet", "part-00002.parquet"]
     table = pq.read_table(tmp_path / "ns")

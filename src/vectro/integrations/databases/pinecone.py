@@ -22,6 +22,7 @@ import json
 import os
 import re
 import time
+from urllib.parse import urlencode
 
 import numpy as np
 
@@ -85,8 +86,8 @@ class PineconeAdapter(Adapter):
         return int(((stats.get("namespaces") or {}).get(self.namespace) or {}).get("vectorCount", 0))
 
     def _fetch(self, ids: list) -> dict:
-        query = "&".join(f"ids={i}" for i in ids)
-        return self.data("GET", f"/vectors/fetch?namespace={self.namespace}&{query}")["vectors"] or {}
+        query = urlencode([("namespace", self.namespace)] + [("ids", i) for i in ids])
+        return self.data("GET", f"/vectors/fetch?{query}")["vectors"] or {}
 
     def missing(self, ids: np.ndarray) -> list:
         found = {}
@@ -111,8 +112,8 @@ class PineconeAdapter(Adapter):
         kind = self._meta()["id_kind"]
         token = None
         while True:
-            path = f"/vectors/list?namespace={self.namespace}&limit={min(batch_size, 100)}"
-            page = self.data("GET", path + (f"&paginationToken={token}" if token else ""))
+            query = [("namespace", self.namespace), ("limit", min(batch_size, 100))]
+            page = self.data("GET", "/vectors/list?" + urlencode(query + ([("paginationToken", token)] if token else [])))
             listed = [v["id"] for v in page.get("vectors") or []]
             if listed:
                 fetched = self._fetch(listed)
