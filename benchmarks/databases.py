@@ -133,13 +133,15 @@ def main() -> None:
     parser.add_argument("--cases", default=",".join(CASES), help="comma-separated db:codec pairs")
     parser.add_argument("--case", help=argparse.SUPPRESS)  # internal: run one case, print its JSON
     parser.add_argument("--write-docs", action="store_true", help="record the table in docs/benchmarks.md")
+    parser.add_argument("--save", help="also write the measured rows to this JSON file")
+    parser.add_argument("--load", help="render the rows a --save run wrote, measuring nothing")
     args = parser.parse_args()
     if args.case:
         db, codec = args.case.split(":", 1)
         print(json.dumps(run_case(db, codec, args.n, args.queries)))
         return
-    rows = []
-    for case in args.cases.split(","):
+    rows = json.loads(Path(args.load).read_text()) if args.load else []
+    for case in [] if args.load else args.cases.split(","):
         done = subprocess.run([sys.executable, __file__, "--case", case, "--n", str(args.n), "--queries", str(args.queries)],
                               capture_output=True, text=True)
         if done.returncode != 0:
@@ -147,11 +149,16 @@ def main() -> None:
             continue
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
         print(rows[-1], flush=True)
+    if args.save:
+        Path(args.save).write_text(json.dumps(rows, indent=1))
+    args.n = rows[0]["n"] if rows else args.n
     markdown = (f"Each database loaded with the first {args.n:,} public vectors (all-MiniLM-L6-v2, 384-d), searched "
                 f"through its own search with {args.queries} public queries one at a time; recall@10 against the "
                 f"exact top-10 of the float32 vectors. Load time includes building the index; RAM is what the "
-                f"process (and for PostgreSQL its server) grew by. `python benchmarks/databases.py --n {args.n} "
-                f"--write-docs`; {machine_line()}.\n\n" + table(rows))
+                f"process grew by (for PostgreSQL the client and the postmaster: the server's shared buffers and "
+                f"backends are not counted, so read its disk column instead). Qdrant's disk includes its "
+                f"preallocated write-ahead log. `python benchmarks/databases.py --n {args.n} --write-docs`; "
+                f"{machine_line()}.\n\n" + table(rows))
     print(markdown)
     if args.write_docs:
         write_section("databases", "## Vector databases\n\n" + markdown)

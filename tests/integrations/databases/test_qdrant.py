@@ -83,7 +83,9 @@ def test_client_in_memory_and_local_folder(tmp_path, db_data):
     from qdrant_client import QdrantClient
 
     base, queries, truth = db_data
-    compressor = qdrant.QdrantCompressor(QdrantClient(":memory:"))  # the seed's helper
+    from vectro.integrations import QdrantCompressor  # the seed's import path and helper
+
+    compressor = QdrantCompressor(QdrantClient(":memory:"))
     compressor.compress_and_index(base, "docs", payloads=[{"row": i} for i in range(len(base))])
     ids, scores = compressor.search(queries, "docs", k=10)
     assert recall_at_10(ids, truth) >= 0.95  # local mode scores the decoded int8 vectors exactly
