@@ -103,7 +103,7 @@ def _record_in(point_id_, payload) -> tuple[object, dict | None]:
 
 
 def _check_payloads(records: Records) -> None:
-    if records.payloads is not None and records.id_kind == "str":
+    if records.payloads is not None:
         for payload in records.payloads:
             if payload is not None and not isinstance(payload, dict):
                 raise VectroError(f"Qdrant payloads are JSON objects (dicts); got {type(payload).__name__}")
