@@ -28,6 +28,7 @@ bench: install
 	cd benchmarks && ../$(BIN)/python search.py
 	cd benchmarks && ../$(BIN)/python quality.py
 	cd benchmarks && ../$(BIN)/python learned.py
+	cd benchmarks && ../$(BIN)/python databases.py --write-docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

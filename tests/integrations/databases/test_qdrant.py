@@ -1,6 +1,7 @@
 """Qdrant through the real engine in-process (qdrant-edge-py) and qdrant-client's local mode."""
 
 import json
+import os
 import sys
 
 import numpy as np
@@ -104,3 +105,23 @@ def test_urls_and_missing_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "qdrant_edge", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"vectro\[qdrant\]"):
         qdrant.export(np.ones((2, 3)), "qdrant-edge:///tmp/none", "x")
+
+
+def test_export_killed_mid_way_resumes_in_a_new_process(tmp_path, db_data):
+    import subprocess
+
+    base = db_data[0][:500]
+    np.save(tmp_path / "base.npy", base)
+    script = (
+        "import os, signal, numpy as np\n"
+        "from vectro.integrations.databases import qdrant\n"
+        "def kill(done, total):\n"
+        "    if done >= 300: os.kill(os.getpid(), signal.SIGKILL)  # as a crash or an OOM kill would\n"
+        f"qdrant.export(np.load({str(tmp_path / 'base.npy')!r}), 'qdrant-edge://{tmp_path}', 'docs', batch_size=100,"
+        " progress=kill)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    assert subprocess.run([sys.executable, "-c", script], env=env).returncode == -9
+    summary = qdrant.export(base, f"qdrant-edge://{tmp_path}", "docs", batch_size=100)
+    assert summary["resumed_at"] == 300 and summary["written"] == 200
+    np.testing.assert_allclose(qdrant.import_(f"qdrant-edge://{tmp_path}", "docs", out="compressed").decompress(),
+                               unit(base), atol=1e-6)
