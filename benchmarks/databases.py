@@ -157,7 +157,8 @@ def main() -> None:
                 f"exact top-10 of the float32 vectors. Load time includes building the index; RAM is what the "
                 f"process grew by (for PostgreSQL the client and the postmaster: the server's shared buffers and "
                 f"backends are not counted, so read its disk column instead). Qdrant's disk includes its "
-                f"preallocated write-ahead log. `python benchmarks/databases.py --n {args.n} --write-docs`; "
+                f"preallocated write-ahead log. The cases ran one after another on a shared machine, so load times "
+                f"and QPS are noisy; the ratio columns compare each codec with float32 in the same database. `python benchmarks/databases.py --n {args.n} --write-docs`; "
                 f"{machine_line()}.\n\n" + table(rows))
     print(markdown)
     if args.write_docs:
