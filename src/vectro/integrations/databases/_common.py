@@ -125,6 +125,10 @@ class Adapter:
     def stored_metric(self) -> str:
         return "cosine"
 
+    def search(self, queries: np.ndarray, k: int, **options) -> list:
+        """Per query, [(id, score)] best first through the database's own search; higher score better."""
+        raise NotImplementedError
+
     def close(self) -> None:
         pass
 
@@ -284,6 +288,16 @@ def rescore_signs(query: np.ndarray, ids: list, bits: np.ndarray, metric: str, k
     scores = sign_vectors(bits, len(query)) @ q
     order = np.argsort(-scores, kind="stable")[:k]
     return [(ids[i], float(scores[i])) for i in order]
+
+
+def run_search(adapter: Adapter, queries, k: int, **options) -> tuple[np.ndarray, np.ndarray]:
+    """Search through the database itself: `adapter.search(Q, k, **options)` gives per-query
+    [(id, score)] lists; returns (ids, scores), each (nq, k), higher score better, padded."""
+    try:
+        hits = adapter.search(as_matrix(queries, "queries", adapter.dim()), k, **options)
+    finally:
+        adapter.close()
+    return hits_to_arrays(hits, k)
 
 
 def hits_to_arrays(rows: list, k: int) -> tuple[np.ndarray, np.ndarray]:

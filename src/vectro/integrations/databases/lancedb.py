@@ -145,7 +145,7 @@ class LanceAdapter(Adapter):
     def stored_metric(self) -> str:
         return self._meta()["metric"]
 
-    def search(self, queries: np.ndarray, k: int, oversampling: float, nprobes: int) -> list:
+    def search(self, queries: np.ndarray, k: int, oversampling: float = 4.0, nprobes: int = 20) -> list:
         meta = self._meta()
         metric, bits = meta["metric"], meta["column"] == "bits"
         depth = max(k, int(np.ceil(k * oversampling))) if bits else k
@@ -198,8 +198,4 @@ def import_(source, collection: str, *, out: str = "index", codec=None, batch_si
 def search(target, collection: str, queries, k: int = 10, *, oversampling: float = 4.0,
            nprobes: int = 20) -> tuple[np.ndarray, np.ndarray]:
     """Search through LanceDB's index (rescored with the stored vectors, or with the float query for bits)."""
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection)
-    hits = adapter.search(as_matrix(queries, "queries", adapter.dim()), k, oversampling, nprobes)
-    return _common.hits_to_arrays(hits, k)
+    return _common.run_search(connect(target, collection), queries, k, oversampling=oversampling, nprobes=nprobes)

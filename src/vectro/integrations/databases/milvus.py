@@ -200,11 +200,4 @@ def import_(source, collection: str, *, out: str = "index", codec=None, batch_si
 
 def search(target, collection: str, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Search through Milvus's own index; (ids, scores), each (nq, k), higher better (-distance for L2/Hamming)."""
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection)
-    try:
-        hits = adapter.search(as_matrix(queries, "queries", adapter.dim()), k)
-    finally:
-        adapter.close()
-    return _common.hits_to_arrays(hits, k)
+    return _common.run_search(connect(target, collection), queries, k)

@@ -169,7 +169,7 @@ class PgvectorAdapter(Adapter):
     def stored_metric(self) -> str:
         return self._meta()["metric"]
 
-    def search(self, queries: np.ndarray, k: int, oversampling: float, ef: int | None) -> list:
+    def search(self, queries: np.ndarray, k: int, oversampling: float = 4.0, ef: int | None = None) -> list:
         meta = self._meta()
         kind, dim, metric = meta["column"], meta["dim"], meta["metric"]
         depth = max(k, int(np.ceil(k * oversampling))) if kind == "bit" else k
@@ -229,11 +229,4 @@ def search(target, collection: str, queries, k: int = 10, *, oversampling: float
     """Search through PostgreSQL (HNSW on the embedding column; bit columns rescored here).
 
     Returns (ids, scores), each (nq, k), higher score better."""
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection)
-    try:
-        hits = adapter.search(as_matrix(queries, "queries", adapter.dim()), k, oversampling, ef)
-    finally:
-        adapter.close()
-    return _common.hits_to_arrays(hits, k)
+    return _common.run_search(connect(target, collection), queries, k, oversampling=oversampling, ef=ef)

@@ -169,10 +169,7 @@ def import_(source, collection: str, *, out: str = "index", codec=None, batch_si
 
 def search(target, collection: str, queries, k: int = 10, namespace: str = "") -> tuple[np.ndarray, np.ndarray]:
     """Query through Pinecone; (ids, scores), each (nq, k), higher better."""
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection, namespace)
-    return _common.hits_to_arrays(adapter.search(as_matrix(queries, "queries", adapter.dim()), k), k)
+    return _common.run_search(connect(target, collection, namespace), queries, k)
 
 
 def write_bulk_import(data, folder, *, ids=None, payloads=None, namespace: str = "", rows_per_file: int = 100_000,

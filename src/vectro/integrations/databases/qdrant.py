@@ -102,6 +102,14 @@ def _record_in(point_id_, payload) -> tuple[object, dict | None]:
     return point_id_, payload
 
 
+def _hits(rows: list, metric: str) -> list:
+    """Qdrant's scored points -> [(vectro id, score)]; its Euclid score is the distance, made -distance^2."""
+    def score(value: float) -> float:
+        return -value * value if metric == "l2" else value
+
+    return [[(_record_in(p.id, p.payload)[0], score(p.score)) for p in row] for row in rows]
+
+
 def _check_payloads(records: Records) -> None:
     if records.payloads is not None:
         for payload in records.payloads:
@@ -204,12 +212,14 @@ class EdgeAdapter(Adapter):
     def stored_metric(self) -> str:
         return {v: k for k, v in DISTANCES.items()}[self._config()["distance"]]
 
-    def search(self, queries: np.ndarray, k: int, rescore: bool, oversampling: float, ef: int | None):
+    def search(self, queries: np.ndarray, k: int, rescore: bool = True, oversampling: float = 2.0,
+               ef: int | None = None) -> list:
         q = self.q
         params = q.SearchParams(hnsw_ef=ef, quantization=q.QuantizationSearchParams(rescore=rescore,
                                                                                      oversampling=oversampling))
-        return [self.shard.search(q.SearchRequest(query=q.Query.Nearest(v), limit=k, params=params, with_payload=True))
-                for v in queries.tolist()]
+        return _hits([self.shard.search(q.SearchRequest(query=q.Query.Nearest(v), limit=k, params=params,
+                                                          with_payload=True)) for v in queries.tolist()],
+                     self.stored_metric())
 
     def close(self) -> None:
         if self._shard is not None:
@@ -301,12 +311,14 @@ class ClientAdapter(Adapter):
     def stored_metric(self) -> str:
         return {v.upper(): k for k, v in DISTANCES.items()}[self._params()[0].distance.name]
 
-    def search(self, queries: np.ndarray, k: int, rescore: bool, oversampling: float, ef: int | None):
+    def search(self, queries: np.ndarray, k: int, rescore: bool = True, oversampling: float = 2.0,
+               ef: int | None = None) -> list:
         m = self.models
         params = m.SearchParams(hnsw_ef=ef, quantization=m.QuantizationSearchParams(rescore=rescore,
                                                                                      oversampling=oversampling))
         requests = [m.QueryRequest(query=v, limit=k, params=params, with_payload=True) for v in queries.tolist()]
-        return [r.points for r in self.client.query_batch_points(self.collection, requests)]
+        return _hits([r.points for r in self.client.query_batch_points(self.collection, requests)],
+                     self.stored_metric())
 
     def close(self) -> None:
         if self.owned:
@@ -355,18 +367,8 @@ def search(target, collection: str, queries, k: int = 10, *, rescore: bool = Tru
     Returns (ids, scores), each (nq, k), higher score better (-distance^2 for l2); -1 / None and
     -inf pad missing places.
     """
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection)
-    try:
-        metric = adapter.stored_metric()
-        hits = adapter.search(as_matrix(queries, "queries", adapter.dim()), k, rescore, oversampling, ef)
-    finally:
-        adapter.close()
-    def score(value: float) -> float:
-        return -value * value if metric == "l2" else value  # Qdrant's Euclid score is the distance
-
-    return _common.hits_to_arrays([[(_record_in(p.id, p.payload)[0], score(p.score)) for p in row] for row in hits], k)
+    return _common.run_search(connect(target, collection), queries, k, rescore=rescore, oversampling=oversampling,
+                              ef=ef)
 
 
 class QdrantCompressor:

@@ -167,7 +167,4 @@ def import_(source, collection: str, *, out: str = "index", codec=None, batch_si
 
 def search(target, collection: str, queries, k: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """nearVector search through Weaviate; (ids, scores), each (nq, k), higher better."""
-    from ..._validation import as_matrix
-
-    adapter = connect(target, collection)
-    return _common.hits_to_arrays(adapter.search(as_matrix(queries, "queries", adapter.dim()), k), k)
+    return _common.run_search(connect(target, collection), queries, k)
