@@ -96,9 +96,13 @@ class Adapter:
     def drop(self) -> None:
         raise NotImplementedError
 
+    def _meta(self) -> dict:
+        """What vectro recorded with the collection when it created it: codec, metric, dim, ..."""
+        raise NotImplementedError
+
     def dim(self) -> int:
         """The vector size of the existing collection."""
-        raise NotImplementedError
+        return int(self._meta()["dim"])
 
     def count(self) -> int:
         raise NotImplementedError
@@ -120,10 +124,10 @@ class Adapter:
 
     def stored_codec(self) -> str | None:
         """The vectro codec matching the collection's own quantisation (None: keep floats)."""
-        return None
+        return self._meta()["codec"]
 
     def stored_metric(self) -> str:
-        return "cosine"
+        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int, **options) -> list:
         """Per query, [(id, score)] best first through the database's own search; higher score better."""

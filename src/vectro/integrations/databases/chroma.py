@@ -55,8 +55,11 @@ class ChromaAdapter(Adapter):
         self.client.delete_collection(self.collection)
         self._col = None
 
-    def dim(self) -> int:
-        return int(self.col.metadata["vectro:dim"])
+    def _meta(self) -> dict:
+        meta = {k[len("vectro:"):]: v for k, v in (self.col.metadata or {}).items() if k.startswith("vectro:")}
+        if "codec" not in meta:
+            raise VectroError(f"Chroma collection {self.collection!r} was not written by vectro")
+        return meta
 
     def count(self) -> int:
         return int(self.col.count())
@@ -72,7 +75,7 @@ class ChromaAdapter(Adapter):
                         metadatas=metadatas if any(m is not None for m in metadatas) else None)
 
     def _ids_in(self, raw: list) -> np.ndarray:
-        if self.col.metadata.get("vectro:id_kind") == "str":
+        if self._meta()["id_kind"] == "str":
             return np.array(raw, dtype=object)
         return np.array([int(i) for i in raw], dtype=np.int64)
 
@@ -81,12 +84,6 @@ class ChromaAdapter(Adapter):
         for offset in range(0, self.count(), batch_size):
             got = self.col.get(limit=batch_size, offset=offset, include=["embeddings", "metadatas"])
             yield self._ids_in(got["ids"]), np.asarray(got["embeddings"], dtype=np.float32), list(got["metadatas"])
-
-    def stored_codec(self) -> str:
-        return self.col.metadata.get("vectro:codec", "float32")
-
-    def stored_metric(self) -> str:
-        return self.col.metadata.get("vectro:metric", "cosine")
 
     def search(self, queries: np.ndarray, k: int) -> list:
         got = self.col.query(query_embeddings=queries, n_results=k, include=["distances"])

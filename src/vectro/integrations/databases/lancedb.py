@@ -90,9 +90,6 @@ class LanceAdapter(Adapter):
         self.db.drop_table(self.collection)
         self._table = None
 
-    def dim(self) -> int:
-        return int(self._meta()["dim"])
-
     def count(self) -> int:
         return int(self.table.count_rows())
 
@@ -139,11 +136,6 @@ class LanceAdapter(Adapter):
             yield (np.array(ids, dtype=object if meta["id_kind"] == "str" else np.int64), vectors.astype(np.float32),
                    [None if p is None else json.loads(p) for p in got["payload"].to_pylist()])
 
-    def stored_codec(self) -> str:
-        return self._meta()["codec"]
-
-    def stored_metric(self) -> str:
-        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int, oversampling: float = 4.0, nprobes: int = 20) -> list:
         meta = self._meta()

@@ -97,9 +97,6 @@ class MilvusAdapter(Adapter):
     def drop(self) -> None:
         self.client.drop_collection(self.collection)
 
-    def dim(self) -> int:
-        return int(self._meta()["dim"])
-
     def count(self) -> int:
         return int(self.client.query(self.collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
@@ -134,11 +131,6 @@ class MilvusAdapter(Adapter):
         finally:
             iterator.close()
 
-    def stored_codec(self) -> str:
-        return self._meta()["codec"]
-
-    def stored_metric(self) -> str:
-        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int) -> list:
         meta = self._meta()

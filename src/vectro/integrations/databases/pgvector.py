@@ -115,9 +115,6 @@ class PgvectorAdapter(Adapter):
         with self.conn.transaction():
             self.conn.execute(self.sql.SQL("DROP TABLE {}").format(self.table))
 
-    def dim(self) -> int:
-        return int(self._meta()["dim"])
-
     def count(self) -> int:
         return int(self.conn.execute(self.sql.SQL("SELECT count(*) FROM {}").format(self.table)).fetchone()[0])
 
@@ -163,11 +160,6 @@ class PgvectorAdapter(Adapter):
             yield ids, vectors, [r[2] for r in rows]
             last = rows[-1][0]
 
-    def stored_codec(self) -> str:
-        return self._meta()["codec"]
-
-    def stored_metric(self) -> str:
-        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int, oversampling: float = 4.0, ef: int | None = None) -> list:
         meta = self._meta()

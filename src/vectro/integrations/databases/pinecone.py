@@ -123,11 +123,6 @@ class PineconeAdapter(Adapter):
             if not token:
                 return
 
-    def stored_codec(self) -> str:
-        return self._meta()["codec"]
-
-    def stored_metric(self) -> str:
-        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int) -> list:
         meta = self._meta()

@@ -85,9 +85,6 @@ class WeaviateAdapter(Adapter):
     def drop(self) -> None:
         self.http("DELETE", f"/v1/schema/{self.collection}")
 
-    def dim(self) -> int:
-        return int(self._meta()["dim"])
-
     def count(self) -> int:
         answer = self.http("POST", "/v1/graphql", {"query": f"{{Aggregate{{{self.collection}{{meta{{count}}}}}}}}"})
         return int(answer["data"]["Aggregate"][self.collection][0]["meta"]["count"])
@@ -119,11 +116,6 @@ class WeaviateAdapter(Adapter):
                    [None if p is None else json.loads(p) for p in payloads])
             after = got[-1]["id"]
 
-    def stored_codec(self) -> str:
-        return self._meta()["codec"]
-
-    def stored_metric(self) -> str:
-        return self._meta()["metric"]
 
     def search(self, queries: np.ndarray, k: int) -> list:
         metric = self.stored_metric()
