@@ -30,6 +30,7 @@ bench: install
 	cd benchmarks && ../$(BIN)/python learned.py
 	cd benchmarks && ../$(BIN)/python embed_models.py
 	cd benchmarks && ../$(BIN)/python service.py --write-docs
+	cd benchmarks && ../$(BIN)/python databases.py --write-docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

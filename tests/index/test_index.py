@@ -314,3 +314,19 @@ def test_memory_mapped_load_checks_the_codes_on_first_use(tmp_path, sample, monk
         corrupt.search(queries[0], 5)  # ...the first search finds the damage
     with pytest.raises(FormatError, match="checksum mismatch"):
         vectro.Index.load(path, mmap=False)  # read into RAM: checked at once
+
+
+def test_payloads_follow_ids_through_upsert_compact_save_and_load(tmp_path, clustered):
+    index = vectro.Index(clustered.shape[1], "int8")
+    index.add(clustered[:3], ids=["a", "b", "c"], payloads=[{"n": 1}, None, {"tags": ["x"]}])
+    index.add(clustered[3:4], ids=["a"], payloads=[{"n": 2}])  # upsert replaces the payload too
+    index.remove(["b"])
+    index.compact()
+    assert index.payloads(["a", "c"]) == [{"n": 2}, {"tags": ["x"]}]
+    index.save(tmp_path / "p.vxi")
+    loaded = vectro.Index.load(tmp_path / "p.vxi")
+    assert loaded.payloads(["c", "a"]) == [{"tags": ["x"]}, {"n": 2}]
+    with pytest.raises(VectroError, match="payload 0 cannot be stored as JSON"):
+        index.add(clustered[:1], ids=["z"], payloads=[{"bad": object()}])
+    with pytest.raises(VectroError, match="one entry per vector"):
+        index.add(clustered[:2], ids=["y", "z"], payloads=[{}])

@@ -42,7 +42,7 @@ from ..format import container
 from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import metric_scores, top_k
 from .ann import HNSW
-from .store import IdMap, IdView, RowStore
+from .store import IdMap, IdView, PayloadStore, RowStore
 
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
@@ -58,6 +58,7 @@ class _Snapshot(NamedTuple):
     rerank_sq_norms: np.ndarray | None
     ids: IdView
     graph: object  # the FAISS graph object holding these rows (and maybe later ones), or None
+    payloads: dict  # row -> payload; later writes add rows, and compaction publishes a new dict
 
 
 class Index:
@@ -80,6 +81,7 @@ class Index:
                                 width=fine.bytes_per_vector(self.dim) if fine else 0)
         self._rerank_sq_norms = RowStore(width=1, dtype=np.float32)  # the same for the re-rank representation
         self._ids = IdMap()
+        self._payloads = PayloadStore()
         self._write_lock = threading.RLock()  # one writer at a time
         self._graph_lock = threading.Lock()  # FAISS graphs are not safe to search while they grow
         self._unverified: dict = {}  # memory-mapped sections whose checksum is checked on first use
@@ -99,7 +101,7 @@ class Index:
         self._snap = _Snapshot(self._codes.view(), self._sq_norms.view()[:, 0],
                                self._rerank.view() if fine else None,
                                self._rerank_sq_norms.view()[:, 0] if fine else None,
-                               self._ids.view(), self.ann.index if self.ann else None)
+                               self._ids.view(), self.ann.index if self.ann else None, self._payloads.by_row)
 
     def _snapshot(self, lookup: bool = False) -> _Snapshot:
         """The published snapshot; with `lookup`, one whose id map can resolve ids (built once, under the lock)."""
@@ -169,9 +171,13 @@ class Index:
             self._publish()
         return self
 
-    def add(self, vectors, ids=None) -> np.ndarray:
-        """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced."""
+    def add(self, vectors, ids=None, payloads=None) -> np.ndarray:
+        """Add vectors (n, d); `ids` (n,) ints or strings, default consecutive ints. Existing ids are replaced.
+
+        payloads: optional list of n JSON-serialisable values (dicts, usually) kept with the vectors.
+        """
         X = self._prepare(vectors)
+        payloads = PayloadStore.check(payloads, len(X))
         if not self.is_trained:
             untrained = self.codec if not self.codec.is_fitted else self.rerank_codec
             raise VectroError(
@@ -193,6 +199,7 @@ class Index:
                 self._rerank.append(fine)
                 self._rerank_sq_norms.append(fine_norms)
             self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
+            self._payloads.append(payloads, first_row)
             if self.ann is not None:
                 with self._graph_lock:
                     self.ann.add(X, codes)
@@ -218,6 +225,7 @@ class Index:
                 self._rerank.keep(live)
                 self._rerank_sq_norms.keep(live)
             self._ids.renumber(live)
+            self._payloads.keep(live)
             if self.ann is not None:
                 with self._graph_lock:
                     self.ann.rebuild(self._codes.view(), live)
@@ -231,6 +239,11 @@ class Index:
         if self.rerank_codec is not None:
             return self.rerank_codec.decode(np.asarray(snap.rerank[rows]))
         return self.codec.decode(np.asarray(snap.codes[rows]))
+
+    def payloads(self, ids) -> list:
+        """The payloads stored with ids (None where a vector was added without one)."""
+        snap = self._snapshot(lookup=True)
+        return [snap.payloads.get(int(row)) for row in snap.ids.rows_of(ids)]
 
     def __contains__(self, item) -> bool:
         return self._snapshot(lookup=True).ids.contains(item)
@@ -346,6 +359,7 @@ class Index:
             for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
                 if codec is not None and codec.is_fitted:
                     arrays.update({f"{prefix}/{k}": v for k, v in codec.state()["arrays"].items()})
+            arrays.update(self._payloads.to_arrays())
             if self.rerank_codec is not None:
                 arrays["rerank"] = np.asarray(self._rerank.view())
                 arrays["rerank_sq_norms"] = np.asarray(self._rerank_sq_norms.view())
@@ -418,6 +432,7 @@ class Index:
             index._rerank = RowStore.wrap(arrays["rerank"], spill=index._rerank.spill)
             index._rerank_sq_norms = RowStore.wrap(arrays["rerank_sq_norms"])
         index._ids = IdMap.from_arrays(arrays)
+        index._payloads = PayloadStore.from_arrays(arrays)
         if index.ann is not None:
             index.ann.deserialise(np.asarray(arrays["ann"]))
         index._publish()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 
 import numpy as np
 
-from ..errors import VectroError
+from ..errors import FormatError, VectroError
 
 
 class RowStore:
@@ -313,3 +314,53 @@ class IdView:
         out = self.row_ids[safe].astype(np.int64) if self.rows else np.full(rows.shape, -1, dtype=np.int64)
         out[rows < 0] = -1
         return out
+
+
+class PayloadStore:
+    """JSON payloads by row: a dict holding only the rows that have one (most indexes have none)."""
+
+    def __init__(self):
+        self.by_row: dict[int, object] = {}  # appends add rows in place; compaction replaces the dict
+
+    @staticmethod
+    def check(payloads, n: int) -> list | None:
+        """None, or a list of n JSON-serialisable values; a bad value is named by its position."""
+        if payloads is None:
+            return None
+        payloads = list(payloads)
+        if len(payloads) != n:
+            raise VectroError(f"payloads must hold one entry per vector ({n}), got {len(payloads)}")
+        for i, payload in enumerate(payloads):
+            try:
+                json.dumps(payload)
+            except (TypeError, ValueError) as exc:
+                raise VectroError(f"payload {i} cannot be stored as JSON: {exc}") from exc
+        return payloads
+
+    def append(self, payloads: list | None, first_row: int) -> None:
+        if payloads is not None:
+            self.by_row.update((first_row + i, p) for i, p in enumerate(payloads) if p is not None)
+
+    def keep(self, rows: np.ndarray) -> None:
+        """After compaction: row i holds what row rows[i] held."""
+        self.by_row = {i: self.by_row[int(r)] for i, r in enumerate(rows) if int(r) in self.by_row}
+
+    def to_arrays(self) -> dict:
+        if not self.by_row:
+            return {}
+        rows = np.array(sorted(self.by_row), dtype=np.int64)
+        encoded = [json.dumps(self.by_row[int(r)]).encode("utf-8") for r in rows]
+        return {"payload_rows": rows, "payload_offsets": np.cumsum([0] + [len(b) for b in encoded], dtype=np.int64),
+                "payload_utf8": np.frombuffer(b"".join(encoded), dtype=np.uint8)}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict) -> "PayloadStore":
+        store = cls()
+        if "payload_rows" in arrays:
+            raw, offsets = bytes(np.asarray(arrays["payload_utf8"])), np.asarray(arrays["payload_offsets"])
+            try:
+                store.by_row = {int(r): json.loads(raw[a:b]) for r, a, b in
+                                zip(np.asarray(arrays["payload_rows"]), offsets[:-1], offsets[1:])}
+            except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+                raise FormatError(f"index payloads are not valid JSON: {exc}") from exc
+        return store
