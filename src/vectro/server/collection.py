@@ -20,7 +20,7 @@ import io
 import json
 import threading
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
@@ -48,7 +48,6 @@ class CollectionConfig:
     fit_rows: int = 5000
     oversampling: float = 4.0  # shortlist = k x this, re-scored on the originals
     model: str | None = None  # the embedding model that makes its vectors (for text routes)
-    extra: dict = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
