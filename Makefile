@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed-stamp
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	# the CPU build of PyTorch (for vectro[train]); a bare `torch` would pull the CUDA one
+	# the CPU build of PyTorch (for vectro[train] and vectro[embed]); a bare `torch` would pull the CUDA one
 	$(BIN)/python -m pip install --quiet 'torch==2.13.0'
 	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	touch $(STAMP)
@@ -28,6 +28,7 @@ bench: install
 	cd benchmarks && ../$(BIN)/python search.py
 	cd benchmarks && ../$(BIN)/python quality.py
 	cd benchmarks && ../$(BIN)/python learned.py
+	cd benchmarks && ../$(BIN)/python embed_models.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

@@ -42,14 +42,18 @@ _EXPORTS = {
     "FormatError": "errors",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__", "sample_data"]
+_SUBMODULES = {"embed"}  # vectro.embed is a callable module: vectro.embed("minilm", texts)
+
+__all__ = sorted(_EXPORTS) + sorted(_SUBMODULES) + ["__version__", "sample_data"]
 
 
 def __getattr__(name: str):
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'vectro' has no attribute {name!r}")
     import importlib
 
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'vectro' has no attribute {name!r}")
     value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
     globals()[name] = value
     return value

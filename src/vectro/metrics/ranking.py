@@ -52,3 +52,22 @@ def mrr_at_k(found: np.ndarray, truth: np.ndarray, k: int) -> float:
         where = np.flatnonzero(f[:k] == t[0])
         values.append(1.0 / (where[0] + 1) if len(where) else 0.0)
     return float(np.mean(values))
+
+
+def judged_recall_at_k(found: np.ndarray, relevant: list[set], k: int) -> float:
+    """Mean over queries of |found[:k] & relevant| / |relevant|, for judged (qrels) relevance.
+
+    found: int array (nq, >= k) of ids, best first; relevant: one set of ids per query (non-empty).
+    """
+    return float(np.mean([len(set(f[:k].tolist()) & rel) / len(rel) for f, rel in zip(found, relevant)]))
+
+
+def judged_ndcg_at_k(found: np.ndarray, relevant: list[set], k: int) -> float:
+    """Mean binary nDCG@k: gain 1 for a relevant id at rank r, discount 1/log2(r + 2), divided by
+    the DCG of min(k, |relevant|) relevant ids at the top."""
+    discounts = 1.0 / np.log2(np.arange(k) + 2.0)
+    values = []
+    for f, rel in zip(found, relevant):
+        dcg = sum(discounts[i] for i, item in enumerate(f[:k].tolist()) if item in rel)
+        values.append(dcg / discounts[:min(k, len(rel))].sum())
+    return float(np.mean(values))
