@@ -1,0 +1,5 @@
+"""The web dashboard (filled in by the dashboard commit)."""
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["dashboard"])
