@@ -8,8 +8,9 @@ model registry, with an SQLite embedding cache in the data folder). Tests put th
     app.state.embedder.register(my_provider)       # a vectro.embed.Provider, found by its name
 
 A collection's model is named at creation (`model`); without one it is the registry's default
-model when the dimensions agree, recorded then so that a later change of default cannot mix models. Records may carry `text` instead of `vector`: the text is
-embedded with the collection's model and kept in the payload under `text`, so results show it.
+model when the dimensions agree, recorded then so that a later change of default cannot mix
+models. Records may carry `text` instead of `vector`: the text is embedded with the collection's
+model and kept in the payload under `text`, so results show it.
 """
 
 from __future__ import annotations

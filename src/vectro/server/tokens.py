@@ -1,9 +1,10 @@
 """Short-lived bearer tokens: an API key is exchanged (POST /auth/token) for a signed token.
 
-A token is `vt1.<payload>.<signature>`: the payload (base64url JSON) holds the scope, the key id
-and the expiry time; the signature is HMAC-SHA256 of the payload under a secret made when the
+A token is `vt1.<payload>.<signature>`: the payload (base64url JSON) holds the scope and the
+expiry time; the signature is HMAC-SHA256 of the payload under a secret made when the
 server starts, so a token cannot be forged or have its scope or expiry changed, and none outlives
-its expiry or the process that signed it.
+its expiry or the process that signed it. Revoking a key does not recall the tokens already
+issued for it: they end at their expiry (default 15 minutes, at most one hour).
 """
 
 from __future__ import annotations
@@ -41,10 +42,10 @@ class TokenSigner:
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
 
-    def issue(self, scope: str, ttl_s: int = DEFAULT_TTL_S, key_id: str | None = None, now: float | None = None) -> tuple[str, int]:
+    def issue(self, scope: str, ttl_s: int = DEFAULT_TTL_S, now: float | None = None) -> tuple[str, int]:
         """(token, expiry as Unix seconds) for a key of `scope`."""
         expires = int((time.time() if now is None else now) + ttl_s)
-        payload = _b64(json.dumps({"scope": scope, "key": key_id, "exp": expires}, separators=(",", ":")).encode())
+        payload = _b64(json.dumps({"scope": scope, "exp": expires}, separators=(",", ":")).encode())
         return f"{PREFIX}{payload}.{self._sign(payload)}", expires
 
     def scope_of(self, token: str, now: float | None = None) -> str | None:
