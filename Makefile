@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench clean chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +19,14 @@ install: $(STAMP)
 demo: install
 	$(BIN)/vectro demo
 
-test: install
+# Debian's chromium for the dashboard's headless-browser test (Playwright drives /usr/bin/chromium;
+# no `playwright install`); without root or apt-get the test says why it is skipped.
+chromium:
+	@test -x /usr/bin/chromium || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get install -y -q chromium || { $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; } \
+	  || echo "chromium could not be installed: the dashboard browser test will be skipped"; }
+
+test: install chromium
 	$(BIN)/python -m pytest
 
 bench: install

@@ -43,6 +43,9 @@ def serve(
     port: int = typer.Option(6390, "--port", min=0, max=65535),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file",
                                                 help="Extra keys, one per line (`scope:key`; bare keys are admin)."),
+    embeddings_only: bool = typer.Option(False, "--embeddings-only",
+                                         help="Answer only the model routes (/embed, /batch-embed, /models, "
+                                              "/models/benchmark, /auth/token), as a separate embedding service."),
 ):
     """Serve the vector database in --data over HTTP (needs the server extra); Ctrl-C stops it."""
     require("fastapi", "server")
@@ -65,15 +68,19 @@ def serve(
         if not auth.enabled() and not is_loopback(host):
             raise VectroError(f"refusing to serve on {host} without API keys; create one with "
                               f"`vectro keys create --data {data} --scope admin` or use --api-key-file")
-        config = uvicorn.Config(create_app(service, auth), host=host, port=port, log_level="warning",
+        app_ = create_app(service, auth, embeddings_only=embeddings_only)
+        config = uvicorn.Config(app_, host=host, port=port, log_level="warning",
                                 lifespan="off")
         server = uvicorn.Server(config)
         threading.Thread(target=_warm_up, daemon=True).start()
         shown = f"[{host}]" if ":" in host else host
-        out.print(f"vectro serving {data} at http://{shown}:{port} "
+        what = "the embedding service" if embeddings_only else f"vectro serving {data}"
+        out.print(f"{what} at http://{shown}:{port} "
                   f"({len(service.collections)} collections, loaded in {service.load_seconds:.2f} s)")
         if not auth.enabled():
             out.print("no API keys configured: open access, loopback only")
+        if not embeddings_only:
+            out.print(f"dashboard: http://{shown}:{port}/dashboard")
         try:
             server.run()  # returns on Ctrl-C / SIGTERM after finishing the requests in flight
         except KeyboardInterrupt:  # uvicorn re-raises the captured Ctrl-C once it has shut down

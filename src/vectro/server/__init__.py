@@ -11,14 +11,14 @@ storage (SQLite in WAL mode, one writer thread: `storage.py`, `migrations.py`) a
 from .service import Limits, Service
 
 
-def create_app(service, auth=None, routers=()):
+def create_app(service, auth=None, routers=(), embeddings_only=False):
     """The ASGI app over a Service (imports FastAPI, from the `server` extra)."""
     from ..errors import require
 
     require("fastapi", "server")
     from .app import create_app as build
 
-    return build(service, auth, routers)
+    return build(service, auth, routers, embeddings_only)
 
 
 __all__ = ["Service", "Limits", "create_app"]

@@ -19,22 +19,25 @@ from .service import Service
 log = logging.getLogger("vectro.server")
 
 
-def create_app(service: Service, auth: Authenticator | None = None, routers=()):
-    """A FastAPI app serving `service`; `routers` are extra APIRouters included after the core ones."""
+def create_app(service: Service, auth: Authenticator | None = None, routers=(), embeddings_only: bool = False):
+    """A FastAPI app serving `service`; `routers` are extra APIRouters included after the core ones.
+
+    embeddings_only: only /health and the model routes (`vectro serve --embeddings-only`)."""
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
     from starlette.exceptions import HTTPException
 
     from .. import __version__
-    from .routes import collections, records, search, system
+    from .routes import collections, dashboard, models, records, search, seed, system
 
     app = FastAPI(title="vectro", version=__version__,
                   description="A vector database whose collections live compressed.")
     app.state.service = service
     app.state.auth = auth or Authenticator(service.db)
     app.state.metrics = Metrics()
-    for router in (system.router, collections.router, records.router, search.router, *routers):
+    core = (collections.router, records.router, search.router, seed.router, dashboard.router)  # seed, dashboard: #16
+    for router in (system.router, models.router, *(() if embeddings_only else core), *routers):
         app.include_router(router)
     plain_openapi = app.openapi
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ..errors import VectroError
 from .errors import ApiError
+from .tokens import TokenSigner, is_token
 
 SCOPES = ("read", "write", "admin")
 #: seconds the "are any keys configured?" answer is cached
@@ -74,6 +75,7 @@ class Authenticator:
         self.db = db
         self.file_keys = file_keys or {}
         self._active: tuple[float, bool] = (0.0, False)
+        self.tokens = TokenSigner()  # POST /auth/token: short-lived tokens accepted like keys
 
     def enabled(self) -> bool:
         """Whether any key is configured (in the key file or the store); cached briefly."""
@@ -87,6 +89,8 @@ class Authenticator:
         return active
 
     def scope_of(self, key: str) -> str | None:
+        if is_token(key):
+            return self.tokens.scope_of(key)
         digest = hash_key(key)
         if digest in self.file_keys:
             return self.file_keys[digest]

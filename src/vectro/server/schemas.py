@@ -34,7 +34,7 @@ RecordId = Annotated[str, BeforeValidator(_coerce_id),
 
 class CreateCollection(Strict):
     name: str = Field(pattern=NAME_PATTERN, description="1-64 of [A-Za-z0-9_-]")
-    dimension: int = Field(ge=1, le=65536)
+    dimension: Optional[int] = Field(None, ge=1, le=65536, description="optional with model: the model's")
     metric: Literal["cosine", "dot", "l2"] = "cosine"
     codec: str = Field("int8", description="a vectro codec spec: int8, float16, nf4, binary, pq:48, ...")
     rescore: Optional[bool] = Field(None, description="re-score the shortlist on the originals (default: when kept)")
@@ -43,14 +43,23 @@ class CreateCollection(Strict):
         True, description="keep the originals on disk (true = float32) for rescoring and re-encoding")
     fit_rows: int = Field(5000, ge=1, description="records before a trainable codec is fitted")
     oversampling: float = Field(4.0, ge=1, le=100, description="shortlist = k x this when rescoring")
-    model: Optional[str] = Field(None, max_length=256, description="the embedding model the vectors come from")
+    model: Optional[str] = Field(None, max_length=256, description="the registry model that embeds its text "
+                                 "(default: the registry's default when no dimension is given)")
     get_or_create: bool = False
 
 
 class Record(Strict):
     id: RecordId
-    vector: list[float]
+    vector: Optional[list[float]] = None
+    text: Optional[str] = Field(None, description="instead of vector: embedded with the collection's model, "
+                                "kept in the payload as 'text'")
     payload: Optional[dict[str, Any]] = None
+
+    @model_validator(mode="after")
+    def _vector_or_text(self):
+        if (self.vector is None) == (self.text is None):
+            raise ValueError("give exactly one of vector and text")
+        return self
 
 
 class Upsert(Strict):
@@ -89,6 +98,8 @@ class Scroll(Strict):
 class Search(Strict):
     vector: Optional[list[float]] = None
     vectors: Optional[list[list[float]]] = Field(None, min_length=1)
+    text: Optional[str] = Field(None, description="a query text, embedded with the collection's model")
+    texts: Optional[list[str]] = Field(None, min_length=1)
     k: Optional[int] = Field(None, ge=1)
     limit: Optional[int] = Field(None, ge=1, description="alias of k")
     top_k: Optional[int] = Field(None, ge=1, description="alias of k")
@@ -103,8 +114,8 @@ class Search(Strict):
 
     @model_validator(mode="after")
     def _one_of(self):
-        if (self.vector is None) == (self.vectors is None):
-            raise ValueError("give exactly one of vector and vectors")
+        if sum(v is not None for v in (self.vector, self.vectors, self.text, self.texts)) != 1:
+            raise ValueError("give exactly one of vector, vectors, text and texts")
         given = [v for v in (self.k, self.limit, self.top_k) if v is not None]
         if len(given) > 1:
             raise ValueError("give k once (k, limit and top_k are the same parameter)")

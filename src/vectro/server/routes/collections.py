@@ -6,6 +6,7 @@ from fastapi import APIRouter, Request, Response
 
 from ..collection import CollectionConfig
 from ..schemas import CreateCollection
+from ..text import creation_model, embedder
 from .deps import ADMIN, READ, service
 
 router = APIRouter(tags=["collections"])
@@ -13,11 +14,12 @@ router = APIRouter(tags=["collections"])
 
 @router.post("/collections", status_code=201, dependencies=[ADMIN])
 def create_collection(body: CreateCollection, request: Request, response: Response):
+    model, dimension = creation_model(embedder(request), body.model, body.dimension)  # text: the model's
     keep = body.keep_originals
     keep = "float32" if keep is True else (None if keep is False else keep)
-    config = CollectionConfig(name=body.name, dimension=body.dimension, metric=body.metric, codec=body.codec,
+    config = CollectionConfig(name=body.name, dimension=dimension, metric=body.metric, codec=body.codec,
                               keep_originals=keep, rescore=bool(keep) if body.rescore is None else body.rescore,
-                              ann=body.ann, fit_rows=body.fit_rows, oversampling=body.oversampling, model=body.model)
+                              ann=body.ann, fit_rows=body.fit_rows, oversampling=body.oversampling, model=model)
     info, created = service(request).create_collection(config, body.get_or_create)
     if not created:
         response.status_code = 200

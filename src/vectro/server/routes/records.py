@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from ..errors import invalid, not_found, too_large
 from ..schemas import CountRecords, DeleteRecords, GetRecords, Scroll, Upsert, record_id
+from ..text import record_vectors
 from .deps import READ, WRITE, as_vectors, service
 
 router = APIRouter(tags=["records"])
@@ -44,8 +45,8 @@ def _upsert(svc, name: str, raw: bytes) -> dict:
             raise invalid(f"id {id_!r} appears twice in one batch (records[{seen[id_]}] and records[{i}])",
                           f"records[{i}].id")
         seen[id_] = i
-    X = as_vectors([r.vector for r in body.records], coll.config.dimension, lambda i: f"records[{i}].vector")
-    return {"upserted": svc.upsert(name, ids, X, [r.payload for r in body.records])}
+    X, payloads = record_vectors(request, coll, body.records, as_vectors)  # vectors, or texts embedded
+    return {"upserted": svc.upsert(name, ids, X, payloads)}
 
 
 def openapi_schemas() -> dict:

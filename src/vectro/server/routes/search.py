@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 
 from ..errors import too_large
 from ..schemas import Search
+from ..text import query_vectors
 from .deps import READ, as_vectors, service
 
 router = APIRouter(tags=["search"])
@@ -20,12 +21,11 @@ def search(name: str, body: Search, request: Request):
     coll = svc.collection(name)
     if body.k + body.offset > svc.limits.max_k:
         raise too_large(f"k + offset = {body.k + body.offset} is above max_k={svc.limits.max_k}", "k")
-    single = body.vector is not None
-    rows = [body.vector] if single else body.vectors
-    if len(rows) > svc.limits.max_batch_records:
-        raise too_large(f"{len(rows)} query vectors; the limit is max_batch_records={svc.limits.max_batch_records}",
-                        "vectors")
-    Q = as_vectors(rows, coll.config.dimension, (lambda i: "vector") if single else (lambda i: f"vectors[{i}]"))
+    many = body.vectors if body.vectors is not None else body.texts
+    if many is not None and len(many) > svc.limits.max_batch_records:
+        raise too_large(f"{len(many)} queries; the limit is max_batch_records={svc.limits.max_batch_records}",
+                        "vectors" if body.vectors is not None else "texts")
+    Q, single = query_vectors(request, coll, body, as_vectors)  # vectors, or texts embedded
     results = svc.search(name, Q, k=body.k, flt=body.filter, with_payload=body.with_payload,
                          with_vector=body.with_vector, score_threshold=body.score_threshold, offset=body.offset,
                          oversampling=body.oversampling, rescore=body.rescore, exact=body.exact)
