@@ -29,15 +29,22 @@ chromium:
 test: install chromium
 	$(BIN)/python -m pytest
 
+# the public set the benchmarks measure on; without it `make bench` says so and runs on the bundled sample
+PUBLIC_DATA ?= $(or $(VECTRO_PUBLIC_DATA),$(abspath ../shared/data/public-all-MiniLM-L6-v2))
+
 bench: install
-	cd benchmarks && ../$(BIN)/python compress.py
-	cd benchmarks && ../$(BIN)/python speed.py
-	cd benchmarks && ../$(BIN)/python search.py
-	cd benchmarks && ../$(BIN)/python quality.py
-	cd benchmarks && ../$(BIN)/python learned.py
-	cd benchmarks && ../$(BIN)/python embed_models.py
-	cd benchmarks && ../$(BIN)/python service.py --write-docs
-	cd benchmarks && ../$(BIN)/python databases.py --write-docs
+	@if [ ! -f "$(PUBLIC_DATA)/base.npy" ]; then \
+	  echo "public data not found at $(PUBLIC_DATA): point at the public-all-MiniLM-L6-v2 folder with"; \
+	  echo "  make bench PUBLIC_DATA=/path/to/public-all-MiniLM-L6-v2   (or export VECTRO_PUBLIC_DATA=...)"; \
+	  echo "running on the bundled 5,000-vector sample instead (docs/benchmarks.md is left alone):"; \
+	  $(BIN)/vectro demo && $(BIN)/vectro bench speed --n 100000 --d 384; \
+	else \
+	  cd benchmarks && export VECTRO_PUBLIC_DATA=$(PUBLIC_DATA) && \
+	  ../$(BIN)/python compress.py && ../$(BIN)/python speed.py && ../$(BIN)/python search.py && \
+	  ../$(BIN)/python quality.py && ../$(BIN)/python learned.py && \
+	  ../$(BIN)/python embed_models.py && ../$(BIN)/python service.py --write-docs && \
+	  ../$(BIN)/python databases.py --write-docs; \
+	fi
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

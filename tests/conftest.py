@@ -33,3 +33,13 @@ def files_with_sample(tmp_path, sample):
     np.save(tmp_path / "base.npy", base)
     np.save(tmp_path / "queries.npy", queries)
     return tmp_path
+
+
+def clustered_npy(path, n: int, d: int, chunk: int = 10_000):
+    """Write clustered vectors (n, d) float32 to a .npy chunk by chunk, as a large input is made; returns path."""
+    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(n, d))
+    for start in range(0, n, chunk):
+        data[start : start + chunk] = vectro.bench.clustered_vectors(min(chunk, n - start), d, seed=start)
+    data.flush()
+    del data
+    return path

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import vectro
-import vectro.bench
+from tests.conftest import clustered_npy
 from vectro.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 
 
@@ -14,12 +14,7 @@ from vectro.metrics import mrr_at_k, ndcg_at_k, recall_at_k
 def big(tmp_path_factory):
     """A memory-mapped input many blocks long (60,000 x 64 float32) and its int8 .vectro."""
     folder = tmp_path_factory.mktemp("eval")
-    path = folder / "big.npy"
-    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(60_000, 64))
-    for start in range(0, 60_000, 10_000):
-        data[start : start + 10_000] = vectro.bench.clustered_vectors(10_000, 64, seed=start)
-    data.flush()
-    del data
+    path = clustered_npy(folder / "big.npy", 60_000, 64)
     np.save(folder / "small.npy", np.load(path, mmap_mode="r")[:10_000])
     vectro.compress_file(path, folder / "big.vectro", "int8")
     vectro.compress_file(folder / "small.npy", folder / "small.vectro", "int8")

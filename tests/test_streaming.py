@@ -7,19 +7,13 @@ import numpy as np
 import pytest
 
 import vectro
-import vectro.bench
+from tests.conftest import clustered_npy
 
 
 @pytest.fixture
 def big_npy(tmp_path):
     """A memory-mapped input many times the block size (60,000 x 64 float32 = 15 MB)."""
-    path = tmp_path / "big.npy"
-    data = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(60_000, 64))
-    for start in range(0, 60_000, 10_000):
-        data[start : start + 10_000] = vectro.bench.clustered_vectors(10_000, 64, seed=start)
-    data.flush()
-    del data
-    return path
+    return clustered_npy(tmp_path / "big.npy", 60_000, 64)
 
 
 def _peak_bytes(src, dst, spec):

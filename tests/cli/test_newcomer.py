@@ -29,7 +29,6 @@ def one_line_error(capsys, *args):
 @pytest.fixture
 def files(files_with_sample):
     vectro.compress(np.load(files_with_sample / "base.npy"), "int8").save(files_with_sample / "ok.vectro")
-    vectro.Index(384, "int8").save(files_with_sample / "small.vxi") if False else None
     index = vectro.Index(384, "int8")
     index.add(np.load(files_with_sample / "base.npy")[:50])
     index.save(files_with_sample / "small.vxi")
@@ -215,7 +214,6 @@ def test_train_prints_epoch_zero_and_says_when_the_pca_start_was_kept(files, cap
     code, text, err = run(capsys, "train", "--in", files / "base.npy", "--out", files / "m.npz", "--dim-out", "16",
                           "--epochs", "1", "--max-items", "1000", "--k", "10", "--hard-neg-l", "40", "--lr", "1e-7")
     assert code == 0 and "epoch 0/1 (the PCA start)" in err and "epoch 1/1" in err
-    best = json.loads(json.dumps(vectro.compat.__name__))  # noqa: F841 (module importable)
     if "(best epoch 0)" in text:
         assert "did not beat its PCA start" in text and "the saved model is the PCA start" in text
     else:
@@ -244,14 +242,10 @@ def test_demo_prints_each_row_as_measured_within_80_columns(capsys, monkeypatch)
 def test_eval_command_peak_memory_stays_bounded_on_a_memory_mapped_input(tmp_path, capsys):
     import tracemalloc
 
-    import vectro.bench
+    from tests.conftest import clustered_npy
 
-    big = np.lib.format.open_memmap(tmp_path / "big.npy", mode="w+", dtype=np.float32, shape=(80_000, 32))
-    for start in range(0, 80_000, 20_000):
-        big[start : start + 20_000] = vectro.bench.clustered_vectors(20_000, 32, seed=start)
-    big.flush()
-    np.save(tmp_path / "small.npy", big[:10_000])
-    del big
+    clustered_npy(tmp_path / "big.npy", 80_000, 32, chunk=20_000)
+    np.save(tmp_path / "small.npy", np.load(tmp_path / "big.npy", mmap_mode="r")[:10_000])
     peaks = {}
     for name in ("small", "big"):
         assert run(capsys, "compress", "--in", tmp_path / f"{name}.npy", "--out", tmp_path / f"{name}.vectro")[0] == 0

@@ -14,6 +14,8 @@ lookup per code byte (asymmetric distance computation).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import kernels
@@ -25,6 +27,7 @@ from .scalar import pack_bits, unpack_bits
 # k-means and OPQ seeds come from fit's seed)
 KMEANS_ITERATIONS = 25
 POINTS_PER_CENTROID = 256
+ADVISED_POINTS_PER_CENTROID = 39  # FAISS's min_points_per_centroid
 OPQ_ITERATIONS = 20
 
 
@@ -77,6 +80,11 @@ class ProductQuantizer(Codec):
     # ----- fit --------------------------------------------------------------------------------
     def _fit(self, X):
         self._check_dim(X.shape[1])
+        if len(X) < ADVISED_POINTS_PER_CENTROID * 2**self.bits:  # one clear warning, not FAISS's hundreds
+            warnings.warn(f"{self.spec}: learning {2**self.bits} centroids per sub-space from {len(X):,} vectors; "
+                          f"k-means is advised at least {ADVISED_POINTS_PER_CENTROID * 2**self.bits:,} "
+                          f"({ADVISED_POINTS_PER_CENTROID} per centroid), so the codebooks may be weak",
+                          stacklevel=3)
         self.centroids_ = self._train_codebooks(self._prepare_fit(X))
 
     def _prepare_fit(self, X: np.ndarray) -> np.ndarray:
@@ -145,6 +153,11 @@ class OptimizedProductQuantizer(ProductQuantizer):
         dim = X.shape[1]
         opq = faiss.OPQMatrix(dim, self.subquantizers)
         opq.niter = OPQ_ITERATIONS
+        # OPQ's own inner k-means would print FAISS's "please provide at least N training points" for
+        # every sub-space on every iteration with small inputs; _fit has warned once already
+        inner = faiss.ProductQuantizer(dim, self.subquantizers, self.bits)
+        inner.cp.min_points_per_centroid = 1
+        opq.pq = inner  # a raw pointer: `inner` outlives it (both end with this call)
         opq.max_train_points = POINTS_PER_CENTROID * 2**self.bits
         opq.train(np.ascontiguousarray(X / _unit_scale(X), dtype=np.float32))  # a rotation: scale-free
         self.rotation_ = faiss.vector_to_array(opq.A).reshape(dim, dim).astype(np.float32)  # y = A x
