@@ -162,12 +162,14 @@ def test_version_and_plain_help(capsys):
     from vectro.cli.app import app
     import typer
 
-    group = typer.main.get_command(app)
-    commands = [(name, cmd) for name, cmd in group.commands.items()]
-    commands += [(f"index {n}", c) for n, c in group.commands["index"].commands.items()]
-    for name, cmd in commands:
-        if hasattr(cmd, "commands"):
-            continue
+    def leaves(group, prefix=""):  # every command, inside groups (index, models, keys, ...) too
+        for name, cmd in group.commands.items():
+            if hasattr(cmd, "commands"):
+                yield from leaves(cmd, f"{prefix}{name} ")
+            else:
+                yield f"{prefix}{name}", cmd
+
+    for name, cmd in leaves(typer.main.get_command(app)):
         code, text, _ = run(capsys, *name.split(), "--help")
         assert code == 0 and "<bool>" not in text, name
         for param in cmd.params:

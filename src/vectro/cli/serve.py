@@ -40,7 +40,7 @@ def _warm_up() -> None:
 def serve(
     data: Path = DataOpt,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (non-loopback needs API keys)."),
-    port: int = typer.Option(6390, "--port", min=0, max=65535),
+    port: int = typer.Option(6390, "--port", min=0, max=65535, help="TCP port to listen on."),
     api_key_file: Optional[Path] = typer.Option(None, "--api-key-file",
                                                 help="Extra keys, one per line (`scope:key`; bare keys are admin)."),
     embeddings_only: bool = typer.Option(False, "--embeddings-only",
