@@ -25,10 +25,11 @@ async def upsert(name: str, request: Request):
     """Batch upsert, one transaction. The body is parsed by pydantic straight from the bytes (twice as
     fast as JSON to dicts to models, for the megabytes a batch of vectors takes), off the event loop."""
     raw = await request.body()
-    return await run_in_threadpool(_upsert, service(request), name, raw)
+    return await run_in_threadpool(_upsert, request, name, raw)
 
 
-def _upsert(svc, name: str, raw: bytes) -> dict:
+def _upsert(request: Request, name: str, raw: bytes) -> dict:
+    svc = service(request)
     coll = svc.collection(name)
     try:
         body = Upsert.model_validate_json(raw)
