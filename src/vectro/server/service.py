@@ -30,6 +30,8 @@ from .storage import DB_NAME, Database, FolderLock
 SQL_CHUNK = 900
 #: rows read at a time when rebuilding a collection at start
 LOAD_ROWS = 20_000
+#: searches run again when a hit's record was deleted between the Index answer and the read of the records
+SEARCH_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -307,7 +309,22 @@ class Service:
     def search(self, name: str, Q: np.ndarray, k: int = 10, flt: dict | None = None, with_payload: bool = True,
                with_vector: bool = False, score_threshold: float | None = None, offset: int = 0,
                oversampling: float | None = None, rescore: bool | None = None, exact: bool = False) -> list[list[dict]]:
-        """Top-k hits per query. Q: float32 (nq, d). Scores are higher-is-better (cosine, dot, -l2 distance)."""
+        """Top-k hits per query. Q: float32 (nq, d). Scores are higher-is-better (cosine, dot, -l2 distance).
+
+        The Index answers from what was published when the search began, and the records are read
+        from SQLite after it: a record deleted in between is left out of the hits. Then the search
+        runs again (the delete is published by then), so k hits come back whenever k records exist.
+        """
+        for _ in range(SEARCH_ATTEMPTS):
+            results, dropped = self._search_once(name, Q, k, flt, with_payload, with_vector, score_threshold, offset,
+                                                 oversampling, rescore, exact)
+            if not dropped:
+                break
+        return results
+
+    def _search_once(self, name, Q, k, flt, with_payload, with_vector, score_threshold, offset, oversampling, rescore,
+                     exact) -> tuple[list[list[dict]], int]:
+        """(hits per query, how many hits were left out because their record was deleted meanwhile)."""
         coll = self.collection(name)
         cfg = coll.config
         rescore = cfg.rescore if rescore is None else rescore
@@ -334,29 +351,35 @@ class Service:
                     candidates = None
                 else:
                     candidates = [[i for i in row if isinstance(i, str)] for row in ids]
+        dropped = 0
         if candidates is not None:  # re-score the shortlists exactly on the originals read from disk
             originals = self._fetch(coll, list({i for row in candidates for i in row}), "id, vector")
             hits = []
             for q, row in zip(Q, candidates):
+                dropped += sum(i not in originals for i in row)
                 row = [i for i in row if i in originals]
                 X = coll.from_blobs([originals[i][1] for i in row]) if row else np.zeros((0, cfg.dimension), np.float32)
                 hits.append(_ranked(np.array(row, dtype=object), exact_scores(q, X, cfg.metric), depth))
         hits = [[h for h in row[offset:] if score_threshold is None or h[1] >= score_threshold] for row in hits]
-        return self._with_records(coll, hits, with_payload, with_vector)
+        results, missing = self._with_records(coll, hits, with_payload, with_vector)
+        return results, dropped + missing
 
-    def _with_records(self, coll, hits, with_payload, with_vector) -> list[list[dict]]:
+    def _with_records(self, coll, hits, with_payload, with_vector) -> tuple[list[list[dict]], int]:
+        """The hits with their records, and how many were left out because their record is gone."""
         if not (with_payload or with_vector):
-            return [[{"id": i, "score": s} for i, s in row] for row in hits]
+            return [[{"id": i, "score": s} for i, s in row] for row in hits], 0
         rows = self._fetch(coll, list({i for row in hits for i, _ in row}))
-        out = []
+        out, missing = [], 0
         for row in hits:
             results = []
             for id_, score in row:
                 if id_ in rows:  # deleted since the search: left out
                     record = self._record(coll, rows[id_], with_vector, with_payload)
                     results.append({"id": record.pop("id"), "score": score, **record})
+                else:
+                    missing += 1
             out.append(results)
-        return out
+        return out, missing
 
     # ----- snapshots -------------------------------------------------------------------------
     def snapshot(self, name: str) -> dict:
