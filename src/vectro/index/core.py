@@ -94,17 +94,34 @@ class Index:
             if codec is not None and codec.dim_ is None:  # first add: trainable codecs learn from it
                 codec.fit(X if codec.trainable else X[:1])
         codes = self.codec.encode(X)
+        fine = None if self.rerank_codec is None else self.rerank_codec.encode(X)
+        self._append(codes, ids, X, fine)
+        return ids
+
+    def add_codes(self, codes, ids=None) -> np.ndarray:
+        """Add vectors already encoded by this index's (fitted) codec: uint8 (n, bytes_per_vector).
+
+        The bytes are stored as given (no decode and re-encode), so codes read from another tool
+        (FAISS, Parquet) keep their exact values. Indexes with a re-rank codec need the float
+        vectors: use `add`.
+        """
+        if self.rerank_codec is not None:
+            raise VectroError("add_codes needs an index without a re-rank codec (it has no float vectors to encode)")
+        codes = self.codec._check_codes(codes)
+        ids = self._ids.normalise(ids, len(codes))
+        self._append(codes, ids, self.codec.decode(codes) if self.ann is not None else None, None)
+        return ids
+
+    def _append(self, codes: np.ndarray, ids: np.ndarray, X: np.ndarray | None, fine: np.ndarray | None) -> None:
         first_row = self._codes.rows
         self._codes.append(codes)
         self._sq_norms.append(_decoded_sq_norms(self.codec, codes))
-        if self.rerank_codec is not None:
-            fine = self.rerank_codec.encode(X)
+        if fine is not None:
             self._rerank.append(fine)
             self._rerank_sq_norms.append(_decoded_sq_norms(self.rerank_codec, fine))
-        self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
+        self._ids.assign(ids, np.arange(first_row, first_row + len(codes)))
         if self.ann is not None:
             self.ann.add(X, codes)
-        return ids
 
     def remove(self, ids) -> int:
         """Remove vectors by id (their rows become tombstones until `compact`); returns how many."""
@@ -216,6 +233,10 @@ class Index:
     def ids(self) -> np.ndarray:
         """Live ids in insertion order."""
         return self._ids.ids_of_rows(self._ids.live_rows()[None, :])[0]
+
+    def codes(self) -> np.ndarray:
+        """The primary codes of the live vectors, uint8 (len(self), bytes_per_vector), in `ids()` order."""
+        return np.asarray(self._codes.view()[self._ids.live_rows()])
 
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path) -> Path:
