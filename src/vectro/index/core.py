@@ -23,7 +23,7 @@ from .._validation import as_matrix, as_vector_or_matrix
 from ..codecs.base import BLOCK_ROWS, Codec, make_codec
 from ..compressed import METRICS, _check_metric
 from ..errors import FormatError, VectroError
-from ..format import container
+from ..format import container, remote
 from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import top_k
 from .ann import HNSW
@@ -144,6 +144,7 @@ class Index:
         """Decompressed vectors (n, d) for ids, from the finest representation kept."""
         rows = self._ids.rows_of(ids)
         if self.rerank_codec is not None:
+            self._rerank.prefetch(rows)
             return self.rerank_codec.decode(np.asarray(self._rerank.view()[rows]))
         return self.codec.decode(np.asarray(self._codes.view()[rows]))
 
@@ -225,6 +226,7 @@ class Index:
     def _rescore(self, codec: Codec, store: RowStore, sq_norms: RowStore, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Scores of each query against its own candidate rows (nq, c); rows of -1 score -inf."""
         safe = np.where(rows >= 0, rows, 0)
+        store.prefetch(safe)
         inner = codec.score_candidates(Q, store.view(), safe)
         scores = self._metric_scores(inner, sq_norms.view()[safe, 0])
         scores[rows < 0] = -np.inf
@@ -241,9 +243,20 @@ class Index:
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path) -> Path:
         """Write the index atomically to one file (codes, ids, rerank data, HNSW graph)."""
+        meta, arrays = self.to_container()
+        if remote.is_url(path):
+            with remote.local_then_upload(str(path)) as local:
+                container.write_container(local, meta, arrays)
+            return path
+        path = Path(path)
+        container.write_container(path, meta, arrays)
+        return path
+
+    def to_container(self) -> tuple[dict, dict]:
+        """(header metadata, {section name: array}) of the index, for `container.write_container`;
+        callers may add sections of their own (the index ignores unknown ones when loading)."""
         from .. import __version__
 
-        path = Path(path)
         arrays = {"codes": np.asarray(self._codes.view()), "sq_norms": np.asarray(self._sq_norms.view()),
                   **self._ids.to_arrays()}
         for prefix, codec in (("codec", self.codec), ("rerank_codec", self.rerank_codec)):
@@ -263,18 +276,29 @@ class Index:
             "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "vectro_version": __version__,
         }
-        container.write_container(path, meta, arrays)
-        return path
+        return meta, arrays
 
     @classmethod
     def load(cls, path, mmap: bool = True, verify: bool = True) -> "Index":
-        """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write)."""
-        path = Path(path)
-        if not path.is_file():
-            raise VectroError(f"index file {path} does not exist")
-        header, arrays = container.read_container(path, mmap=mmap, verify=verify)
+        """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write).
+
+        `path` may be an fsspec URL (s3://...): the codes are fetched by range requests and the
+        re-rank vectors only for the candidates each search re-scores.
+        """
+        if remote.is_url(path):
+            header, arrays = remote.read_container(str(path), lazy=("rerank",), verify=verify)
+        else:
+            path = Path(path)
+            if not path.is_file():
+                raise VectroError(f"index file {path} does not exist")
+            header, arrays = container.read_container(path, mmap=mmap, verify=verify)
         if header.get("format") != INDEX_FORMAT:
             raise FormatError(f"{path} is a .vectro file but not an index (format {header.get('format')!r})")
+        return cls.from_container(header, arrays)
+
+    @classmethod
+    def from_container(cls, header: dict, arrays: dict) -> "Index":
+        """The index `to_container` described (arrays may be memory maps or lazily read rows)."""
         ann = header.get("ann")
         index = cls(header["dim"], header["codec"]["spec"], header["metric"],
                     rerank=(header["rerank_codec"] or {}).get("spec"), ann="hnsw" if ann else None,

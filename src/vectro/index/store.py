@@ -23,10 +23,25 @@ class RowStore:
         self.spill = spill
 
     @classmethod
-    def wrap(cls, array: np.ndarray, spill: bool = False) -> "RowStore":
+    def wrap(cls, array, spill: bool = False) -> "RowStore":
+        """A store over an array, or over rows fetched on demand (`format.remote.LazyRows`)."""
         store = cls(spill)
+        if hasattr(array, "fetch"):
+            store._lazy, array = array, array.cache
         store._data, store.rows = array, len(array)
         return store
+
+    _lazy = None  # remote rows not all fetched yet: `prefetch` before reading them
+
+    def prefetch(self, rows: np.ndarray) -> None:
+        """Make sure `rows` are present (a no-op unless the rows come from a remote file)."""
+        if self._lazy is not None:
+            self._lazy.fetch(rows)
+
+    def _fetch_all(self) -> None:
+        if self._lazy is not None:
+            self._lazy.fetch(np.arange(self.rows))
+            self._lazy = None
 
     def view(self) -> np.ndarray:
         return self._data[: self.rows] if self._data is not None else np.zeros((0, 0), dtype=np.uint8)
@@ -42,6 +57,7 @@ class RowStore:
             os.unlink(name)  # the mapping keeps the data; the file vanishes with the process
 
     def append(self, block: np.ndarray) -> None:
+        self._fetch_all()
         block = np.asarray(block)
         if self._data is None:
             self._data = self._allocate(max(len(block), 1024), block.shape[1], block.dtype)
@@ -57,6 +73,7 @@ class RowStore:
 
     def keep(self, rows: np.ndarray) -> None:
         """Keep only `rows`, in that order (compaction)."""
+        self._fetch_all()
         kept = np.asarray(self.view()[rows])
         self._data, self.rows = None, 0
         if len(kept):
