@@ -10,7 +10,8 @@ from vectro.errors import MissingExtraError
 
 
 @pytest.mark.parametrize("module, package, extra", [("langchain", "langchain_core", "langchain"),
-                                                    ("llamaindex", "llama_index.core", "llamaindex")])
+                                                    ("llamaindex", "llama_index.core", "llamaindex"),
+                                                    ("haystack", "haystack", "haystack"), ("dspy", "dspy", "dspy")])
 def test_missing_framework_names_its_extra(monkeypatch, module, package, extra):
     monkeypatch.setitem(sys.modules, package, None)  # makes `import package` fail
     monkeypatch.delitem(sys.modules, f"vectro.integrations.frameworks.{module}", raising=False)
@@ -28,6 +29,6 @@ def test_missing_backend_for_a_function_names_its_extra(monkeypatch):
 
 def test_importing_vectro_imports_no_framework():
     code = ("import sys, vectro, vectro.integrations.frameworks; "
-            "print([m for m in ('langchain_core', 'llama_index', 'datasets', 'fsspec', 'pyarrow', 'faiss') if m in sys.modules])")
+            "print([m for m in ('langchain_core', 'llama_index', 'haystack', 'dspy', 'datasets', 'fsspec', 'pyarrow', 'faiss') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
