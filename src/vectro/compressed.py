@@ -14,7 +14,7 @@ from ._util import sample
 from .codecs.base import BLOCK_ROWS, Codec, own_codec
 from .codecs.scalar import Int8
 from .errors import FormatError, VectroError
-from .format import container, legacy
+from .format import container, legacy, remote
 from .format.inputs import VectorSource, open_vectors
 
 Progress = Callable[[int, int], None]
@@ -77,7 +77,12 @@ class Compressed:
         return self.codec.score(queries, self.codes)
 
     def save(self, path) -> Path:
-        """Write to `path`: `.npz` and `.vqz` in the seed Vectro layouts (int8 only), else `.vectro`."""
+        """Write to `path`: `.npz` and `.vqz` in the seed Vectro layouts (int8 only), else `.vectro`.
+        `path` may be an fsspec URL (s3://, gs://, az://): written locally, then uploaded."""
+        if remote.is_url(path):
+            with remote.local_then_upload(str(path)) as local:
+                self.save(local)
+            return path
         path = Path(path)
         suffix = path.suffix.lower()
         if suffix in (".npz", ".vqz"):
@@ -209,7 +214,10 @@ def decompress_file(src, dst, progress: Progress | None = None) -> Path:
 
 
 def load(path, mmap: bool = True, verify: bool = True) -> Compressed:
-    """Open a compressed file: `.vectro` (memory-mapped codes), or a seed/v2 Vectro `.npz` or `.vqz`."""
+    """Open a compressed file: `.vectro` (memory-mapped codes), or a seed/v2 Vectro `.npz` or `.vqz`.
+    An fsspec URL (s3://...) reads a `.vectro` file by range requests."""
+    if remote.is_url(path):
+        return _from_container(*remote.read_container(str(path), verify=verify))
     path = Path(path)
     if not path.exists():
         raise VectroError(f"{path} does not exist")
@@ -218,13 +226,7 @@ def load(path, mmap: bool = True, verify: bool = True) -> Compressed:
     with open(path, "rb") as f:
         head = f.read(8)
     if head == container.MAGIC:
-        header, arrays = container.read_container(path, mmap=mmap, verify=verify)
-        state = {"spec": header["codec"]["spec"], "dim": header["codec"]["dim"],
-                 "arrays": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}}
-        codec = Codec.from_state(state)
-        meta = {"metric": header.get("metric", "cosine"), "source_dtype": header.get("source_dtype"),
-                "format": "vectro", "header": header, "user": header.get("user", {})}
-        return Compressed(codec, arrays["codes"], meta)
+        return _from_container(*container.read_container(path, mmap=mmap, verify=verify))
     if head.startswith(legacy.NPZ_MAGIC):
         artifact = legacy.read_npz(path)
     elif head == legacy.VQZ_MAGIC:
@@ -237,3 +239,12 @@ def load(path, mmap: bool = True, verify: bool = True) -> Compressed:
     codes[:, : codec.dim_] = artifact.q.view(np.uint8)
     codes[:, codec.dim_ :] = artifact.scales.astype("<f4").view(np.uint8).reshape(-1, 4)
     return Compressed(codec, codes, {"metric": "cosine", "format": artifact.kind, "user": artifact.metadata})
+
+
+def _from_container(header: dict, arrays: dict) -> Compressed:
+    state = {"spec": header["codec"]["spec"], "dim": header["codec"]["dim"],
+             "arrays": {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("state/")}}
+    codec = Codec.from_state(state)
+    meta = {"metric": header.get("metric", "cosine"), "source_dtype": header.get("source_dtype"),
+            "format": "vectro", "header": header, "user": header.get("user", {})}
+    return Compressed(codec, arrays["codes"], meta)

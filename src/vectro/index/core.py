@@ -38,7 +38,7 @@ from .._validation import as_matrix, as_vector_or_matrix
 from ..codecs.base import BLOCK_ROWS, Codec, own_codec
 from ..compressed import METRICS, _check_metric
 from ..errors import FormatError, VectroError
-from ..format import container
+from ..format import container, remote
 from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import metric_scores, top_k
 from .ann import HNSW
@@ -206,6 +206,32 @@ class Index:
             self._publish()
         return ids
 
+    def add_codes(self, codes, ids=None) -> np.ndarray:
+        """Add vectors already encoded by this index's fitted codec: uint8 (n, bytes_per_vector).
+
+        The bytes are stored as given (no decode and re-encode), so codes read from another tool
+        (FAISS, Parquet) keep their exact values. Indexes with a re-rank codec need the float
+        vectors: use `add`.
+        """
+        if self.rerank_codec is not None:
+            raise VectroError("add_codes needs an index without a re-rank codec (it has no float vectors to encode)")
+        if not self.is_trained:
+            raise VectroError(f"codec {self.codec.spec!r} is not fitted: codes need the fitted codec that made them")
+        codes = self.codec._check_codes(codes)
+        norms = _decoded_sq_norms(self.codec, codes)
+        with self._write_lock:
+            self._verify_sections()
+            ids = self._ids.normalise(ids, len(codes))
+            first_row = self._codes.rows
+            self._codes.append(codes)
+            self._sq_norms.append(norms)
+            self._ids.assign(ids, np.arange(first_row, first_row + len(codes)))
+            if self.ann is not None:
+                with self._graph_lock:
+                    self.ann.add(self.codec.decode(codes), codes)
+            self._publish()
+        return ids
+
     def remove(self, ids) -> int:
         """Remove vectors by id (their rows become tombstones until `compact`); returns how many."""
         with self._write_lock:
@@ -237,6 +263,7 @@ class Index:
         snap = self._snapshot(lookup=True)
         rows = snap.ids.rows_of(ids)
         if self.rerank_codec is not None:
+            self._rerank.prefetch(rows)  # rows of a remote index are fetched when first read
             return self.rerank_codec.decode(np.asarray(snap.rerank[rows]))
         return self.codec.decode(np.asarray(snap.codes[rows]))
 
@@ -275,6 +302,7 @@ class Index:
         else:
             rows, scores = self._scan(snap, Q, depth, allowed)
         if self.rerank_codec is not None and rows.shape[1]:
+            self._rerank.prefetch(rows[rows >= 0])  # a remote index fetches just the candidates' rows
             scores = self._rescore(self.rerank_codec, snap.rerank, snap.rerank_sq_norms, Q, rows)
         order = np.lexsort((rows, -scores), axis=1)[:, :k]
         picked = np.arange(len(rows))[:, None], order
@@ -346,12 +374,29 @@ class Index:
         view = self._snap.ids
         return view.ids_of_rows(view.live_rows()[None, :])[0]
 
+    def codes(self) -> np.ndarray:
+        """The primary codes of the live vectors, uint8 (len(self), bytes_per_vector), in `ids()` order."""
+        snap = self._snapshot()
+        return np.asarray(snap.codes[snap.ids.live_rows()])
+
     # ----- persistence ------------------------------------------------------------------------
     def save(self, path) -> Path:
-        """Write the index atomically to one file (codes, ids, rerank data, HNSW graph)."""
+        """Write the index atomically to one file (codes, ids, rerank data, HNSW graph); `path` may
+        be an fsspec URL (s3://...), written locally and then uploaded."""
+        meta, arrays = self.to_container()
+        if remote.is_url(path):
+            with remote.local_then_upload(str(path)) as local:
+                container.write_container(local, meta, arrays)
+            return path
+        path = Path(path)
+        container.write_container(path, meta, arrays)
+        return path
+
+    def to_container(self) -> tuple[dict, dict]:
+        """(header metadata, {section name: array}) of the index, for `container.write_container`;
+        callers may add sections of their own (the index ignores unknown ones when loading)."""
         from .. import __version__
 
-        path = Path(path)
         with self._write_lock:  # writers wait; searches go on
             self._verify_sections()
             arrays = {"codes": np.asarray(self._codes.view()), "sq_norms": np.asarray(self._sq_norms.view()),
@@ -375,15 +420,19 @@ class Index:
                 "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                 "vectro_version": __version__,
             }
-            container.write_container(path, meta, arrays)
-        return path
+        return meta, arrays
 
     @classmethod
     def load(cls, path, mmap: bool = True, verify: bool = True) -> "Index":
         """Open a saved index; codes and rerank data stay memory-mapped (copied on the first write).
 
         verify: check every section's CRC-32; memory-mapped codes are checked on the first search
-        or write instead of at load (a FormatError then), so opening a large index reads little."""
+        or write instead of at load (a FormatError then), so opening a large index reads little.
+        `path` may be an fsspec URL (s3://...): the codes are fetched by range requests and the
+        re-rank vectors only for the candidates each search re-scores."""
+        if remote.is_url(path):
+            header, arrays = remote.read_container(str(path), lazy=("rerank",), verify=verify)
+            return cls._from_parts(path, header, arrays)
         path = Path(path)
         if not path.is_file():
             raise VectroError(f"index file {path} does not exist")
@@ -400,7 +449,12 @@ class Index:
             raise FormatError(f"{path} is not a readable vectro index: {type(exc).__name__}: {exc}") from exc
 
     @classmethod
-    def _from_parts(cls, path: Path, header: dict, arrays: dict) -> "Index":
+    def from_container(cls, header: dict, arrays: dict) -> "Index":
+        """The index `to_container` described (arrays may be memory maps or lazily read rows)."""
+        return cls._from_parts("the index", header, arrays)
+
+    @classmethod
+    def _from_parts(cls, path, header: dict, arrays: dict) -> "Index":
         if header.get("format") != INDEX_FORMAT:
             raise FormatError(f"{path} is a .vectro file but not an index (format {header.get('format')!r})")
         ann = header.get("ann")

@@ -29,16 +29,33 @@ class RowStore:
         self._empty = np.zeros((0, width), dtype=dtype)  # the view of an empty store keeps its row shape
 
     @classmethod
-    def wrap(cls, array: np.ndarray, spill: bool = False) -> "RowStore":
+    def wrap(cls, array, spill: bool = False) -> "RowStore":
+        """A store over an array, or over rows fetched on demand (`format.remote.LazyRows`)."""
         store = cls(spill, *array.shape[1:2], array.dtype)
-        store._data, store.rows = array, len(array)
+        rows = len(array)
+        if hasattr(array, "fetch"):
+            store._lazy, array = array, array.cache
+        store._data, store.rows = array, rows
         return store
+
+    _lazy = None  # remote rows not all fetched yet: `prefetch` before reading them
+
+    def prefetch(self, rows: np.ndarray) -> None:
+        """Make sure `rows` are present (a no-op unless the rows come from a remote file)."""
+        if self._lazy is not None:
+            self._lazy.fetch(rows)
+
+    def _fetch_all(self) -> None:
+        if self._lazy is not None:
+            self._lazy.fetch(np.arange(self.rows))
+            self._lazy = None
 
     def view(self) -> np.ndarray:
         return self._data[: self.rows] if self._data is not None else self._empty
 
     def set_rows(self, rows, value) -> None:
         """Set `rows` to `value` in a new copy of the buffer (copy-on-write: earlier views keep their values)."""
+        self._fetch_all()
         data = np.array(self._data)
         data[rows] = value
         self._data = data
@@ -54,6 +71,7 @@ class RowStore:
             os.unlink(name)  # the mapping keeps the data; the file vanishes with the process
 
     def append(self, block: np.ndarray) -> None:
+        self._fetch_all()
         block = np.asarray(block)
         if self._data is None:
             self._data = self._allocate(max(len(block), 1024), block.shape[1], block.dtype)
@@ -71,6 +89,7 @@ class RowStore:
 
     def keep(self, rows: np.ndarray) -> None:
         """Keep only `rows`, in that order (compaction)."""
+        self._fetch_all()
         kept = np.asarray(self.view()[rows])
         data = None
         if len(kept):
