@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import vectro
+from vectro import kernels
 from vectro.codecs import make_codec
 from vectro.codecs.base import Codec
 from vectro.errors import VectroError
@@ -84,9 +85,22 @@ def _assert_same_encoding(codec, actual, expected):
 def test_single_vector_and_block_boundaries(spec, clustered, monkeypatch):
     codec = fitted(spec, clustered)
     whole = codec.encode(clustered)
+    whole_scores = codec.score(clustered[:3], whole)
     _assert_same_encoding(codec, codec.encode(clustered[:1]), whole[:1])
-    monkeypatch.setattr("vectro.codecs.base.BLOCK_ROWS", 7)  # many small blocks, a ragged last one
-    _assert_same_encoding(codec, codec.encode(clustered), whole)
+    # many small blocks with a ragged last one, on both paths: the NumPy kernels split by kernel_rows,
+    # score() and compress() by BLOCK_ROWS (the compiled kernels take every row in one call)
+    monkeypatch.setattr("vectro.codecs.base.kernel_rows", lambda dim: 7)
+    monkeypatch.setattr("vectro.codecs.base.BLOCK_ROWS", 7)
+    monkeypatch.setattr("vectro.compressed.BLOCK_ROWS", 7)
+    blocks = []
+    original = type(codec)._encode_block
+    monkeypatch.setattr(type(codec), "_encode_block", lambda self, X: (blocks.append(len(X)), original(self, X))[1])
+    with kernels.backend("numpy"):
+        _assert_same_encoding(codec, codec.encode(clustered), whole)
+        np.testing.assert_allclose(codec.score(clustered[:3], whole), whole_scores, rtol=1e-4, atol=1e-5)
+    assert len(blocks) == 43 and blocks[-1] == 300 % 7  # the split really happened
+    packed = vectro.compress(clustered, codec)  # the configured backend, 43 blocks of compress
+    _assert_same_encoding(codec, packed.codes, whole)
     np.testing.assert_array_equal(codec.decode(whole), fitted(spec, clustered).decode(whole))
 
 
