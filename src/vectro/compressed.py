@@ -72,9 +72,12 @@ class Compressed:
                 progress(min(start + BLOCK_ROWS, len(self)), len(self))
         return out
 
-    def score(self, queries) -> np.ndarray:
+    def inner_products(self, queries) -> np.ndarray:
         """Inner products of float queries (nq, d) with every stored vector: float32 (nq, n)."""
-        return self.codec.score(queries, self.codes)
+        return self.codec.inner_products(queries, self.codes)
+
+    #: the first name of `inner_products` (the README's), kept working
+    score = inner_products
 
     def save(self, path) -> Path:
         """Write to `path`: `.npz` and `.vqz` in the seed Vectro layouts (int8 only), else `.vectro`.

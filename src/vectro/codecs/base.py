@@ -5,7 +5,7 @@ A codec turns float vectors into fixed-size byte rows and back:
     codec = make_codec("int8").fit(X)        # fit learns what it needs (nothing, for int8)
     codes = codec.encode(X)                  # uint8 (n, codec.bytes_per_vector(d))
     X_hat = codec.decode(codes)              # float32 (n, d)
-    S = codec.score(Q, codes)                # float32 (nq, n): inner products, queries stay float
+    S = codec.inner_products(Q, codes)       # float32 (nq, n), queries stay float (alias: codec.score)
 
 Every code row has the same length, so files, indexes and mmaps never need to know which codec
 wrote them. A codec subclass writes its kernels (`_encode_block`, `_decode_block`, optionally
@@ -173,11 +173,12 @@ class Codec:
         """Decoded float32 vectors from a compiled kernel, or None: no kernel for this codec."""
         return None
 
-    def score(self, queries, codes) -> np.ndarray:
+    def inner_products(self, queries, codes) -> np.ndarray:
         """Inner products of float queries (nq, d) with encoded vectors: float32 (nq, n).
 
         Asymmetric: the queries are not quantised. Codes are visited block by block, so the full
-        set is never decompressed at once.
+        set is never decompressed at once. (Not a metric's score: `Index.search` turns these into
+        cosine, inner-product or L2 scores with `metrics.ranking.metric_scores`.)
         """
         codes = self._check_codes(codes)
         Q = as_matrix(queries, "queries", self.dim_)
@@ -186,6 +187,9 @@ class Codec:
             block = codes[start : start + BLOCK_ROWS]
             out[:, start : start + len(block)] = self._score_block(Q, block)
         return out
+
+    #: the first name of `inner_products`, kept for code written against it
+    score = inner_products
 
     def score_candidates(self, queries: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inner products of each query with its own candidates: queries float32 (nq, d), rows int (nq, c)

@@ -352,7 +352,7 @@ class Index:
             else:
                 rows = candidates[start : start + block]
                 block_codes = np.asarray(codes[rows])
-            S = metric_scores(self.codec.score(Q, block_codes), sq_norms[rows], self.metric)
+            S = metric_scores(self.codec.inner_products(Q, block_codes), sq_norms[rows], self.metric)
             if contiguous and allowed is not None:
                 S[:, ~allowed[rows]] = -np.inf
             local, scores = top_k(S, min(depth, len(rows)))
