@@ -23,11 +23,11 @@ test: install
 	$(BIN)/python -m pytest
 
 bench: install
-	cd benchmarks && ../$(BIN)/python compress.py
-	cd benchmarks && ../$(BIN)/python speed.py
-	cd benchmarks && ../$(BIN)/python search.py
-	cd benchmarks && ../$(BIN)/python quality.py
-	cd benchmarks && ../$(BIN)/python learned.py
+	cd benchmarks && ../$(BIN)/python compress.py --write-docs
+	cd benchmarks && ../$(BIN)/python speed.py --write-docs
+	cd benchmarks && ../$(BIN)/python search.py --write-docs
+	cd benchmarks && ../$(BIN)/python quality.py --write-docs
+	cd benchmarks && ../$(BIN)/python learned.py --write-docs
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .hypothesis

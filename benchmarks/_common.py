@@ -4,6 +4,7 @@ writing the generated sections of docs/benchmarks.md and README.md."""
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import re
 from pathlib import Path
@@ -62,6 +63,7 @@ def pin_threads(threads: int | None) -> int:
     the rest of the process; returns it (for the record in each section)."""
     pinning = pinned_threads(threads)
     _PINNED.append(pinning)
+    atexit.register(pinning.__exit__, None, None, None)  # restore before the interpreter tears down
     return pinning.__enter__()
 
 

@@ -95,8 +95,8 @@ def main():
     print("\n".join(body))
     if args.write_docs:
         write_section("compress", "\n".join(body))
-        readme = [command.replace("Command:", "Measured with") + " Recall@10 without re-ranking on 50,000 public "
-                  "passages with 1,000 held-out queries (cosine).", "", *codecs]
+        readme = [command.replace("Command:", "Measured with") + " Recall@10 without re-ranking on the public "
+                  "passages and held-out queries named in docs/benchmarks.md (cosine).", "", *codecs]
         write_section("codecs", "\n".join(readme), README)
 
 

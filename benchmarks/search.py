@@ -236,8 +236,9 @@ def main():
         flags = " --skip-big" if args.skip_big else ""
         command = f"Command: `python benchmarks/search.py{flags} --write-docs` on {machine_line(threads)}."
         body = [command, "",
-                "Public set: 50,000 real all-MiniLM-L6-v2 passages, 1,000 held-out queries, cosine (unit vectors); "
-                "recall@10 against the shipped exact top-10. vectro's float32 re-rank vectors are memory-mapped, so "
+                f"Public set: {len(base):,} real all-MiniLM-L6-v2 passages, {len(queries):,} held-out queries, cosine "
+                "(unit vectors); "
+                "recall@10 against the data folder's exact top-10 (`gt_top100.npy`). vectro's float32 re-rank vectors are memory-mapped, so "
                 "they count as mapped, not RAM; vectro's RAM includes the 4-byte norm and the id kept per vector. "
                 "QPS (1 query): the first 200 queries one call each on one thread for every library; QPS (batch): "
                 "1,000 queries in one call on every pinned thread; warm-up, then best of "

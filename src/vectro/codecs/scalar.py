@@ -153,7 +153,7 @@ class _ScaledCodec(Codec):
         return values, scales
 
     def _score_fast(self, Q, codes):
-        """Packed sub-byte codes through per-byte tables of q_j * level, times each group's scale."""
+        """Codes through per-byte tables (each byte's values times q_j, summed), times each group's scale."""
         groups, size = self._groups(self.dim_)
         if self.bits > 8 or (groups > 1 and size * self.bits % 8):  # a byte would straddle two groups
             return None
@@ -194,10 +194,10 @@ class _AbsMaxUniform(_ScaledCodec):
         return True
 
     def _score_fast(self, Q, codes):
-        if self.group is None:  # per-vector scale: the values are read in place, no tables
-            kernel = {8: kernels.int8_scores, 16: kernels.int16_scores, 4: kernels.int4_scores}[self.bits]
+        if self.group is None and self.bits >= 8:  # one value per byte or two: read in place, no tables
+            kernel = kernels.int8_scores if self.bits == 8 else kernels.int16_scores
             return kernel(Q, codes, self.dim_)
-        return super()._score_fast(Q, codes)
+        return super()._score_fast(Q, codes)  # int4: per-byte tables (two nibbles per lookup)
 
     def _to_codes(self, normalised):
         q = np.rint(normalised, out=normalised)  # in place: `normalised` is this block's temporary

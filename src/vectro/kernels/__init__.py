@@ -3,9 +3,9 @@
 What runs where:
     encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, rq:B;
                          each writes straight into the caller's output rows (`out=`)
-    scoring, few queries every codec reads its codes in place: int8 / int16 / int4 / int8-dim /
-                         float16 / bf16 / rq:3 kernels; per-byte lookup tables for nf4, int2,
-                         int4:G, int8:G, binary, pq / opq and rq:1/2/4/8; composites project the
+    scoring, few queries every codec reads its codes in place: int8 / int16 / int8-dim /
+                         float16 / bf16 / rq:3 kernels; per-byte lookup tables for int4, nf4,
+                         int2, int4:G, int8:G, binary, pq / opq and rq:1/2/4/8; composites project the
                          queries once and use their quantiser's kernel
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
 Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
@@ -136,12 +136,6 @@ def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
     codes = np.asarray(codes)
     return _module().int8_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8),
                                  _scales(codes, dim), dim)
-
-
-def int4_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-    """Q float32 (nq, d) against per-vector int4 rows (n, ceil(d/2) + 4): float32 (nq, n)."""
-    codes = np.ascontiguousarray(codes)
-    return _module().int4_scores(np.ascontiguousarray(Q, dtype=np.float32), codes, _scales(codes, -(-dim // 2)), dim)
 
 
 def int16_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:

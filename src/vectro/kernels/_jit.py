@@ -271,20 +271,6 @@ def int8_scores(Q, codes, scales, dim):
 
 
 @fast
-def int4_scores(Q, codes, scales, dim):
-    n, nq = codes.shape[0], Q.shape[0]
-    out = np.empty((nq, n), dtype=np.float32)
-    for i in prange(n):
-        for q in range(nq):
-            acc = np.float32(0.0)
-            for j in range(dim):
-                nibble = (codes[i, j >> 1] >> np.uint8(4 * (j & 1))) & np.uint8(15)
-                acc += Q[q, j] * (np.float32(nibble) - np.float32(8))
-            out[q, i] = acc * scales[i]
-    return out
-
-
-@fast
 def int16_scores(Q, codes, scales, dim):
     """Per-vector int16 rows (two bytes per value, little-endian) read in place."""
     n, nq = codes.shape[0], Q.shape[0]
@@ -299,6 +285,24 @@ def int16_scores(Q, codes, scales, dim):
     return out
 
 
+@njit(fastmath=True, cache=True, nogil=True, inline="always")
+def _table_sum(table, row, start, stop):
+    """sum of table[b, row[b]] for b in start..stop-1, on four accumulators: table lookups do not
+    vectorise, and one accumulator would wait on every add."""
+    a0 = a1 = a2 = a3 = np.float32(0.0)
+    b = start
+    while b + 4 <= stop:
+        a0 += table[b, row[b]]
+        a1 += table[b + 1, row[b + 1]]
+        a2 += table[b + 2, row[b + 2]]
+        a3 += table[b + 3, row[b + 3]]
+        b += 4
+    while b < stop:
+        a0 += table[b, row[b]]
+        b += 1
+    return (a0 + a1) + (a2 + a3)
+
+
 @fast
 def scaled_lut_scores(luts, codes, scales, group_bytes):
     """Packed sub-byte codes through per-byte tables: luts (nq, W, 256) for the W code bytes of each
@@ -306,13 +310,12 @@ def scaled_lut_scores(luts, codes, scales, group_bytes):
     n, nq, width, groups = codes.shape[0], luts.shape[0], luts.shape[1], scales.shape[1]
     out = np.empty((nq, n), dtype=np.float32)
     for i in prange(n):
+        row = codes[i]
         for q in range(nq):
             total = np.float32(0.0)
             for g in range(groups):
-                acc = np.float32(0.0)
-                for b in range(g * group_bytes, min(width, (g + 1) * group_bytes)):
-                    acc += luts[q, b, codes[i, b]]
-                total += acc * scales[i, g]
+                start = g * group_bytes
+                total += _table_sum(luts[q], row, start, min(width, start + group_bytes)) * scales[i, g]
             out[q, i] = total
     return out
 
@@ -410,10 +413,7 @@ def lut_scores(luts, codes):
     out = np.empty((nq, n), dtype=np.float32)
     for i in prange(n):
         for q in range(nq):
-            acc = np.float32(0.0)
-            for b in range(width):
-                acc += luts[q, b, codes[i, b]]
-            out[q, i] = acc
+            out[q, i] = _table_sum(luts[q], codes[i], 0, width)
     return out
 
 
