@@ -25,7 +25,7 @@ def main():
     data = public_data()
     base, queries = (data[0], data[1]) if data is not None and args.dim == 384 else (None, None)
     report = run(n=args.n, dim=args.dim, repeats=args.repeats, scan_base=base, scan_queries=queries,
-                 threads=args.threads)
+                 threads=args.threads, log=lambda row: print(row, flush=True))
     source = "the public set" if base is not None else "synthetic clustered vectors (public set not found)"
     command = (f"Command: `python benchmarks/speed.py --n {args.n} --dim {args.dim} --repeats {args.repeats}"
                + (f" --threads {args.threads}" if args.threads else "") + f" --write-docs` on "

@@ -109,7 +109,11 @@ def timed(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, object]:
     return best(fn, repeats)
 
 
-def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
+def _quiet(row: dict) -> None:
+    """The default row callback: the library prints nothing (the CLI's --json owns stdout)."""
+
+
+def codec_rows(X: np.ndarray, repeats: int, log=_quiet) -> tuple[dict, list[dict]]:
     """References and, per codec: compress / decompress (public), encode / decode (kernel alone),
     the NumPy fallback's compress / decompress and FAISS's sa_encode / sa_decode, in vectors/s."""
     from .compressed import compress
@@ -140,11 +144,12 @@ def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
             row.update({"faiss": f"SQ {FAISS_SQ[spec]}", "faiss_encode": n / faiss_encode_s,
                         "faiss_decode": n / faiss_decode_s})
         rows.append(row)
-        print({k: (round(v) if isinstance(v, float) else v) for k, v in row.items()}, flush=True)
+        log(row)
     return refs, rows
 
 
-def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, single: int = 50) -> list[dict]:
+def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, single: int = 50,
+              log=_quiet) -> list[dict]:
     """Brute-force search through the public entry points, per codec: Index.add (vectors/s),
     Index.search of one query (the first `single` queries one call each, one thread for every side)
     and of the whole batch (all pinned threads); Compressed.score of one query (the scoring kernel
@@ -169,7 +174,7 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
         rows.append({"method": f"vectro `{spec}`", "codec": spec, "bytes_per_vector": packed.bytes_per_vector,
                      "add": n / add_s, "single_ms": 1e3 * single_s / len(few), "score_ms": 1e3 * score_s / len(few),
                      "batch_qps": len(queries) / batch_s})
-        print(rows[-1], flush=True)
+        log(rows[-1])
     faiss = _faiss()
     if faiss is None:
         return rows
@@ -187,7 +192,7 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
         batch_s, _ = timed(lambda: ref.search(queries, k), repeats)
         rows.append({"method": name, "codec": None, "bytes_per_vector": ref.sa_code_size(), "add": n / add_s,
                      "single_ms": 1e3 * single_s / len(few), "batch_qps": len(queries) / batch_s})
-        print(rows[-1], flush=True)
+        log(rows[-1])
     return rows
 
 
@@ -197,20 +202,22 @@ def _filled_index(index, base):
 
 
 def run(n: int = 1_000_000, dim: int = 384, repeats: int = 3, scan_n: int = 50_000, queries: int = 1000,
-        scan_base: np.ndarray | None = None, scan_queries: np.ndarray | None = None, threads: int | None = None) -> dict:
+        scan_base: np.ndarray | None = None, scan_queries: np.ndarray | None = None, threads: int | None = None,
+        log=_quiet) -> dict:
     """Codec throughput on n clustered vectors of `dim`, then brute-force search on `scan_base` and
-    `scan_queries` (default: scan_n clustered vectors and `queries` more), every library pinned to `threads`."""
+    `scan_queries` (default: scan_n clustered vectors and `queries` more), every library pinned to `threads`.
+    `log(row)` is called with each row as it is measured."""
     with pinned_threads(threads) as count:
         report = {"backend": "numba" if kernels.available() else "numpy", "threads": count, "n": n, "dim": dim,
                   "repeats": repeats}
         X = clustered_vectors(n, dim, seed=dim)
-        report["refs"], report["codecs"] = codec_rows(X, repeats)
+        report["refs"], report["codecs"] = codec_rows(X, repeats, log)
         del X
         if scan_base is None:
             data = clustered_vectors(scan_n + queries, dim, seed=11)
             scan_base, scan_queries = data[:scan_n], data[scan_n:]
         report["scan"] = {"n": len(scan_base), "dim": scan_base.shape[1], "queries": len(scan_queries),
-                          "rows": scan_rows(scan_base, scan_queries, repeats)}
+                          "rows": scan_rows(scan_base, scan_queries, repeats, log=log)}
     return report
 
 
