@@ -38,6 +38,11 @@ def use_data(folder: Path | None) -> None:
         PUBLIC = Path(folder)
 
 
+def data_flag(args) -> str:
+    """` --data DIR` when the run used another data folder, for the recorded command."""
+    return f" --data {args.data}" if args.data else ""
+
+
 def public_data():
     """(base (50000, 384), queries (1000, 384), exact top-100 ids) or None when the folder is absent."""
     if not (PUBLIC / "base.npy").exists():

@@ -20,7 +20,7 @@ from vectro.bench import clustered_vectors
 from vectro.demo import DEMO_CODECS
 from vectro.speed import copy_rate, seed_quantize
 
-from _common import README, arguments, machine_line, pin_threads, public_data, timed, use_data, write_section
+from _common import data_flag, README, arguments, machine_line, pin_threads, public_data, timed, use_data, write_section
 
 
 def throughput(n: int, d: int, repeats: int) -> list[str]:
@@ -89,7 +89,8 @@ def main():
     args = parser.parse_args()
     use_data(args.data)
     threads = pin_threads(args.threads)
-    command = f"Command: `python benchmarks/compress.py --n {args.n} --d {args.d} --write-docs` on {machine_line(threads)}."
+    command = (f"Command: `python benchmarks/compress.py --n {args.n} --d {args.d}{data_flag(args)} --write-docs` on "
+               f"{machine_line(threads)}.")
     table, codecs = quality()
     body = [command, ""] + throughput(args.n, args.d, args.repeats) + [""] + table
     print("\n".join(body))

@@ -28,7 +28,7 @@ from vectro.codecs.profiles import PROFILES
 from vectro.metrics.ranking import ndcg_at_k, recall_at_k, top_k
 
 import _common
-from _common import DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, status, timed, use_data, write_section
+from _common import data_flag, DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, status, timed, use_data, write_section
 
 BUDGETS = [20, 28, 36, 52, 68, 100, 132, 200, 392]  # stored bytes: code sizes + a 4-byte norm
 VECTRO = ["pq:16", "pq:32x4", "opq:16", "opq:32x4", "pq:24", "pq:48x4", "opq:24", "opq:48x4", "spectral:8",
@@ -303,6 +303,7 @@ def main():
         r.update(n=len(base), nq=len(queries))
     flags = "".join(f" --{name}" for name in ("skip-qdrant", "skip-opq") if getattr(args, name.replace("-", "_")))
     flags += f" --specs {args.specs}" if args.specs else ""
+    flags += data_flag(args)
     flags += f" --faiss-m {args.faiss_m}" if args.faiss_m != parser.get_default("faiss_m") else ""
     command = (f"Command: `python benchmarks/quality.py{flags} --rq-n {args.rq_n} --write-docs` on "
                f"{machine_line(threads)}.")

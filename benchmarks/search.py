@@ -22,7 +22,7 @@ import numpy as np
 import vectro
 from vectro.bench import clustered_vectors
 
-from _common import arguments, machine_line, one_thread, pin_threads, public_data, status, use_data, write_section
+from _common import data_flag, arguments, machine_line, one_thread, pin_threads, public_data, status, use_data, write_section
 
 K = 10
 REPEATS = 2
@@ -233,7 +233,7 @@ def main():
     if data is not None:
         base, queries, gt = data
         truth = gt[:, :K]
-        flags = " --skip-big" if args.skip_big else ""
+        flags = (" --skip-big" if args.skip_big else "") + data_flag(args)
         command = f"Command: `python benchmarks/search.py{flags} --write-docs` on {machine_line(threads)}."
         body = [command, "",
                 f"Public set: {len(base):,} real all-MiniLM-L6-v2 passages, {len(queries):,} held-out queries, cosine "

@@ -10,7 +10,7 @@ is pinned to the same threads (single queries: one thread each); see vectro/spee
 
 from __future__ import annotations
 
-from _common import arguments, machine_line, public_data, status, use_data, write_section
+from _common import data_flag, arguments, machine_line, public_data, status, use_data, write_section
 
 from vectro.speed import markdown, run, summary, targets
 
@@ -28,7 +28,7 @@ def main():
                  threads=args.threads, log=lambda row: print(row, flush=True))
     source = "the public set" if base is not None else "synthetic clustered vectors (public set not found)"
     command = (f"Command: `python benchmarks/speed.py --n {args.n} --dim {args.dim} --repeats {args.repeats}"
-               + (f" --threads {args.threads}" if args.threads else "") + f" --write-docs` on "
+               + (f" --threads {args.threads}" if args.threads else "") + data_flag(args) + " --write-docs` on "
                f"{machine_line(report['threads'])}. Search on {source}.")
     text = command + "\n\n" + markdown(report)
     rows = targets(report)
