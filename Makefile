@@ -40,9 +40,9 @@ bench: install
 	  $(BIN)/vectro demo && $(BIN)/vectro bench speed --n 100000 --d 384; \
 	else \
 	  cd benchmarks && export VECTRO_PUBLIC_DATA=$(PUBLIC_DATA) && \
-	  ../$(BIN)/python compress.py && ../$(BIN)/python speed.py && ../$(BIN)/python search.py && \
-	  ../$(BIN)/python quality.py && ../$(BIN)/python learned.py && \
-	  ../$(BIN)/python embed_models.py && ../$(BIN)/python service.py --write-docs && \
+	  ../$(BIN)/python compress.py --write-docs && ../$(BIN)/python speed.py --write-docs && ../$(BIN)/python search.py --write-docs && \
+	  ../$(BIN)/python quality.py --write-docs && ../$(BIN)/python learned.py --write-docs && \
+	  ../$(BIN)/python embed_models.py --write-docs && ../$(BIN)/python service.py --write-docs && \
 	  ../$(BIN)/python databases.py --write-docs; \
 	fi
 

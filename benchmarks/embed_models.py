@@ -1,31 +1,29 @@
 """Embedding models compared on the bundled labelled sample (what `vectro models bench` prints).
 
-    python benchmarks/embed_models.py [--models minilm,openai-small] [--no-write]
+    python benchmarks/embed_models.py [--models minilm,openai-small] [--write-docs]
 
 Runs `vectro.embed.benchmark_models` on the 300 passages and 40 judged queries that ship in
 `vectro/data/bench_*`: seconds per text (after a warm-up call that loads the model), contrast
 (mean cosine of same-page passage pairs minus different-page pairs), and recall@10 / nDCG@10
 against the judgements with float32 vectors and after each codec. Remote models need their key
 in the environment; models that cannot run here are listed with the reason.
-Writes the `embed-models` section of docs/benchmarks.md.
+With --write-docs, writes the `embed-models` section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 
 from vectro.embed import benchmark_models
 
-from _common import machine_line, write_section
+from _common import arguments, machine_line, write_section
 
 CODECS = ["float16", "int8", "nf4", "rq:2", "binary"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--models", default="minilm")
-    parser.add_argument("--no-write", action="store_true")
+    parser = arguments(__doc__)
+    parser.add_argument("--models", default="minilm", help="Comma-separated registry names (default: minilm).")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     report = benchmark_models(args.models.split(","), codecs=CODECS)
@@ -46,7 +44,7 @@ def main() -> None:
             lines.append(f"| | | | | | {c['codec']} | {c['bytes_per_vector']} | {c['recall@10']:.4f} | {c['ndcg@10']:.4f} |")
     text = "\n".join(["## Embedding models", ""] + lines)
     print(text)
-    if not args.no_write:
+    if args.write_docs:
         write_section("embed-models", text)
 
 

@@ -1,6 +1,6 @@
 """Learned ranking-preserving projections against PCA, whitened PCA and a random orthogonal projection.
 
-    python benchmarks/learned.py [--dims 16,32,64,128] [--epochs 20] [--no-write]
+    python benchmarks/learned.py [--dims 16,32,64,128] [--epochs 20] [--threads N] [--data DIR] [--write-docs]
 
 The learned projection trains on the public base (its own 80/10/10 split, seed 42); every method
 is then measured the same way: the 1,000 held-out queries search all 50,000 base vectors through
@@ -11,7 +11,6 @@ by int8. Training time is wall time on this machine; the methods without trainin
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
@@ -20,7 +19,7 @@ import vectro
 from vectro.codecs.learned import LearnedProjection
 from vectro.train import TrainConfig, train_projection
 
-from _common import DOC, machine_line, public_data_or_exit, write_section
+from _common import DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, status, use_data, write_section
 
 
 def baselines(base: np.ndarray, dim_out: int) -> dict:
@@ -68,11 +67,12 @@ def plot(rows, dims, path):
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = arguments(__doc__)
     parser.add_argument("--dims", default="16,32,64,128")
     parser.add_argument("--epochs", type=int, default=20)
-    parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    use_data(args.data)
+    threads = pin_threads(args.threads)
     base, queries, gt = public_data_or_exit()
     dims = [int(d) for d in args.dims.split(",")]
     rows = []
@@ -92,7 +92,9 @@ def main():
                              "epochs": model.meta_["training"]["best_epoch"] if name == "learned" else None})
                 print(rows[-1], flush=True)
 
-    body = [f"Command: `python benchmarks/learned.py --dims {args.dims} --epochs {args.epochs}` on {machine_line()}.", "",
+    command = (f"Command: `python benchmarks/learned.py --dims {args.dims} --epochs {args.epochs} --write-docs` on "
+               f"{machine_line(threads)}.")
+    body = [command, "",
             "Training: the public base (50,000 x 384), split 80/10/10 with seed 42; k=50, tau=0.05, lambda=1, one hard "
             "negative per anchor from teacher ranks 51-200, in-batch negatives, batch 256, Adam 2e-3 with cosine decay, "
             "early stopping on validation recall@50 (patience 3), PCA initialisation. Measured: the 1,000 held-out "
@@ -110,10 +112,29 @@ def main():
         f"d'={d}: {next(r['recall'] for r in rows if r['method'] == 'learned' and r['dim'] == d and not r['int8']) - next(r['recall'] for r in rows if r['method'] == 'PCA' and r['dim'] == d and not r['int8']):+.4f}"
         for d in dims) + ".", "", "![recall vs d'](learned-recall.png)"]
     text = "\n".join(body)
+    pick = lambda name, d, q8=False: next(r for r in rows if r["method"] == name and r["dim"] == d and r["int8"] == q8)  # noqa: E731
+    readme = ["| d' | learned | PCA | PCA + whitening | random orthogonal | training |", "|---:|---:|---:|---:|---:|---:|"]
+    readme += [f"| {d} | " + " | ".join(f"{pick(name, d)['recall']:.3f}" for name in
+                                        ("learned", "PCA", "PCA + whitening", "random orthogonal"))
+               + f" | {pick('learned', d)['train_s']:.0f} s |" for d in dims]
+    targets = [command, "", "| target | measured | status |", "|---|---|---|"]
+    gains = {d: pick("learned", d)["recall"] - pick("PCA", d)["recall"] for d in dims}
+    small = [d for d in dims if d <= 64]
+    if small:
+        targets.append(f"| learned beats PCA at every d' <= 64 | " + ", ".join(f"{gains[d]:+.4f} (d'={d})" for d in small)
+                       + f" | {status(all(gains[d] > 0 for d in small))} |")
+    if 32 in gains:
+        targets.append(f"| by at least 0.03 at d'=32 | {gains[32]:+.4f} | {status(gains[32] >= 0.03)} |")
+    if 64 in gains:
+        r = pick("learned", 64, True)
+        targets.append(f"| `learned:64+int8` ({r['bytes']} B/vector) recall@10 >= 0.80 | {r['recall']:.4f} | "
+                       f"{status(r['recall'] >= 0.80)} |")
     print(text)
-    if not args.no_write:
+    if args.write_docs:
         plot(rows, dims, DOC.parent / "learned-recall.png")
         write_section("learned", text)
+        write_section("targets-learned", "\n".join(targets))
+        write_section("learned", command.replace("Command:", "Measured with") + "\n\n" + "\n".join(readme), README)
 
 
 if __name__ == "__main__":

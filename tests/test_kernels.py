@@ -17,7 +17,7 @@ def numpy_only():
         yield lambda: stack.enter_context(kernels.backend("numpy"))
 
 
-KERNEL_CODECS = ["int8", "int16", "int4", "int8-dim", "binary", "float16"]
+KERNEL_CODECS = ["int8", "int16", "int4", "nf4", "int8-dim", "binary", "float16"]
 
 
 def edge_cases(rng, n, dim):
@@ -66,7 +66,8 @@ def test_fast_path_names_the_first_bad_row(spec, rng):
         codec.encode(X)
 
 
-@pytest.mark.parametrize("spec", ["int8", "int4", "binary"])
+@pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int8:16", "nf4", "int2", "binary", "float16",
+                                  "bf16", "int8-dim", "rq:3", "rq:4"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])
 def test_single_query_scores_match_numpy(spec, dim, rng, numpy_only):
     X = rng.standard_normal((300, dim)).astype(np.float32)

@@ -66,8 +66,10 @@ class Compressed:
         """Decode every vector: float32 (n, d), into `out` (e.g. a memory-mapped .npy) if given."""
         if out is None:
             out = np.empty((len(self), self.dim), dtype=np.float32)
-        for start in range(0, len(self), BLOCK_ROWS):
-            out[start : start + BLOCK_ROWS] = self.codec.decode(self.codes[start : start + BLOCK_ROWS])
+        elif out.shape != (len(self), self.dim):
+            raise VectroError(f"out must have shape {(len(self), self.dim)}, got {out.shape}")
+        for start in range(0, len(self), BLOCK_ROWS):  # each block decoded straight into its rows of out
+            self.codec.decode(self.codes[start : start + BLOCK_ROWS], out=out[start : start + BLOCK_ROWS])
             if progress:
                 progress(min(start + BLOCK_ROWS, len(self)), len(self))
         return out
@@ -139,11 +141,11 @@ def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows
     """
     _check_metric(metric)
     source_dtype = np.asarray(X).dtype.name if hasattr(X, "dtype") else "float32"
-    X = as_matrix(X, "X")
+    X = as_matrix(X, "X", finite=False)  # the encoders check NaN/Inf in their own pass
     codec = _fitted(codec, X.shape[1], lambda: sample(X, fit_rows, seed), lambda: X[:1], seed)
     codes = np.empty((len(X), codec.bytes_per_vector(X.shape[1])), dtype=np.uint8)
-    for start in range(0, len(X), BLOCK_ROWS):
-        codes[start : start + BLOCK_ROWS] = codec.encode(X[start : start + BLOCK_ROWS])
+    for start in range(0, len(X), BLOCK_ROWS):  # each block encoded straight into its rows of codes
+        codec.encode(X[start : start + BLOCK_ROWS], out=codes[start : start + BLOCK_ROWS], first_row=start)
         if progress:
             progress(min(start + BLOCK_ROWS, len(X)), len(X))
     return Compressed(codec, codes, {"metric": metric, "source_dtype": source_dtype})
@@ -175,7 +177,7 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     if dst.suffix.lower() in (".npz", ".vqz"):
         codes = np.empty((source.n, codec.bytes_per_vector(source.dim)), dtype=np.uint8)
         for start, block in _blocks(source, block_rows, progress):
-            codes[start : start + len(block)] = codec.encode(block)
+            codec.encode(block, out=codes[start : start + len(block)], first_row=start)
         compressed = Compressed(codec, codes, meta)
         compressed.save(dst)
         return compressed
@@ -185,8 +187,9 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     with container.ContainerWriter(dst, _file_meta(codec, source.n, meta), sections) as writer:
         for name, value in state.items():
             writer.write(f"state/{name}", np.asarray(value))
-        for _, block in _blocks(source, block_rows, progress):
-            writer.write("codes", codec.encode(block))
+        buffer = np.empty((min(block_rows, source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
+        for start, block in _blocks(source, block_rows, progress):  # one code buffer, reused per block
+            writer.write("codes", codec.encode(block, out=buffer[: len(block)], first_row=start))
     return load(dst)
 
 

@@ -1,11 +1,14 @@
-"""The speed benchmark (`vectro bench speed`, `benchmarks/speed.py`): encode, decode and scan
-throughput next to references timed in the same process on the same arrays.
+"""The speed benchmark (`vectro bench speed`, `benchmarks/speed.py`): the public entry points
+(`vectro.compress`, `Compressed.decompress`, `Compressed.score`, `Index.add`, `Index.search` for
+one query and for a batch), each beside the kernel alone, next to references timed in the same
+process on the same arrays.
 
 References: memory bandwidth (np.copyto of the float32 input), the seed Vectro's NumPy int8
 quantiser, vectro's own NumPy fallback (VECTRO_BACKEND=numpy path), FAISS's scalar quantiser
-(`sa_encode` / `sa_decode`, QT_8bit / QT_4bit / QT_fp16) and FAISS flat SQ8 / binary indexes
-for scanning. Every figure is vectors (or query x vector pairs) per second; ratios are computed
-within one run because the machine is shared and noisy.
+(`sa_encode` / `sa_decode`) and FAISS flat indexes for scanning. Every library runs on the same
+pinned thread count (single-query timings on one thread for every side), every side is warmed up
+once and timed best of the same number of repeats; ratios are computed within one run because
+the machine is shared and noisy.
 """
 
 from __future__ import annotations
@@ -53,120 +56,241 @@ def copy_rate(X: np.ndarray, repeats: int) -> float:
     return len(X) / seconds
 
 
-def codec_rows(X: np.ndarray, repeats: int) -> tuple[dict, list[dict]]:
-    """Reference rates and, per codec, encode/decode rates (fast path, NumPy fallback, FAISS)."""
+CODECS = ["float16", "bf16", "int16", "int8", "int8-dim", "nf4", "int4", "int2", "binary", "rq:4"]
+
+
+def scan_codecs(dim: int) -> list[str]:
+    """Brute-force search: every codec above, the float32 reference, a composite, a product quantiser."""
+    return ["float32", *CODECS, f"pca:{max(1, dim // 3)}+int8"] + ([f"pq:{dim // 8}"] if dim % 8 == 0 else [])
+
+
+@contextmanager
+def pinned_threads(count: int | None):
+    """Every library on `count` threads for the duration (None: every core): vectro's numba kernels,
+    BLAS / OpenMP through threadpoolctl when installed, and FAISS's OpenMP when installed."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # vectro[bench] installs it; without it BLAS keeps its own setting
+        threadpool_limits = None
+    before = kernels.set_threads(None)
+    count = kernels.set_threads(count)
+    limiter = threadpool_limits(limits=count) if threadpool_limits else None
+    faiss = _faiss()
+    if faiss is not None:
+        faiss.omp_set_num_threads(count)
+    try:
+        yield count
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+        kernels.set_threads(before)
+        if faiss is not None:
+            faiss.omp_set_num_threads(before)
+
+
+def timed(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, object]:
+    """(fastest of `repeats` wall times, the last result) after `warmup` untimed calls; every side of
+    every comparison is timed through here with the same counts."""
+    for _ in range(warmup):
+        fn()
+    return best(fn, repeats)
+
+
+def _quiet(row: dict) -> None:
+    """The default row callback: the library prints nothing (the CLI's --json owns stdout)."""
+
+
+def codec_rows(X: np.ndarray, repeats: int, log=_quiet) -> tuple[dict, list[dict]]:
+    """References and, per codec: compress / decompress (public), encode / decode (kernel alone),
+    the NumPy fallback's compress / decompress and FAISS's sa_encode / sa_decode, in vectors/s."""
+    from .compressed import compress
+
     n = len(X)
-    seed_s, _ = best(lambda: seed_quantize(X), repeats)
+    seed_s, _ = timed(lambda: seed_quantize(X), repeats)
     refs = {"copyto": copy_rate(X, repeats), "seed_int8": n / seed_s}
-    compile_started = time.perf_counter()
-    for spec in CODECS:  # first calls compile (or load from the on-disk cache)
-        codec = make_codec(spec).fit(X[:1000])
-        codec.decode(codec.encode(X[:2]))
-    refs["first_call_seconds"] = time.perf_counter() - compile_started
     faiss = _faiss()
     rows = []
     for spec in CODECS:
-        codec = make_codec(spec).fit(X[:100_000])
-        encode_s, codes = best(lambda: codec.encode(X), repeats)
-        decode_s, _ = best(lambda: codec.decode(codes), repeats)
+        compress_s, packed = timed(lambda: compress(X, spec), repeats)
+        decompress_s, _ = timed(lambda: packed.decompress(), repeats)
+        codec = packed.codec
+        encode_s, _ = timed(lambda: codec.encode(X), repeats)
+        decode_s, _ = timed(lambda: codec.decode(packed.codes), repeats)
         with numpy_backend():
-            np_encode_s, np_codes = best(lambda: codec.encode(X), 1)
-            np_decode_s, _ = best(lambda: codec.decode(codes), 1)
-        row = {"codec": spec, "bytes_per_vector": codec.bytes_per_vector(X.shape[1]),
-               "encode": n / encode_s, "decode": n / decode_s, "numpy_encode": n / np_encode_s,
-               "numpy_decode": n / np_decode_s, "bit_exact": bool(np.array_equal(codes, np_codes))}
+            np_compress_s, np_packed = timed(lambda: compress(X, spec), repeats)
+            np_decompress_s, _ = timed(lambda: np_packed.decompress(), repeats)
+        row = {"codec": spec, "bytes_per_vector": packed.bytes_per_vector, "compress": n / compress_s,
+               "decompress": n / decompress_s, "encode": n / encode_s, "decode": n / decode_s,
+               "numpy_compress": n / np_compress_s, "numpy_decompress": n / np_decompress_s,
+               "bit_exact": bool(np.array_equal(packed.codes, np_packed.codes))}
         if faiss is not None and spec in FAISS_SQ:
             sq = faiss.IndexScalarQuantizer(X.shape[1], getattr(faiss.ScalarQuantizer, FAISS_SQ[spec]))
             sq.train(X[:100_000])
-            faiss_encode_s, faiss_codes = best(lambda: sq.sa_encode(X), repeats)
-            faiss_decode_s, _ = best(lambda: sq.sa_decode(faiss_codes), repeats)
+            faiss_encode_s, faiss_codes = timed(lambda: sq.sa_encode(X), repeats)
+            faiss_decode_s, _ = timed(lambda: sq.sa_decode(faiss_codes), repeats)
             row.update({"faiss": f"SQ {FAISS_SQ[spec]}", "faiss_encode": n / faiss_encode_s,
                         "faiss_decode": n / faiss_decode_s})
         rows.append(row)
+        log(row)
     return refs, rows
 
 
-def scan_rows(X: np.ndarray, queries: np.ndarray, k: int = 10) -> list[dict]:
-    """Brute-force top-k throughput (query x vector pairs/s), 1 query and a batch, vs FAISS."""
+def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, single: int = 50,
+              log=_quiet) -> list[dict]:
+    """Brute-force search through the public entry points, per codec: Index.add (vectors/s),
+    Index.search of one query (the first `single` queries one call each, one thread for every side)
+    and of the whole batch (all pinned threads); Compressed.score of one query (the scoring kernel
+    alone) beside them. FAISS IndexFlatIP and flat SQ8 are timed the same way."""
+    from .compressed import compress
     from .index import Index
 
-    n, dim = X.shape
-    faiss = _faiss()
+    n, dim = base.shape
+    few = queries[:single]
     rows = []
-    for spec in ("int8", "binary"):
-        index = Index(dim, spec, metric="ip")
-        index.add(X)
-        codes = np.asarray(index._codes.view())
-        flat = codes.reshape(-1)[: codes.size // 8 * 8].view(np.uint64)
-        read_s, _ = best(lambda: np.add.reduce(flat), 3)
-        single_s, _ = best(lambda: [index.search(q, k) for q in queries[:20]], 2)
-        batch_s, _ = best(lambda: index.search(queries, k), 1)
-        row = {"codec": spec, "read_codes_s": read_s, "single_s": single_s / 20, "batch_s": batch_s,
-               "single_pairs": n / (single_s / 20), "batch_pairs": n * len(queries) / batch_s,
-               "batch": len(queries)}
-        if faiss is not None:
-            if spec == "int8":
-                ref = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT)
-                ref.train(X[:100_000])
-                ref.add(X)
-                prepare, name = (lambda q: q), "IndexScalarQuantizer QT_8bit (flat)"
-            else:
-                ref = faiss.IndexBinaryFlat(8 * codes.shape[1])
-                ref.add(codes)
-                prepare, name = (lambda q: np.packbits(q > 0, axis=1, bitorder="little")), "IndexBinaryFlat (Hamming)"
-            f_single_s, _ = best(lambda: [ref.search(prepare(q[None, :]), k) for q in queries[:20]], 2)
-            f_batch_s, _ = best(lambda: ref.search(prepare(queries), k), 1)
-            row.update({"faiss": name, "faiss_single_pairs": n / (f_single_s / 20),
-                        "faiss_batch_pairs": n * len(queries) / f_batch_s})
-        rows.append(row)
+
+    def one_by_one(search):
+        return lambda: [search(q) for q in few]
+
+    for spec in scan_codecs(dim):
+        add_s, index = timed(lambda: _filled_index(Index(dim, spec), base), repeats)
+        packed = compress(base, index.codec)  # the index's fitted codec: the same codes
+        with pinned_threads(1):
+            single_s, _ = timed(one_by_one(lambda q: index.search(q, k)), repeats)
+            score_s, _ = timed(one_by_one(lambda q: packed.score(q[None, :])), repeats)
+        batch_s, _ = timed(lambda: index.search(queries, k), repeats)
+        rows.append({"method": f"vectro `{spec}`", "codec": spec, "bytes_per_vector": packed.bytes_per_vector,
+                     "add": n / add_s, "single_ms": 1e3 * single_s / len(few), "score_ms": 1e3 * score_s / len(few),
+                     "batch_qps": len(queries) / batch_s})
+        log(rows[-1])
+    faiss = _faiss()
+    if faiss is None:
+        return rows
+    for name, make in [("FAISS IndexFlatIP (float32)", lambda: faiss.IndexFlatIP(dim)),
+                       ("FAISS IndexScalarQuantizer QT_8bit (flat)",
+                        lambda: faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_8bit, faiss.METRIC_INNER_PRODUCT))]:
+        def build():
+            ref = make()
+            ref.train(base)
+            ref.add(base)
+            return ref
+        add_s, ref = timed(build, repeats)
+        with pinned_threads(1):
+            single_s, _ = timed(one_by_one(lambda q: ref.search(q[None, :], k)), repeats)
+        batch_s, _ = timed(lambda: ref.search(queries, k), repeats)
+        rows.append({"method": name, "codec": None, "bytes_per_vector": ref.sa_code_size(), "add": n / add_s,
+                     "single_ms": 1e3 * single_s / len(few), "batch_qps": len(queries) / batch_s})
+        log(rows[-1])
     return rows
 
 
-def run(dims=(384, 768, 1536), n: int = 1_000_000, max_bytes: float = 1.6e9, repeats: int = 2,
-        scan_n: int = 1_000_000, scan_queries: int = 1000) -> dict:
-    """Everything above for each dimension; n shrinks for large d to keep the input under max_bytes."""
-    report = {"backend": "numba" if kernels.available() else "numpy", "dims": []}
-    for dim in dims:
-        rows_n = int(min(n, max_bytes // (4 * dim)))
-        X = clustered_vectors(rows_n, dim, seed=dim)
-        refs, rows = codec_rows(X, repeats)
-        report["dims"].append({"dim": dim, "n": rows_n, "refs": refs, "codecs": rows})
+def _filled_index(index, base):
+    index.add(base)
+    return index
+
+
+def run(n: int = 1_000_000, dim: int = 384, repeats: int = 3, scan_n: int = 50_000, queries: int = 1000,
+        scan_base: np.ndarray | None = None, scan_queries: np.ndarray | None = None, threads: int | None = None,
+        log=_quiet) -> dict:
+    """Codec throughput on n clustered vectors of `dim`, then brute-force search on `scan_base` and
+    `scan_queries` (default: scan_n clustered vectors and `queries` more), every library pinned to `threads`.
+    `log(row)` is called with each row as it is measured."""
+    with pinned_threads(threads) as count:
+        report = {"backend": "numba" if kernels.available() else "numpy", "threads": count, "n": n, "dim": dim,
+                  "repeats": repeats}
+        X = clustered_vectors(n, dim, seed=dim)
+        report["refs"], report["codecs"] = codec_rows(X, repeats, log)
         del X
-    scan_n = int(min(scan_n, max_bytes // (4 * dims[0])))
-    data = clustered_vectors(scan_n + scan_queries, dims[0], seed=11)
-    report["scan"] = {"n": scan_n, "dim": dims[0],
-                      "rows": scan_rows(data[:scan_n], data[scan_n:])}
+        if scan_base is None:
+            data = clustered_vectors(scan_n + queries, dim, seed=11)
+            scan_base, scan_queries = data[:scan_n], data[scan_n:]
+        report["scan"] = {"n": len(scan_base), "dim": scan_base.shape[1], "queries": len(scan_queries),
+                          "rows": scan_rows(scan_base, scan_queries, repeats, log=log)}
     return report
 
 
 def markdown(report: dict) -> str:
-    lines = []
-    for block in report["dims"]:
-        refs = block["refs"]
-        lines += [f"**d = {block['dim']}, n = {block['n']:,}** — memory-bandwidth reference (np.copyto) "
-                  f"{refs['copyto']:,.0f} vectors/s; seed NumPy int8 quantiser {refs['seed_int8']:,.0f} vectors/s; "
-                  f"first calls (compile or cache load) {refs['first_call_seconds']:.1f} s.", "",
-                  "| codec | B/vector | encode vec/s | ÷ copyto | ÷ seed | ÷ NumPy fallback | FAISS encode vec/s | "
-                  "÷ FAISS | decode vec/s | ÷ NumPy fallback | FAISS decode vec/s | bit-exact |",
-                  "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
-        for row in block["codecs"]:
-            faiss_enc = f"{row['faiss_encode']:,.0f}" if "faiss_encode" in row else "–"
-            faiss_ratio = f"{row['encode'] / row['faiss_encode']:.2f}x" if "faiss_encode" in row else "–"
-            faiss_dec = f"{row['faiss_decode']:,.0f}" if "faiss_decode" in row else "–"
-            lines.append(
-                f"| `{row['codec']}` | {row['bytes_per_vector']} | {row['encode']:,.0f} | "
-                f"{row['encode'] / refs['copyto']:.2f}x | {row['encode'] / refs['seed_int8']:.2f}x | "
-                f"{row['encode'] / row['numpy_encode']:.2f}x | {faiss_enc} | {faiss_ratio} | {row['decode']:,.0f} | "
-                f"{row['decode'] / row['numpy_decode']:.2f}x | {faiss_dec} | {'yes' if row['bit_exact'] else 'NO'} |")
-        lines.append("")
-    scan = report["scan"]
-    lines += [f"**Brute-force scan, top-10, n = {scan['n']:,}, d = {scan['dim']}** (query x vector pairs per second; "
-              "vectro.Index search including top-k selection):", "",
-              "| codes | 1 query: pairs/s | time ÷ one read of the codes | FAISS 1 query | batch: pairs/s | FAISS batch | "
-              "FAISS index |", "|---|---:|---:|---:|---:|---:|---|"]
-    for row in scan["rows"]:
+    """The full tables (docs/benchmarks.md)."""
+    refs = report["refs"]
+    lines = [f"**Compress and decompress, n = {report['n']:,}, d = {report['dim']}** (vectors/s; warm-up call, then "
+             f"best of {report['repeats']}; {report['threads']} threads for every library). References: `np.copyto` "
+             f"of the input {refs['copyto']:,.0f} vectors/s; the seed Vectro's NumPy int8 quantiser "
+             f"{refs['seed_int8']:,.0f} vectors/s. *compress* / *decompress* are `vectro.compress(X, codec)` and "
+             "`Compressed.decompress()` (the public calls, fit included for trainable codecs); *kernel* is "
+             "`codec.encode` / `codec.decode` on the whole array; *NumPy* is the same public call with "
+             "`VECTRO_BACKEND=numpy`.", "",
+             "| codec | B/vector | compress | ÷ copyto | ÷ seed | kernel encode | compress ÷ kernel | NumPy compress | "
+             "FAISS sa_encode | decompress | ÷ copyto | kernel decode | NumPy decompress | FAISS sa_decode | "
+             "bit-exact with NumPy |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+    for row in report["codecs"]:
         lines.append(
-            f"| `{row['codec']}` | {row['single_pairs']:,.0f} | {row['single_s'] / row['read_codes_s']:.2f}x | "
-            f"{row.get('faiss_single_pairs', 0):,.0f} | {row['batch_pairs']:,.0f} (x{row['batch']}) | "
-            f"{row.get('faiss_batch_pairs', 0):,.0f} | {row.get('faiss', '–')} |")
+            f"| `{row['codec']}` | {row['bytes_per_vector']} | {row['compress']:,.0f} | "
+            f"{row['compress'] / refs['copyto']:.2f}x | {row['compress'] / refs['seed_int8']:.2f}x | "
+            f"{row['encode']:,.0f} | {row['compress'] / row['encode']:.2f}x | {row['numpy_compress']:,.0f} | "
+            f"{_maybe(row, 'faiss_encode')} | {row['decompress']:,.0f} | {row['decompress'] / refs['copyto']:.2f}x | "
+            f"{row['decode']:,.0f} | {row['numpy_decompress']:,.0f} | {_maybe(row, 'faiss_decode')} | "
+            f"{'yes' if row['bit_exact'] else 'no'} |")
+    scan = report["scan"]
+    int8 = _int8_latency(report)
+    lines += ["", f"**Brute-force search, n = {scan['n']:,}, d = {scan['dim']}, top-10** (cosine for vectro, inner "
+              f"product for FAISS on the same unit vectors). *1 query*: the first 50 queries one call each, on one "
+              f"thread for every library, mean ms per call; *batch*: {scan['queries']:,} queries in one call on "
+              f"{report['threads']} threads. `Index.search` includes validation, scoring, the norm division, top-k "
+              "and id mapping; `Compressed.score` (the codec's scoring kernel alone, over the same codes) returns all "
+              "n inner products.", "",
+              "| method | B/vector | Index.add vectors/s | Index.search 1 query ms | ÷ int8 | Compressed.score 1 query ms "
+              "| Index.search batch QPS |",
+              "|---|---:|---:|---:|---:|---:|---:|"]
+    for row in scan["rows"]:
+        lines.append(f"| {row['method']} | {row['bytes_per_vector']} | {row['add']:,.0f} | {row['single_ms']:.2f} | "
+                     f"{row['single_ms'] / int8:.2f}x | {_maybe(row, 'score_ms', '.2f')} | {row['batch_qps']:,.0f} |")
+    return "\n".join(lines)
+
+
+def _maybe(row: dict, key: str, fmt: str = ",.0f") -> str:
+    return format(row[key], fmt) if key in row else "–"
+
+
+def _int8_latency(report: dict) -> float:
+    return next(r["single_ms"] for r in report["scan"]["rows"] if r["codec"] == "int8")
+
+
+def targets(report: dict) -> list[tuple[str, str, bool]]:
+    """(target, measured, met) for each #17 target this benchmark measures."""
+    refs = report["refs"]
+    rows = {r["codec"]: r for r in report["codecs"]}
+    int8 = rows["int8"]
+    out = [("`vectro.compress(X, \"int8\")` >= 0.8x `np.copyto`", f"{int8['compress'] / refs['copyto']:.2f}x",
+            int8["compress"] >= 0.8 * refs["copyto"]),
+           ("`vectro.compress(X, \"int8\")` >= 8x the seed's NumPy quantiser",
+            f"{int8['compress'] / refs['seed_int8']:.2f}x", int8["compress"] >= 8 * refs["seed_int8"]),
+           ("`Compressed.decompress` (int8) >= 0.8x `np.copyto`", f"{int8['decompress'] / refs['copyto']:.2f}x",
+            int8["decompress"] >= 0.8 * refs["copyto"])]
+    for spec in ("int4", "nf4", "binary", "float16"):
+        ratio = rows[spec]["compress"] / refs["copyto"]
+        out.append((f"`{spec}` through `compress` >= 0.6x `np.copyto`", f"{ratio:.2f}x", ratio >= 0.6))
+    int8_ms = _int8_latency(report)
+    vectro_rows = [r for r in report["scan"]["rows"] if r["codec"]]
+    worst = max(vectro_rows, key=lambda r: r["single_ms"])
+    out.append((f"single-query brute force at {report['scan']['n']:,}: every codec within 3x of int8's latency",
+                f"slowest `{worst['codec']}` {worst['single_ms'] / int8_ms:.2f}x ({worst['single_ms']:.2f} vs "
+                f"{int8_ms:.2f} ms); " + ", ".join(f"`{r['codec']}` {r['single_ms'] / int8_ms:.2f}x" for r in vectro_rows),
+                worst["single_ms"] <= 3 * int8_ms))
+    return out
+
+
+def summary(report: dict) -> str:
+    """The README's speed table: the public calls as ratios to the references of the same run."""
+    refs = report["refs"]
+    scan = {r["codec"]: r for r in report["scan"]["rows"] if r["codec"]}
+    int8_ms = _int8_latency(report)
+    lines = [f"Measured by `benchmarks/speed.py` (n = {report['n']:,} x {report['dim']} for compress, "
+             f"{report['scan']['n']:,} vectors for search; {report['threads']} threads, one for single queries):", "",
+             "| codec | `compress` ÷ np.copyto | `compress` ÷ seed quantiser | `decompress` ÷ np.copyto | "
+             "1-query `Index.search` ÷ int8's |", "|---|---:|---:|---:|---:|"]
+    for row in report["codecs"]:
+        single = scan.get(row["codec"])
+        lines.append(f"| `{row['codec']}` | {row['compress'] / refs['copyto']:.2f}x | "
+                     f"{row['compress'] / refs['seed_int8']:.2f}x | {row['decompress'] / refs['copyto']:.2f}x | "
+                     + (f"{single['single_ms'] / int8_ms:.2f}x |" if single else "– |"))
     return "\n".join(lines)

@@ -47,6 +47,29 @@ def test_score_equals_decode_then_inner_product(spec, clustered):
 
 
 @pytest.mark.parametrize("spec", SPECS)
+@pytest.mark.parametrize("nq", [1, 5])
+def test_few_query_scores_come_from_the_codes_in_place(spec, nq, clustered, monkeypatch):
+    """Every codec scores one query or a small batch without decoding a vector (a compiled kernel,
+    or tables / a projection of the queries), and agrees with decode-then-dot in float64."""
+    codec = make_codec(spec).fit(clustered)
+    codes = codec.encode(clustered)
+    queries = clustered[:nq] * np.float32(1.7) + np.float32(0.01)
+    expected = queries.astype(np.float64) @ codec.decode(codes).astype(np.float64).T
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a few queries must be scored on the codes, not on decoded vectors")
+
+    if kernels.available():
+        for stage in [codec, *getattr(codec, "stages", [])]:
+            for name in ("decode", "_decode_block", "_rotated_decode"):
+                if hasattr(type(stage), name):
+                    monkeypatch.setattr(type(stage), name, refuse)
+    scores = codec.score(queries, codes)
+    assert scores.dtype == np.float32 and scores.shape == (nq, len(clustered))
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+
+
+@pytest.mark.parametrize("spec", SPECS)
 def test_state_round_trip_gives_identical_decoding(spec, clustered):
     codec = fitted(spec, clustered)
     codes = codec.encode(clustered)

@@ -85,7 +85,7 @@ def bench(
     if suite == "speed":
         from vectro.speed import markdown, run
 
-        report = run(dims=(d,), n=n, scan_n=n, scan_queries=queries)
+        report = run(n=n, dim=d, scan_n=n, queries=queries)
         if as_json:
             _print_json(report)
         else:

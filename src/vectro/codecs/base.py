@@ -135,43 +135,47 @@ class Codec:
             raise VectroError(f"X has {dim} dimensions, but codec {self.spec!r} was fitted on {self.dim_}")
         return self.dim_
 
-    def encode(self, X) -> np.ndarray:
-        """Encode float vectors (n, d) into uint8 codes (n, bytes_per_vector(d))."""
+    def encode(self, X, out: np.ndarray | None = None, *, first_row: int = 0) -> np.ndarray:
+        """Encode float vectors (n, d) into uint8 codes (n, bytes_per_vector(d)).
+
+        out: a C-contiguous uint8 (n, bytes_per_vector(d)) array (e.g. a slice of a larger code
+        array or of a memory-mapped file) written in place and returned: no second copy.
+        first_row: the row number of X[0] in error messages, for callers that encode block by block.
+        """
         X = as_matrix(X, "X", finite=False)
         dim = self._check_fitted(X.shape[1])
-        fast = self._encode_fast(X) if kernels.available() else None
-        if fast is not None:
-            codes, bad_row = fast
+        out = _output(out, (len(X), self.bytes_per_vector(dim)), np.uint8)
+        bad_row = self._encode_fast(X, out) if kernels.available() else None
+        if bad_row is not None:
             if bad_row >= 0:
-                check_finite(X[bad_row : bad_row + 1], "X", row_offset=bad_row)
-            return codes
-        out = np.empty((len(X), self.bytes_per_vector(dim)), dtype=np.uint8)
+                check_finite(X[bad_row : bad_row + 1], "X", row_offset=first_row + bad_row)
+            return out
         rows = kernel_rows(dim)
         for start in range(0, len(X), rows):
             block = X[start : start + rows]
-            check_finite(block, "X", row_offset=start)
+            check_finite(block, "X", row_offset=first_row + start)
             out[start : start + rows] = self._encode_block(block)
         return out
 
-    def decode(self, codes) -> np.ndarray:
-        """Decode uint8 codes (n, bytes_per_vector) into float32 vectors (n, d)."""
+    def decode(self, codes, out: np.ndarray | None = None) -> np.ndarray:
+        """Decode uint8 codes (n, bytes_per_vector) into float32 vectors (n, d), into `out` if given
+        (a C-contiguous float32 (n, d) array, written in place and returned)."""
         codes = self._check_codes(codes)
-        fast = self._decode_fast(codes) if kernels.available() else None
-        if fast is not None:
-            return fast
-        out = np.empty((len(codes), self.dim_), dtype=np.float32)
+        out = _output(out, (len(codes), self.dim_), np.float32)
+        if kernels.available() and self._decode_fast(codes, out):
+            return out
         rows = kernel_rows(self.dim_)
         for start in range(0, len(codes), rows):
             out[start : start + rows] = self._decode_block(codes[start : start + rows])
         return out
 
-    def _encode_fast(self, X: np.ndarray):
-        """(codes, first row holding NaN/Inf or -1) from a compiled kernel, or None: no kernel."""
+    def _encode_fast(self, X: np.ndarray, out: np.ndarray) -> int | None:
+        """Encode into `out` with a compiled kernel: the first row holding NaN/Inf or -1; None: no kernel."""
         return None
 
-    def _decode_fast(self, codes: np.ndarray):
-        """Decoded float32 vectors from a compiled kernel, or None: no kernel for this codec."""
-        return None
+    def _decode_fast(self, codes: np.ndarray, out: np.ndarray) -> bool:
+        """Decode into `out` with a compiled kernel; False: no kernel for this codec."""
+        return False
 
     def inner_products(self, queries, codes) -> np.ndarray:
         """Inner products of float queries (nq, d) with encoded vectors: float32 (nq, n).
@@ -204,7 +208,17 @@ class Codec:
         raise NotImplementedError
 
     def _score_block(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        # a few queries: a compiled kernel reads the codes in place; many: decode a block, one BLAS product
+        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            fast = self._score_fast(Q, codes)
+            if fast is not None:
+                return fast
         return Q @ self._decode_block(codes).T
+
+    def _score_fast(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
+        """Scores of a few float32 queries (nq, d) against codes read in place by a compiled kernel:
+        float32 (nq, n), or None when this codec has no such kernel."""
+        return None
 
     def _check_codes(self, codes) -> np.ndarray:
         dim = self._check_fitted()
@@ -239,6 +253,18 @@ class Codec:
             if name not in arrays:
                 raise VectroError(f"codec state for {self.spec!r} lacks the array {name!r}")
             setattr(self, name, np.asarray(arrays[name]))
+
+
+def _output(out: np.ndarray | None, shape: tuple[int, int], dtype) -> np.ndarray:
+    """A fresh (shape, dtype) array, or the caller's `out` once it is checked to fit."""
+    if out is None:
+        return np.empty(shape, dtype=dtype)
+    if not isinstance(out, np.ndarray) or out.dtype != dtype or out.shape != shape or not out.flags.c_contiguous \
+            or not out.flags.writeable:
+        got = f"{out.dtype} {out.shape}" if isinstance(out, np.ndarray) else type(out).__name__
+        raise VectroError(f"out must be a writeable C-contiguous {np.dtype(dtype).name} array of shape {shape}, "
+                          f"got {got}")
+    return out
 
 
 # ----- registry -------------------------------------------------------------------------------

@@ -32,17 +32,16 @@ class Binary(Codec):
         # +-1/sqrt(d): unit vectors, so cosine and inner product rank the same way
         return self._signs(codes) / np.float32(np.sqrt(self.dim_))
 
-    def _encode_fast(self, X):
-        return kernels.sign_encode(X)
+    def _encode_fast(self, X, out):
+        return kernels.sign_encode(X, out)
 
-    def _decode_fast(self, codes):
-        return kernels.sign_decode(codes, self.dim_, np.float32(1) / np.float32(np.sqrt(self.dim_)))
+    def _decode_fast(self, codes, out):
+        kernels.sign_decode(codes, out, np.float32(1) / np.float32(np.sqrt(self.dim_)))
+        return True
 
-    def _score_block(self, Q, codes):
-        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
-            luts = kernels.packed_value_luts(Q, SIGN_LEVELS / np.float32(np.sqrt(self.dim_)), 1)
-            return kernels.lut_scores(luts, codes)
-        return super()._score_block(Q, codes)
+    def _score_fast(self, Q, codes):
+        luts = kernels.packed_value_luts(Q, SIGN_LEVELS / np.float32(np.sqrt(self.dim_)), 1)
+        return kernels.lut_scores(luts, codes)
 
     def hamming(self, query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Hamming distances between binary query codes (nq, B) and codes (n, B): int32 (nq, n)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._validation import as_matrix
 from ..errors import VectroError
 from .base import Codec
 from .projection import Projection
@@ -61,21 +62,26 @@ class Composite(Codec):
             X = stage.transform(X)
         return np.ascontiguousarray(X, dtype=np.float32)
 
+    # the quantiser's public encode/decode: its compiled kernel when it has one
     def _encode_block(self, X):
-        return self.quantiser._encode_block(self._project(X))
+        return self.quantiser.encode(self._project(X))
 
     def _decode_block(self, codes):
-        X = self.quantiser._decode_block(codes)
+        X = self.quantiser.decode(codes)
         for stage in reversed(self.projections):
             X = stage.inverse_transform(X)
         return X
 
-    def _score_block(self, Q, codes):
+    def score(self, queries, codes):
+        """Project the queries once (q.inverse(z) = q'.z + offset), then score with the quantiser's
+        own path: its compiled kernel for a few queries, decode + BLAS for many."""
+        codes = self._check_codes(codes)
+        Q = as_matrix(queries, "queries", self.dim_)
         offset = np.zeros(len(Q), dtype=np.float32)
         for stage in self.projections:
             Q, extra = stage.transform_queries(Q)
             offset += extra
-        return self.quantiser._score_block(np.ascontiguousarray(Q, dtype=np.float32), codes) + offset[:, None]
+        return self.quantiser.score(np.ascontiguousarray(Q, dtype=np.float32), codes) + offset[:, None]
 
     def state(self):
         state = super().state()

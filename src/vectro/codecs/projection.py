@@ -56,6 +56,11 @@ class Projection(Codec):
     def _decode_block(self, codes):
         return self.inverse_transform(np.ascontiguousarray(codes).view("<f4"))
 
+    def _score_block(self, Q, codes):
+        # q.inverse(z) = q'.z + offset: project the queries once, never lift the stored rows back
+        projected, offset = self.transform_queries(Q)
+        return projected @ np.ascontiguousarray(codes).view("<f4").T + offset[:, None]
+
 
 @register
 class PCA(Projection):

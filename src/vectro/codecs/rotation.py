@@ -183,15 +183,20 @@ class RotationQuantizer(Codec):
             return self.signs_, self.perm_, self.block
         return np.ones((2, self.dim_), dtype=np.float32), np.arange(self.dim_), 0
 
-    def _encode_fast(self, X):
+    def _encode_fast(self, X, out):
         signs, perm, block = self._kernel_rotation()
         Y = X if block else np.ascontiguousarray(X @ self.rotation_.T)
-        return kernels.rq_encode(Y, signs, perm, block, self.levels_, self.bits, self._width(self.dim_))
+        return kernels.rq_encode(Y, signs, perm, block, self.levels_, self.bits, out)
 
-    def _decode_fast(self, codes):
+    def _decode_fast(self, codes, out):
         signs, perm, block = self._kernel_rotation()
-        out = kernels.rq_decode(codes, signs, perm, block, self.levels_, self.bits, self.dim_)
-        return out if block else out @ self.rotation_
+        if block:
+            kernels.rq_decode(codes, signs, perm, block, self.levels_, self.bits, out)
+        else:  # the kernel leaves dense-rotation rows rotated: decode to a temporary, rotate into out
+            rotated = np.empty_like(out)
+            kernels.rq_decode(codes, signs, perm, block, self.levels_, self.bits, rotated)
+            np.matmul(rotated, self.rotation_, out=out)
+        return True
 
     def _rotated_decode(self, codes) -> np.ndarray:
         values = unpack_bitplanes(np.ascontiguousarray(codes[:, :-4]), self.bits, self.dim_)
@@ -209,4 +214,6 @@ class RotationQuantizer(Codec):
             luts = np.zeros((len(Q), codes.shape[1], 256), dtype=np.float32)
             luts[:, :-4] = kernels.packed_value_luts(rotated_queries, self.levels_, self.bits)
             return kernels.table_scores(luts, codes) * alpha
+        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
+            return kernels.bitplane_scores(rotated_queries, codes, self.levels_, self.bits)
         return rotated_queries @ self._rotated_decode(codes).T

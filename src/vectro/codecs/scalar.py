@@ -152,6 +152,18 @@ class _ScaledCodec(Codec):
         scales = np.ascontiguousarray(codes[:, code_bytes:]).view("<f4")
         return values, scales
 
+    def _score_fast(self, Q, codes):
+        """Codes through per-byte tables (each byte's values times q_j, summed), times each group's scale."""
+        groups, size = self._groups(self.dim_)
+        if self.bits > 8 or (groups > 1 and size * self.bits % 8):  # a byte would straddle two groups
+            return None
+        code_bytes = self._code_bytes(self.dim_)
+        values = np.arange(2**self.bits, dtype=np.uint8)  # every value a byte (or part of one) holds
+        levels = self._from_codes(values.view(np.int8) if self.bits == 8 else values).astype(np.float32)
+        scales = np.ascontiguousarray(codes[:, code_bytes:]).view("<f4")
+        group_bytes = code_bytes if groups == 1 else size * self.bits // 8
+        return kernels.scaled_lut_scores(kernels.packed_value_luts(Q, levels, self.bits), codes, scales, group_bytes)
+
     def _decode_block(self, codes: np.ndarray) -> np.ndarray:
         values, scales = self.split(codes)
         n, dim = values.shape
@@ -172,20 +184,20 @@ class _AbsMaxUniform(_ScaledCodec):
     def _scales(self, grouped):
         return _abs_max(grouped) / np.float32(self.qmax)
 
-    def _encode_fast(self, X):
-        if self.group is None:
-            return kernels.absmax_encode(X, self.bytes_per_vector(X.shape[1]), self.qmax, self.bits)
-        return None
+    def _encode_fast(self, X, out):
+        return kernels.absmax_encode(X, out, self.qmax, self.bits) if self.group is None else None
 
-    def _decode_fast(self, codes):
-        return kernels.absmax_decode(codes, self.dim_, self.bits) if self.group is None else None
+    def _decode_fast(self, codes, out):
+        if self.group is not None:
+            return False
+        kernels.absmax_decode(codes, out, self.bits)
+        return True
 
-    def _score_block(self, Q, codes):
-        # a few queries: score the codes in place (no decoded copy); many: decode + BLAS
-        kernel = {8: kernels.int8_scores, 4: kernels.int4_scores}.get(self.bits)
-        if kernel and self.group is None and len(Q) <= kernels.SMALL_BATCH and kernels.available():
+    def _score_fast(self, Q, codes):
+        if self.group is None and self.bits >= 8:  # one value per byte or two: read in place, no tables
+            kernel = kernels.int8_scores if self.bits == 8 else kernels.int16_scores
             return kernel(Q, codes, self.dim_)
-        return super()._score_block(Q, codes)
+        return super()._score_fast(Q, codes)  # int4: per-byte tables (two nibbles per lookup)
 
     def _to_codes(self, normalised):
         q = np.rint(normalised, out=normalised)  # in place: `normalised` is this block's temporary
@@ -260,6 +272,15 @@ class NF4(_Codebook):
     def _scales(self, grouped):
         return _abs_max(grouped)
 
+    def _encode_fast(self, X, out):
+        return kernels.codebook_encode(X, out, self.thresholds, self.bits) if self.group is None else None
+
+    def _decode_fast(self, codes, out):
+        if self.group is not None:
+            return False
+        kernels.codebook_decode(codes, out, self.levels, self.bits)
+        return True
+
 
 @register
 class Int2(_Codebook):
@@ -292,7 +313,7 @@ class _IEEEFloat(Codec):
         return X.astype(self.dtype).view(np.uint8)
 
     def _decode_block(self, codes):
-        return np.ascontiguousarray(codes).view(self.dtype).astype(np.float32)
+        return np.ascontiguousarray(codes).view(self.dtype).astype(np.float32, copy=False)
 
 
 @register
@@ -300,6 +321,9 @@ class Float32(_IEEEFloat):
     name = "float32"
     summary = "no compression: the float32 values (the reference)"
     dtype = "<f4"
+
+    def _score_fast(self, Q, codes):
+        return Q @ np.ascontiguousarray(codes).view("<f4").T  # the stored values are the vectors: BLAS in place
 
 
 @register
@@ -311,11 +335,15 @@ class Float16(_IEEEFloat):
     def _encode_block(self, X):
         return super()._encode_block(np.clip(X, -FLOAT16_MAX, FLOAT16_MAX))
 
-    def _encode_fast(self, X):
-        return kernels.half_encode(X)
+    def _encode_fast(self, X, out):
+        return kernels.half_encode(X, out)
 
-    def _decode_fast(self, codes):
-        return kernels.half_decode(codes, self.dim_)
+    def _decode_fast(self, codes, out):
+        kernels.half_decode(codes, out)
+        return True
+
+    def _score_fast(self, Q, codes):
+        return kernels.half_scores(Q, codes)
 
 
 @register
@@ -336,6 +364,9 @@ class BFloat16(Codec):
     def _decode_block(self, codes):
         halves = np.ascontiguousarray(codes).view("<u2").astype(np.uint32)
         return (halves << np.uint32(16)).view(np.float32)
+
+    def _score_fast(self, Q, codes):
+        return kernels.bf16_scores(Q, codes)
 
 
 @register
@@ -360,12 +391,19 @@ class Int8PerDim(Codec):
     def _decode_block(self, codes):
         return codes * self.step_ + self.offset_
 
-    def _encode_fast(self, X):
-        return kernels.perdim_encode(X, self.offset_, self.step_)
+    def _encode_fast(self, X, out):
+        return kernels.perdim_encode(X, self.offset_, self.step_, out)
 
-    def _decode_fast(self, codes):
-        return kernels.perdim_decode(codes, self.offset_, self.step_)
+    def _decode_fast(self, codes, out):
+        kernels.perdim_decode(codes, self.offset_, self.step_, out)
+        return True
+
+    def _score_fast(self, Q, codes):
+        return kernels.perdim_scores(Q, codes, self.offset_, self.step_)
 
     def _score_block(self, Q, codes):
+        fast = self._score_fast(Q, codes) if len(Q) <= kernels.SMALL_BATCH and kernels.available() else None
+        if fast is not None:
+            return fast
         # q.(offset + step*c) = q.offset + (q*step).c: no decoded block is materialised
         return (Q * self.step_) @ codes.T.astype(np.float32) + (Q @ self.offset_)[:, None]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import VectroError
+from ..kernels import SMALL_BATCH
 from .base import Codec, register
 
 
@@ -107,14 +108,27 @@ class Spectral(Codec):
         out[:, -1] = _nearest(self.norm_grid_, norms)
         return out
 
-    def _decode_block(self, codes):
-        n, dim = len(codes), self.dim_
-        index_bytes = self._index_bytes(dim)
+    def _kept(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The kept bins of each row: numbers int64 (n, K) and complex coefficients (n, K)."""
+        index_bytes = self._index_bytes(self.dim_)
         width = self.top_k * index_bytes
         top = np.ascontiguousarray(codes[:, :width]).view("<u1" if index_bytes == 1 else "<u2").astype(np.int64)
         mags = self.mag_grid_[codes[:, width : width + self.top_k]]
         phases = codes[:, width + self.top_k : width + 2 * self.top_k] * (2 * np.pi / 2**self.phase_bits) - np.pi
         norms = self.norm_grid_[codes[:, -1]][:, None]
-        spectrum = np.zeros((n, self._bins(dim)), dtype=np.complex128)
-        np.put_along_axis(spectrum, top, mags * norms * np.exp(1j * phases), axis=1)
-        return np.fft.irfft(spectrum, n=dim, axis=1).astype(np.float32)
+        return top, mags * norms * np.exp(1j * phases)
+
+    def _decode_block(self, codes):
+        top, coefficients = self._kept(codes)
+        spectrum = np.zeros((len(codes), self._bins(self.dim_)), dtype=np.complex128)
+        np.put_along_axis(spectrum, top, coefficients, axis=1)
+        return np.fft.irfft(spectrum, n=self.dim_, axis=1).astype(np.float32)
+
+    def _score_block(self, Q, codes):
+        if len(Q) > SMALL_BATCH:  # (nq, n, K) products would outgrow decode + BLAS
+            return super()._score_block(Q, codes)
+        # Parseval over the K kept bins, from the codes: q.x = sum_k w_k Re(Q_k conj(X_k)) / d
+        top, coefficients = self._kept(codes)
+        spectra = np.fft.rfft(Q.astype(np.float64), axis=1)[:, top]  # (nq, n, K)
+        weights = self._weights(self.dim_)[top]
+        return (np.real(spectra * np.conj(coefficients)) * weights).sum(axis=2).astype(np.float32) / np.float32(self.dim_)

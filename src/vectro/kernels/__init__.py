@@ -1,9 +1,12 @@
-"""Compiled kernels (numba) behind the codecs, with the NumPy code as the fallback.
+"""Compiled kernels (numba, a core dependency) behind the codecs, with the NumPy code as the fallback.
 
 What runs where:
-    encode / decode      int8, int16, int4 (per-vector scale), int8-dim, binary, float16, rq:B
-    scoring, few queries int8, int4, binary (float queries), shortlists of int8 rows; per-byte
-                         lookup tables for pq / opq and rq:1/2/4/8
+    encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, rq:B;
+                         each writes straight into the caller's output rows (`out=`)
+    scoring, few queries every codec reads its codes in place: int8 / int16 / int8-dim /
+                         float16 / bf16 / rq:3 kernels; per-byte lookup tables for int4, nf4,
+                         int2, int4:G, int8:G, binary, pq / opq and rq:1/2/4/8; composites project the
+                         queries once and use their quantiser's kernel
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
 Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
 does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which produces
@@ -85,67 +88,72 @@ def _scales(codes: np.ndarray, code_bytes: int) -> np.ndarray:
     return np.ascontiguousarray(codes[:, code_bytes : code_bytes + 4]).view("<f4")[:, 0]
 
 
-def absmax_encode(X: np.ndarray, width: int, qmax: int, bits: int):
-    """Per-vector abs-max codes, then the float32 scale: (uint8 (n, width), first bad row or -1)."""
-    out = np.empty((len(X), width), dtype=np.uint8)
+def absmax_encode(X: np.ndarray, out: np.ndarray, qmax: int, bits: int) -> int:
+    """Per-vector abs-max codes, then the float32 scale, into uint8 out (n, width); first bad row or -1."""
+    width = out.shape[1]
     scales = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     _module().absmax_encode(X, out, scales, bad, qmax, bits)
     out[:, width - 4 :] = scales.view(np.uint8).reshape(-1, 4)
-    return out, _first(bad)
+    return _first(bad)
 
 
 def _first(bad: np.ndarray) -> int:
     return int(np.argmax(bad)) if bad.any() else -1
 
 
-def absmax_decode(codes: np.ndarray, dim: int, bits: int) -> np.ndarray:
-    out = np.empty((len(codes), dim), dtype=np.float32)
+def absmax_decode(codes: np.ndarray, out: np.ndarray, bits: int) -> None:
+    """Per-vector abs-max rows (n, width) decoded into float32 out (n, d)."""
     _module().absmax_decode(np.ascontiguousarray(codes), _scales(codes, codes.shape[1] - 4), out, bits)
-    return out
 
 
-def perdim_encode(X, offset, step):
-    out = np.empty(X.shape, dtype=np.uint8)
+def codebook_encode(X: np.ndarray, out: np.ndarray, thresholds: np.ndarray, bits: int) -> int:
+    """Nearest of 2**bits levels on a per-vector abs-max scale, packed, then the float32 scale, into
+    uint8 out (n, width); first bad row or -1."""
+    scales = np.empty(len(X), dtype=np.float32)
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().codebook_encode(X, out, scales, bad, thresholds, bits)
+    out[:, out.shape[1] - 4 :] = scales.view(np.uint8).reshape(-1, 4)
+    return _first(bad)
+
+
+def codebook_decode(codes: np.ndarray, out: np.ndarray, levels: np.ndarray, bits: int) -> None:
+    _module().codebook_decode(np.ascontiguousarray(codes), _scales(codes, codes.shape[1] - 4), levels, bits, out)
+
+
+def perdim_encode(X, offset, step, out) -> int:
     bad = np.zeros(len(X), dtype=np.bool_)
     _module().perdim_encode(X, offset, step, out, bad)
-    return out, _first(bad)
+    return _first(bad)
 
 
-def perdim_decode(codes, offset, step) -> np.ndarray:
-    out = np.empty(codes.shape, dtype=np.float32)
+def perdim_decode(codes, offset, step, out) -> None:
     _module().perdim_decode(np.ascontiguousarray(codes), offset, step, out)
-    return out
 
 
-def sign_encode(X):
-    out = np.empty((len(X), -(-X.shape[1] // 8)), dtype=np.uint8)
+def sign_encode(X, out) -> int:
     bad = np.zeros(len(X), dtype=np.bool_)
     _module().sign_encode(X, out, bad)
-    return out, _first(bad)
+    return _first(bad)
 
 
-def sign_decode(codes, dim: int, magnitude: float) -> np.ndarray:
-    out = np.empty((len(codes), dim), dtype=np.float32)
+def sign_decode(codes, out, magnitude: float) -> None:
     _module().sign_decode(np.ascontiguousarray(codes), out, np.float32(magnitude))
-    return out
 
 
 def hamming(query_codes, codes) -> np.ndarray:
     return _module().hamming(np.ascontiguousarray(query_codes), np.ascontiguousarray(codes))
 
 
-def half_encode(X):
-    out = np.empty(X.shape, dtype=np.uint16)
+def half_encode(X, out) -> int:
+    """float32 (n, d) -> IEEE half bits into uint8 out (n, 2d); first bad row or -1."""
     bad = np.zeros(len(X), dtype=np.bool_)
-    _module().half_encode(X, out, bad)
-    return out.view(np.uint8), _first(bad)
+    _module().half_encode(X, out.view("<u2"), bad)
+    return _first(bad)
 
 
-def half_decode(codes, dim: int) -> np.ndarray:
-    out = np.empty((len(codes), dim), dtype=np.float32)
+def half_decode(codes, out) -> None:
     _module().half_decode(np.ascontiguousarray(codes).view("<u2"), out)
-    return out
 
 
 def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
@@ -155,10 +163,41 @@ def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
                                  _scales(codes, dim), dim)
 
 
-def int4_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
-    """Q float32 (nq, d) against per-vector int4 rows (n, ceil(d/2) + 4): float32 (nq, n)."""
-    codes = np.ascontiguousarray(codes)
-    return _module().int4_scores(np.ascontiguousarray(Q, dtype=np.float32), codes, _scales(codes, -(-dim // 2)), dim)
+def int16_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
+    """Q float32 (nq, d) against per-vector int16 rows (n, 2d + 4): float32 (nq, n)."""
+    codes = np.asarray(codes)
+    return _module().int16_scores(np.ascontiguousarray(Q, dtype=np.float32), codes, _scales(codes, 2 * dim), dim)
+
+
+def perdim_scores(Q: np.ndarray, codes: np.ndarray, offset: np.ndarray, step: np.ndarray) -> np.ndarray:
+    """Q float32 (nq, d) against per-dimension uint8 codes (n, d): q.(offset + step * c), (nq, n)."""
+    scaled = np.ascontiguousarray(Q * step, dtype=np.float32)  # (q * step).c + q.offset: no decoded rows
+    ones = np.ones(len(codes), dtype=np.float32)
+    return _module().int8_scores(scaled, np.asarray(codes), ones, Q.shape[1]) + (Q @ offset)[:, None]
+
+
+def scaled_lut_scores(luts: np.ndarray, codes: np.ndarray, scales: np.ndarray, group_bytes: int) -> np.ndarray:
+    """Packed codes scored through per-byte tables (nq, W, 256), one float32 scale (n, G) per group of
+    `group_bytes` code bytes: float32 (nq, n). The codes are read in place."""
+    return _module().scaled_lut_scores(np.ascontiguousarray(luts, dtype=np.float32), np.asarray(codes),
+                                       np.ascontiguousarray(scales, dtype=np.float32), group_bytes)
+
+
+def half_scores(Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Q float32 (nq, d) against IEEE half rows (n, 2d), read in place: float32 (nq, n)."""
+    return _module().half_scores(np.ascontiguousarray(Q, dtype=np.float32), np.ascontiguousarray(codes).view("<u2"))
+
+
+def bf16_scores(Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Q float32 (nq, d) against bfloat16 rows (n, 2d), read in place: float32 (nq, n)."""
+    return _module().bf16_scores(np.ascontiguousarray(Q, dtype=np.float32), np.ascontiguousarray(codes).view("<u2"))
+
+
+def bitplane_scores(rotated_queries: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int) -> np.ndarray:
+    """Rotated float32 queries (nq, d) against rq:B rows (n, ceil(d * B / 8) + 4): float32 (nq, n)."""
+    codes = np.asarray(codes)
+    return _module().bitplane_scores(np.ascontiguousarray(rotated_queries, dtype=np.float32), codes,
+                                     _scales(codes, codes.shape[1] - 4), levels, bits)
 
 
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
@@ -178,22 +217,20 @@ def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _module().lut_scores(np.ascontiguousarray(luts), np.ascontiguousarray(codes))
 
 
-def rq_encode(X, signs, perm, block: int, levels, bits: int, width: int):
-    """Rotation-quantised rows (see codecs/rotation.py): (uint8 (n, width + 4), first bad row or -1)."""
-    out = np.zeros((len(X), width + 4), dtype=np.uint8)  # the kernel fills the code bytes in place
+def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
+    """Rotation-quantised rows (see codecs/rotation.py) into uint8 out (n, width + 4); first bad row or -1."""
+    width = out.shape[1] - 4
     alphas = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
     _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
     out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)
-    return out, _first(bad)
+    return _first(bad)
 
 
-def rq_decode(codes, signs, perm, block: int, levels, bits: int, dim: int) -> np.ndarray:
+def rq_decode(codes, signs, perm, block: int, levels, bits: int, out) -> None:
     codes = np.ascontiguousarray(codes)
-    out = np.empty((len(codes), dim), dtype=np.float32)
     _module().rq_decode(codes, _scales(codes, codes.shape[1] - 4), signs, perm, block, levels, bits, out)
-    return out
 
 
 def packed_value_luts(Q: np.ndarray, levels: np.ndarray, bits: int) -> np.ndarray:

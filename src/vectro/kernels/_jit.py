@@ -70,6 +70,57 @@ def absmax_decode(codes, scales, out, bits):
             out[i, j] = q * scale
 
 
+# ----- per-vector abs-max scale, non-uniform levels (nf4): 8 // bits codes per byte ---------------
+@exact
+def codebook_encode(X, out, scales, bad, thresholds, bits):
+    """Code = how many thresholds lie below x / max|x| (the nearest level), packed low value first.
+    Thresholds are counted one at a time over the whole row (a loop that vectorises)."""
+    n, dim = X.shape
+    per_byte = 8 // bits
+    chunk = 256  # rows per task: scratch buffers are allocated once per chunk
+    for c in prange((n + chunk - 1) // chunk):
+        values = np.empty(dim, dtype=np.float32)
+        codes = np.empty(dim, dtype=np.int32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            x = X[i]
+            peak = np.float32(0.0)
+            poison = np.float32(0.0)
+            for j in range(dim):
+                peak = max(peak, abs(x[j]))
+                poison += x[j] * np.float32(0.0)
+            if poison != 0:
+                bad[i] = True
+            scale = peak if peak != 0 else np.float32(1.0)
+            for j in range(dim):
+                values[j] = x[j] / scale
+                codes[j] = 0
+            for t in range(thresholds.shape[0]):
+                edge = thresholds[t]
+                for j in range(dim):
+                    codes[j] += np.int32(values[j] > edge)
+            row = out[i]
+            for b in range((dim + per_byte - 1) // per_byte):
+                byte = 0
+                for t in range(per_byte):
+                    j = b * per_byte + t
+                    if j < dim:
+                        byte |= codes[j] << (t * bits)
+                row[b] = np.uint8(byte)
+            scales[i] = scale
+
+
+@exact
+def codebook_decode(codes, scales, levels, bits, out):
+    n, dim = out.shape
+    per_byte = 8 // bits
+    mask = (1 << bits) - 1
+    for i in prange(n):
+        row = codes[i]
+        scale = scales[i]
+        for j in range(dim):
+            out[i, j] = levels[(row[j // per_byte] >> ((j % per_byte) * bits)) & mask] * scale
+
+
 # ----- per-dimension uint8 codes ------------------------------------------------------------
 @exact
 def perdim_encode(X, offset, step, out, bad):
@@ -220,16 +271,123 @@ def int8_scores(Q, codes, scales, dim):
 
 
 @fast
-def int4_scores(Q, codes, scales, dim):
+def int16_scores(Q, codes, scales, dim):
+    """Per-vector int16 rows (two bytes per value, little-endian) read in place."""
     n, nq = codes.shape[0], Q.shape[0]
     out = np.empty((nq, n), dtype=np.float32)
     for i in prange(n):
         for q in range(nq):
             acc = np.float32(0.0)
             for j in range(dim):
-                nibble = (codes[i, j >> 1] >> np.uint8(4 * (j & 1))) & np.uint8(15)
-                acc += Q[q, j] * (np.float32(nibble) - np.float32(8))
+                v = np.int16(np.uint16(codes[i, 2 * j]) | (np.uint16(codes[i, 2 * j + 1]) << np.uint16(8)))
+                acc += Q[q, j] * np.float32(v)
             out[q, i] = acc * scales[i]
+    return out
+
+
+@njit(fastmath=True, cache=True, nogil=True, inline="always")
+def _table_sum(table, row, start, stop):
+    """sum of table[b, row[b]] for b in start..stop-1, on four accumulators: table lookups do not
+    vectorise, and one accumulator would wait on every add."""
+    a0 = a1 = a2 = a3 = np.float32(0.0)
+    b = start
+    while b + 4 <= stop:
+        a0 += table[b, row[b]]
+        a1 += table[b + 1, row[b + 1]]
+        a2 += table[b + 2, row[b + 2]]
+        a3 += table[b + 3, row[b + 3]]
+        b += 4
+    while b < stop:
+        a0 += table[b, row[b]]
+        b += 1
+    return (a0 + a1) + (a2 + a3)
+
+
+@fast
+def scaled_lut_scores(luts, codes, scales, group_bytes):
+    """Packed sub-byte codes through per-byte tables: luts (nq, W, 256) for the W code bytes of each
+    row, scales (n, G) float32, one per group of `group_bytes` code bytes (G = 1: per vector)."""
+    n, nq, width, groups = codes.shape[0], luts.shape[0], luts.shape[1], scales.shape[1]
+    out = np.empty((nq, n), dtype=np.float32)
+    for i in prange(n):
+        row = codes[i]
+        for q in range(nq):
+            total = np.float32(0.0)
+            for g in range(groups):
+                start = g * group_bytes
+                total += _table_sum(luts[q], row, start, min(width, start + group_bytes)) * scales[i, g]
+            out[q, i] = total
+    return out
+
+
+# 2**112: a half's exponent and mantissa bits moved into a float32 (<< 13) give its value times 2**-112
+HALF_TO_FLOAT = np.float32(2.0**112)
+
+
+@fast
+def half_scores(Q, halves):
+    """IEEE half rows (n, d) as uint16, read in place: a branch-free conversion (exact for every finite
+    half, subnormals included; the encoder never stores Inf or NaN) fused into the dot product."""
+    n, nq, dim = halves.shape[0], Q.shape[0], halves.shape[1]
+    out = np.empty((nq, n), dtype=np.float32)
+    chunk = 256
+    for c in prange((n + chunk - 1) // chunk):
+        bits = np.empty(dim, dtype=np.uint32)
+        values = bits.view(np.float32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            for j in range(dim):
+                h = np.uint32(halves[i, j])
+                bits[j] = ((h & np.uint32(0x7FFF)) << np.uint32(13)) | ((h & np.uint32(0x8000)) << np.uint32(16))
+            for q in range(nq):
+                acc = np.float32(0.0)
+                for j in range(dim):
+                    acc += Q[q, j] * (values[j] * HALF_TO_FLOAT)
+                out[q, i] = acc
+    return out
+
+
+@fast
+def bf16_scores(Q, halves):
+    """bfloat16 rows (n, d) as uint16, read in place: the top half of each float32."""
+    n, nq, dim = halves.shape[0], Q.shape[0], halves.shape[1]
+    out = np.empty((nq, n), dtype=np.float32)
+    chunk = 256
+    for c in prange((n + chunk - 1) // chunk):
+        bits = np.empty(dim, dtype=np.uint32)
+        values = bits.view(np.float32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            for j in range(dim):
+                bits[j] = np.uint32(halves[i, j]) << np.uint32(16)
+            for q in range(nq):
+                acc = np.float32(0.0)
+                for j in range(dim):
+                    acc += Q[q, j] * values[j]
+                out[q, i] = acc
+    return out
+
+
+@fast
+def bitplane_scores(Q, codes, alphas, levels, bits):
+    """Rotated queries (nq, d) against rq rows whose B-bit values may straddle bytes (B = 3):
+    alpha * sum_j q_j levels[value_j], the values unpacked in registers, the codes read in place."""
+    n, nq, dim = codes.shape[0], Q.shape[0], Q.shape[1]
+    out = np.empty((nq, n), dtype=np.float32)
+    chunk = 256
+    for c in prange((n + chunk - 1) // chunk):
+        z = np.empty(dim, dtype=np.float32)
+        for i in range(c * chunk, min(n, (c + 1) * chunk)):
+            row = codes[i]
+            for j in range(dim):
+                p = j * bits
+                value = 0
+                for b in range(bits):
+                    value |= ((row[(p + b) >> 3] >> ((p + b) & 7)) & 1) << b
+                z[j] = levels[value]
+            for q in range(nq):
+                acc = np.float32(0.0)
+                for j in range(dim):
+                    acc += Q[q, j] * z[j]
+                out[q, i] = acc * alphas[i]
     return out
 
 
@@ -255,10 +413,7 @@ def lut_scores(luts, codes):
     out = np.empty((nq, n), dtype=np.float32)
     for i in prange(n):
         for q in range(nq):
-            acc = np.float32(0.0)
-            for b in range(width):
-                acc += luts[q, b, codes[i, b]]
-            out[q, i] = acc
+            out[q, i] = _table_sum(luts[q], codes[i], 0, width)
     return out
 
 
@@ -304,7 +459,7 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
     """Rotate each row (block > 0: signs/FWHT/permute/signs/FWHT; block == 0: X is already rotated),
     scale its direction to unit variance per coordinate, take the nearest Lloyd-Max level, and
     store alpha = <y, z_hat> / |z_hat|^2 in alphas. Codes are packed low bit first, coordinate after
-    coordinate, into the first ceil(d * bits / 8) bytes of each (zeroed) row of out."""
+    coordinate, into the first ceil(d * bits / 8) bytes of each row of out."""
     n, dim = X.shape
     chunk = 256  # rows per task: scratch buffers are allocated once per chunk, not per row
     for c in prange((n + chunk - 1) // chunk):
@@ -363,6 +518,8 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
                             byte |= values[j] << (t * bits)
                     row[b] = np.uint8(byte)
             else:
+                for b in range((dim * bits + 7) // 8):  # out may hold anything: clear before or-ing
+                    row[b] = np.uint8(0)
                 for j in range(dim):
                     p = j * bits
                     for b in range(bits):
