@@ -1,3 +1,10 @@
+import os
+
+# FAISS's OpenMP threads spin while they wait (and OpenBLAS's after each call): on a shared or
+# small machine a k-means then crawls, each thread waiting for a descheduled partner. Passive
+# waiting costs nothing measurable in the tests; set before FAISS loads libgomp.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import pytest
 
