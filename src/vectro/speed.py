@@ -184,6 +184,9 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
 
 
 def _filled_index(index, base):
+    """`Index.add` of base, after `train` on it when the codec learns from data (part of the timed work)."""
+    if not index.is_trained:
+        index.train(base)
     index.add(base)
     return index
 

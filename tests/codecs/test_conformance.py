@@ -51,7 +51,7 @@ def test_score_equals_decode_then_inner_product(spec, clustered):
 def test_few_query_scores_come_from_the_codes_in_place(spec, nq, clustered, monkeypatch):
     """Every codec scores one query or a small batch without decoding a vector (a compiled kernel,
     or tables / a projection of the queries), and agrees with decode-then-dot in float64."""
-    codec = make_codec(spec).fit(clustered)
+    codec = fitted(spec, clustered)
     codes = codec.encode(clustered)
     queries = clustered[:nq] * np.float32(1.7) + np.float32(0.01)
     expected = queries.astype(np.float64) @ codec.decode(codes).astype(np.float64).T

@@ -91,7 +91,7 @@ def test_int_ids_travel_through_an_idmap(small):
 def test_codecs_without_a_faiss_counterpart_are_refused(small):
     with pytest.raises(VectroError, match="no FAISS counterpart"):
         vfaiss.to_faiss(vectro.compress(small[0][:50], "int8"))
-    index = vectro.Index(384, "int8-dim")
+    index = vectro.Index(384, "int8-dim").train(small[0])
     index.add(small[0][:10], ids=[f"d{i}" for i in range(10)])
     with pytest.raises(VectroError, match="string ids"):
         vfaiss.to_faiss(index)
