@@ -214,8 +214,12 @@ def gather_sample(shards: list[Shard], rows: int, seed: int, runner: Runner | No
 
     float32 (min(n, rows), d), in dataset order: the same rows `sample_rows(n, rows, seed)` picks.
     """
+    return gather_rows(shards, sample_rows(sum(s.n for s in shards), rows, seed), runner)
+
+
+def gather_rows(shards: list[Shard], keep: np.ndarray, runner: Runner | None = None) -> np.ndarray:
+    """Dataset rows `keep` (int, ascending) of the shards concatenated, each shard reading its own: float32 (len(keep), d)."""
     runner = runner or Runner()
-    keep = sample_rows(sum(s.n for s in shards), rows, seed)
     offsets = np.cumsum([0] + [s.n for s in shards])
     picks = []
     for shard, first, last in zip(shards, offsets[:-1], offsets[1:]):
@@ -316,6 +320,11 @@ def read_manifest(path) -> tuple[Path, dict]:
     return folder, manifest
 
 
+def manifest_shards(manifest: dict) -> list[Shard]:
+    """The source shards a manifest was compressed from, in dataset order."""
+    return [Shard(e["source"], e["rows"][0], e["rows"][1], manifest.get("column")) for e in manifest["shards"]]
+
+
 def load_manifest(path, mmap: bool = True, verify: bool = True) -> "ShardedCompressed":
     """Open a sharded dataset; `verify` checks every shard's checksums and that it is the file the manifest names."""
     folder, manifest = read_manifest(path)
@@ -388,4 +397,4 @@ class ShardedCompressed(Compressed):
 
 
 __all__ = ["Shard", "ShardTask", "ShardedCompressed", "Runner", "list_shards", "compress_shard", "compress_shards",
-           "fit_on_shards", "gather_sample", "load_manifest", "read_manifest", "write_manifest", "is_manifest"]
+           "fit_on_shards", "gather_rows", "gather_sample", "manifest_shards", "load_manifest", "read_manifest", "write_manifest", "is_manifest"]

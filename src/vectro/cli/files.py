@@ -12,6 +12,7 @@ import typer
 import vectro
 from vectro.errors import VectroError
 
+from . import sharded
 from ._common import (
     CodecOpt,
     ColumnOpt,
@@ -34,17 +35,30 @@ def compress(
     column: Optional[str] = ColumnOpt,
     metric: str = MetricOpt,
     block_rows: int = typer.Option(65536, "--block-rows", min=1, help="Rows encoded at a time (bounds memory)."),
+    seed: int = typer.Option(0, "--seed", help="Fixes every random choice (the rows trainable codecs learn from)."),
+    workers: Optional[int] = sharded.WorkersOpt,
+    scheduler: Optional[str] = sharded.SchedulerOpt,
+    shard_rows: int = typer.Option(1_000_000, "--shard-rows", min=1, help="With a cluster: rows per shard of a large .npy."),
     as_json: bool = JsonOpt,
 ):
-    """Compress an embeddings file, streaming block by block."""
+    """Compress an embeddings file, streaming block by block; with --workers/--scheduler, a folder, glob or
+    large .npy in shards on a Dask cluster into --out/ (one .vectro per shard and manifest.json)."""
     if profile is not None:
         from vectro.codecs.profiles import profile_codec
 
         codec = profile_codec(profile)
+    if sharded.wants_cluster(workers, scheduler):
+        summary = sharded.compress(input, output, codec, column=column, metric=metric, block_rows=block_rows,
+                                   shard_rows=shard_rows, seed=seed, workers=workers, scheduler=scheduler)
+        sharded.print_summary(summary, as_json, f"compressed {summary['n']} x {summary['dim']} vectors in "
+                              f"{summary['shards']} shards with {summary['codec']} -> {summary['manifest']} "
+                              f"({summary['file_bytes']:,} bytes, {summary['compression_ratio']:.2f}x, "
+                              f"{summary['seconds']:.2f} s)")
+        return
     started = time.perf_counter()
     with progress_bar("compressing") as progress:
         packed = vectro.compress_file(input, output, codec, column=column, metric=metric,
-                                      block_rows=block_rows, progress=progress)
+                                      block_rows=block_rows, seed=seed, progress=progress)
     seconds = time.perf_counter() - started
     summary = {
         "input": str(input), "output": str(output), "codec": packed.codec.spec, "profile": profile, "n": len(packed),
@@ -77,11 +91,15 @@ def info(
     path: Path = typer.Argument(..., help="A compressed file, or an embeddings input."),
     as_json: bool = JsonOpt,
 ):
-    """Describe a compressed file (verifying its checksums) or an embeddings input."""
+    """Describe a compressed file or sharded dataset (verifying its checksums) or an embeddings input."""
     from vectro.format import container, legacy
 
     if not path.exists():
         raise VectroError(f"{path} does not exist")
+    if sharded.is_manifest(path):
+        details = sharded.describe(path)
+        _print_json(details) if as_json else out.print(_kv_table(details))
+        return
     with open(path, "rb") as f:
         head = f.read(8)
     if path.is_file() and (head in (container.MAGIC, legacy.VQZ_MAGIC) or

@@ -11,6 +11,7 @@ import typer
 
 import vectro
 
+from . import sharded
 from ._common import (
     CodecOpt,
     ColumnOpt,
@@ -28,7 +29,7 @@ app.add_typer(index_app, name="index")
 
 @index_app.command("build")
 def index_build(
-    input: Path = typer.Option(..., "--in", help="Embeddings to index (ids are their row numbers)."),
+    input: Path = typer.Option(..., "--in", help="Embeddings to index (ids are their row numbers), or a sharded dataset's manifest."),
     output: Path = typer.Option(..., "--out", help="Index file to write (.vxi)."),
     codec: str = CodecOpt,
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Finer representation kept for re-scoring: float32 or a codec spec."),
@@ -37,15 +38,19 @@ def index_build(
     column: Optional[str] = ColumnOpt,
     as_json: bool = JsonOpt,
 ):
-    """Build an index from an embeddings file and save it."""
-    source = vectro.open_vectors(input, column)
-    index = vectro.Index(source.dim, codec, metric=metric, rerank=rerank, ann=ann)
+    """Build an index from an embeddings file, or from the sources a sharded dataset's manifest names, and save it."""
+    if sharded.is_manifest(input):  # ids are dataset rows, in manifest order
+        n, dim, blocks = sharded.manifest_blocks(input)
+    else:
+        source = vectro.open_vectors(input, column)
+        n, dim, blocks = source.n, source.dim, source.blocks()
+    index = vectro.Index(dim, codec, metric=metric, rerank=rerank, ann=ann)
     started = time.perf_counter()
     with progress_bar("indexing") as progress:
-        for start, block in source.blocks():
+        for start, block in blocks:
             index.add(block, ids=np.arange(start, start + len(block)))
             if progress:
-                progress(start + len(block), source.n)
+                progress(start + len(block), n)
     index.save(output)
     summary = {"output": str(output), "n": len(index), "dim": index.dim, "codec": index.codec.spec,
                "rerank": rerank, "ann": ann, "file_bytes": output.stat().st_size,

@@ -8,6 +8,7 @@ from .._validation import as_matrix
 from ..codecs.base import BLOCK_ROWS
 from ..compressed import Compressed, _check_metric
 from ..errors import VectroError
+from ..sampling import sample_rows
 from .ranking import mrr_at_k, ndcg_at_k, recall_at_k, top_k
 
 DEFAULT_QUERIES = 1000
@@ -43,9 +44,13 @@ def prepare_for_metric(X: np.ndarray, metric: str) -> np.ndarray:
 
 
 def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
-    """Top-k ids (nq, k) by metric from score_fn(Q_block) -> inner products (nb, n)."""
+    """Top-k (ids int64 (nq, k), scores float32 (nq, k)) by metric from score_fn(Q_block) -> inner products (nb, n).
+
+    self_ids[i]: a row to skip for query i (ignored where outside 0..n-1, as for a query from another shard).
+    """
     rows = max(1, SCORE_BLOCK_BYTES // (4 * max(n, 1)))
-    out = np.empty((len(Q), k), dtype=np.int64)
+    ids = np.empty((len(Q), k), dtype=np.int64)
+    best = np.empty((len(Q), k), dtype=np.float32)
     for start in range(0, len(Q), rows):
         S = score_fn(Q[start : start + rows])
         if metric == "cosine":
@@ -53,9 +58,24 @@ def _rank(score_fn, Q, n, k, metric, sq_norms, self_ids):
         elif metric == "l2":
             S = 2 * S - sq_norms  # -|q-x|^2 up to the per-query constant |q|^2
         if self_ids is not None:
-            S[np.arange(len(S)), self_ids[start : start + rows]] = -np.inf
-        out[start : start + rows] = top_k(S, k)[0]
-    return out
+            own = self_ids[start : start + rows]
+            inside = (own >= 0) & (own < n)
+            S[np.flatnonzero(inside), own[inside]] = -np.inf
+        ids[start : start + rows], best[start : start + rows] = top_k(S, k)
+    return ids, best
+
+
+def merge_top_k(parts: list[tuple], k: int) -> tuple:
+    """Merge per-shard top lists (ids (nq, m), scores (nq, m), *aligned arrays) into the global top k.
+
+    Ids must already be dataset rows. Ties go to the lower id, as in `top_k`, so merging the
+    parts of any split gives what one pass over all rows gives.
+    """
+    if len(parts) == 1:
+        return tuple(a[:, :k] for a in parts[0])
+    joined = [np.hstack(arrays) for arrays in zip(*parts)]
+    order = np.lexsort((joined[0], -joined[1]), axis=1)[:, :k]
+    return tuple(np.take_along_axis(a, order, axis=1) for a in joined)
 
 
 def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray | None = None) -> np.ndarray:
@@ -63,7 +83,7 @@ def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray 
     X = as_matrix(X, "X")
     Q = prepare_for_metric(as_matrix(Q, "queries", X.shape[1]), metric)
     sq = np.einsum("ij,ij->i", X, X)
-    return _rank(lambda q: q @ X.T, Q, len(X), k, metric, sq, exclude)
+    return _rank(lambda q: q @ X.T, Q, len(X), k, metric, sq, exclude)[0]
 
 
 def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cosine",
@@ -80,8 +100,6 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
     each original row and its reconstruction, worst (ids of the 10 lowest cosines), bytes.
     """
     _check_metric(metric)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise VectroError(f"k must be a positive integer, got {k!r}")
     X = as_matrix(original, "original")
     n, dim = X.shape
     if isinstance(compressed, Compressed):
@@ -90,87 +108,136 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
                 f"compressed holds {len(compressed)} x {compressed.dim} vectors, original {n} x {dim}"
             )
         codec, codes = compressed.codec, compressed.codes
-        decode_block = codec.decode
         stored_bytes, bytes_per_vector = compressed.nbytes, compressed.bytes_per_vector
     else:
         recon = as_matrix(compressed, "compressed", dim)
         if len(recon) != n:
             raise VectroError(f"compressed has {len(recon)} rows, original {n}")
         codec, codes = None, recon
-        decode_block = lambda block: block  # noqa: E731
         stored_bytes, bytes_per_vector = recon.nbytes, 4 * dim
 
     self_ids = None
     if queries is None:
-        m = min(n_queries, n)
-        self_ids = np.sort(np.random.default_rng(seed).choice(n, m, replace=False))
+        self_ids = sample_rows(n, n_queries, seed)
         Q = X[self_ids]
     else:
         Q = as_matrix(queries, "queries", dim)
-    if k > n - (self_ids is not None):
-        raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
-    if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
-        raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
-
-    # one pass over the codes: reconstruction fidelity and the norms ranking needs
-    cosines = np.empty(n)
-    approx_sq = np.empty(n, dtype=np.float32)
-    for start in range(0, n, BLOCK_ROWS):
-        decoded = decode_block(codes[start : start + BLOCK_ROWS])
-        cosines[start : start + len(decoded)] = row_cosines(X[start : start + BLOCK_ROWS], decoded)
-        approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
-
-    Qp = prepare_for_metric(Q, metric)
-    if truth is None:
-        truth = exact_search(X, Q, k, metric, self_ids)
-    elif truth.shape[0] != len(Q) or truth.shape[1] < k:
+    if truth is not None and (truth.shape[0] != len(Q) or truth.shape[1] < k):
         raise VectroError(f"truth must hold >= {k} ids for each of the {len(Q)} queries, got shape {truth.shape}")
-    if codec is not None:
-        score = lambda q: codec.score(q, codes)  # noqa: E731
-        Q_roundtrip = codec.decode(codec.encode(Qp))
-    else:
-        score = lambda q: q @ codes.T  # noqa: E731
-        Q_roundtrip = Qp
-    depth = min(max(k, rerank or 0), n - (self_ids is not None))  # a shortlist never longer than the candidates
-    shortlist = _rank(score, Qp, n, depth, metric, approx_sq, self_ids)
-    found = shortlist[:, :k]
-    symmetric = _rank(score, prepare_for_metric(Q_roundtrip, metric), n, k, metric, approx_sq, self_ids)
+    plan = EvalPlan(Q, metric, k, n, codec, self_ids, rerank, with_truth=truth is None)
+    return plan.report(plan.part(X, codes, 0), stored_bytes, bytes_per_vector, truth)
 
-    worst = np.argsort(cosines, kind="stable")[:10]
-    reranked = {}
-    if rerank is not None:
-        candidates = X[shortlist]  # (nq, N, d): re-scored exactly with the original vectors
-        exact = np.einsum("qd,qcd->qc", Qp, candidates)
-        sq = np.einsum("qcd,qcd->qc", candidates, candidates)
-        if metric == "cosine":
-            exact /= np.sqrt(np.where(sq == 0, 1, sq))
-        elif metric == "l2":
-            exact = 2 * exact - sq
-        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(shortlist, order, axis=1)
-        reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
-                    "rerank": int(rerank)}
-    return {
-        f"recall@{k}": recall_at_k(found, truth, k),
-        f"ndcg@{k}": ndcg_at_k(found, truth, k),
-        f"mrr@{k}": mrr_at_k(found, truth, k),
-        f"overlap@{k}": recall_at_k(symmetric, truth, k),
-        "mean_cosine": float(cosines.mean()),
-        "min_cosine": float(cosines.min()),
-        "p5_cosine": float(np.percentile(cosines, 5)),
-        "worst": [int(i) for i in worst],
-        "bytes_per_vector": int(bytes_per_vector),
-        "original_bytes": int(n * dim * 4),
-        "compressed_bytes": int(stored_bytes),
-        "compression_ratio": float(n * dim * 4 / stored_bytes),
-        "n": int(n),
-        "dim": int(dim),
-        "queries": int(len(Q)),
-        "k": int(k),
-        "metric": metric,
-        "codec": codec.spec if codec is not None else "float32 (reconstruction)",
-        **reranked,
-    }
+
+class EvalPlan:
+    """One evaluation split into parts: `part` measures a block of rows, `merge` joins parts, `report` scores.
+
+    Everything in a plan is the same for every block (queries, codec, settings), so a cluster
+    broadcasts it once and each worker measures its shards (`vectro.metrics.sharded`); merging
+    the parts of any split equals one pass over all rows. `codec` None: `codes` are float rows.
+    """
+
+    def __init__(self, Q: np.ndarray, metric: str, k: int, n: int, codec=None, self_ids: np.ndarray | None = None,
+                 rerank: int | None = None, with_truth: bool = True):
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise VectroError(f"k must be a positive integer, got {k!r}")
+        candidates = n - (self_ids is not None)
+        if k > candidates:
+            raise VectroError(f"k={k} but only {candidates} candidate vectors exist")
+        if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
+            raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
+        self.Q, self.metric, self.k, self.n, self.codec = Q, metric, int(k), n, codec
+        self.self_ids, self.rerank, self.with_truth = self_ids, rerank, with_truth
+        self.depth = min(max(k, rerank or 0), candidates)  # a shortlist never longer than the candidates
+        self.Qp = prepare_for_metric(Q, metric)
+        Q_roundtrip = codec.decode(codec.encode(self.Qp)) if codec is not None else self.Qp
+        self.Q_roundtrip = prepare_for_metric(Q_roundtrip, metric)
+
+    def part(self, X: np.ndarray, codes: np.ndarray, offset: int) -> dict:
+        """Measure rows offset.. of the dataset: X float32 (m, d) and their codes (m, bytes) or float rows."""
+        codec, metric, m = self.codec, self.metric, len(X)
+        decode_block = codec.decode if codec is not None else (lambda block: block)
+        # one pass over the codes: reconstruction fidelity and the norms ranking needs
+        cosines = np.empty(m)
+        approx_sq = np.empty(m, dtype=np.float32)
+        for start in range(0, m, BLOCK_ROWS):
+            decoded = decode_block(codes[start : start + BLOCK_ROWS])
+            cosines[start : start + len(decoded)] = row_cosines(X[start : start + BLOCK_ROWS], decoded)
+            approx_sq[start : start + len(decoded)] = np.einsum("ij,ij->i", decoded, decoded)
+        own = None if self.self_ids is None else self.self_ids - offset
+        part = {"cosines": cosines, "truth": None}
+        if self.with_truth:
+            sq = np.einsum("ij,ij->i", X, X)
+            part["truth"] = _shift(_rank(lambda q: q @ X.T, self.Qp, m, self.k, metric, sq, own), offset)
+        if codec is not None:
+            score = lambda q: codec.score(q, codes)  # noqa: E731
+        else:
+            score = lambda q: q @ codes.T  # noqa: E731
+        ids, scores = _rank(score, self.Qp, m, self.depth, metric, approx_sq, own)
+        shortlist = (ids, scores)
+        if self.rerank is not None:  # re-scored exactly with the original vectors, here where they are
+            candidates = X[np.where(ids >= 0, ids, 0)]  # (nq, depth, d)
+            exact = np.einsum("qd,qcd->qc", self.Qp, candidates)
+            sq = np.einsum("qcd,qcd->qc", candidates, candidates)
+            if metric == "cosine":
+                exact /= np.sqrt(np.where(sq == 0, 1, sq))
+            elif metric == "l2":
+                exact = 2 * exact - sq
+            exact[ids < 0] = -np.inf
+            shortlist += (exact,)
+        part["shortlist"] = _shift(shortlist, offset)
+        part["symmetric"] = _shift(_rank(score, self.Q_roundtrip, m, self.k, metric, approx_sq, own), offset)
+        return part
+
+    def merge(self, parts: list[dict]) -> dict:
+        """One part for the rows of all `parts`, given in dataset order."""
+        if len(parts) == 1:
+            return parts[0]
+        return {"cosines": np.concatenate([p["cosines"] for p in parts]),
+                "truth": merge_top_k([p["truth"] for p in parts], self.k) if self.with_truth else None,
+                "shortlist": merge_top_k([p["shortlist"] for p in parts], self.depth),
+                "symmetric": merge_top_k([p["symmetric"] for p in parts], self.k)}
+
+    def report(self, part: dict, stored_bytes: int, bytes_per_vector: int, truth: np.ndarray | None = None) -> dict:
+        """The `evaluate` report from the merged part of every row."""
+        k, cosines, n, dim = self.k, part["cosines"], self.n, self.Q.shape[1]
+        truth = part["truth"][0] if truth is None else truth
+        shortlist = part["shortlist"][0]
+        found = shortlist[:, :k]
+        symmetric = part["symmetric"][0]
+        worst = np.argsort(cosines, kind="stable")[:10]
+        reranked = {}
+        if self.rerank is not None:
+            order = np.argsort(-part["shortlist"][2], axis=1, kind="stable")[:, :k]
+            best = np.take_along_axis(shortlist, order, axis=1)
+            reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
+                        "rerank": int(self.rerank)}
+        return {
+            f"recall@{k}": recall_at_k(found, truth, k),
+            f"ndcg@{k}": ndcg_at_k(found, truth, k),
+            f"mrr@{k}": mrr_at_k(found, truth, k),
+            f"overlap@{k}": recall_at_k(symmetric, truth, k),
+            "mean_cosine": float(cosines.mean()),
+            "min_cosine": float(cosines.min()),
+            "p5_cosine": float(np.percentile(cosines, 5)),
+            "worst": [int(i) for i in worst],
+            "bytes_per_vector": int(bytes_per_vector),
+            "original_bytes": int(n * dim * 4),
+            "compressed_bytes": int(stored_bytes),
+            "compression_ratio": float(n * dim * 4 / stored_bytes),
+            "n": int(n),
+            "dim": int(dim),
+            "queries": int(len(self.Q)),
+            "k": int(k),
+            "metric": self.metric,
+            "codec": self.codec.spec if self.codec is not None else "float32 (reconstruction)",
+            **reranked,
+        }
+
+
+def _shift(top: tuple, offset: int) -> tuple:
+    """Block-local ids of a top list -> dataset rows (padding -1 stays -1)."""
+    ids = np.where(top[0] >= 0, top[0] + offset, -1)
+    return (ids, *top[1:])
 
 
 def evaluate_index(original, index, queries=None, k: int = 10, oversampling: float = 1.0,
@@ -189,7 +256,7 @@ def evaluate_index(original, index, queries=None, k: int = 10, oversampling: flo
         raise VectroError(f"the index must hold the {len(X)} rows of the original under ids 0..{len(X) - 1}")
     self_ids = None
     if queries is None:
-        self_ids = np.sort(np.random.default_rng(seed).choice(len(X), min(n_queries, len(X)), replace=False))
+        self_ids = sample_rows(len(X), n_queries, seed)
         Q = X[self_ids]
     else:
         Q = as_matrix(queries, "queries", index.dim)
