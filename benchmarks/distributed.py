@@ -2,7 +2,7 @@
 overhead of Dask against the same job run directly in one process.
 
     python distributed.py                       # the size: 10M x 384 in 20 shards (15 GB on disk)
-    python distributed.py --n 1000000 --write-docs
+    python distributed.py --n 1000000 --codecs int8 --write-docs   # a smaller run
 
 Clustered float32 vectors (vectro.bench.clustered_vectors, one seed per shard) are written as .npy
 shards, then each codec compresses them: once directly (vectro.shards.compress_shards in this
@@ -36,6 +36,7 @@ from _common import machine_line, write_section  # noqa: E402
 import vectro  # noqa: E402
 from vectro import distributed  # noqa: E402
 from vectro.bench import clustered_vectors  # noqa: E402
+from vectro.compressed import FIT_ROWS  # noqa: E402
 from vectro.shards import compress_shards  # noqa: E402
 
 
@@ -62,7 +63,8 @@ def timed(job) -> float:
     return time.perf_counter() - started
 
 
-def run(n: int, dim: int, shards: int, codecs: list[str], worker_counts: list[int], work: Path) -> list[dict]:
+def run(n: int, dim: int, shards: int, codecs: list[str], worker_counts: list[int], work: Path,
+        fit_rows: int) -> list[dict]:
     source, out = work / "shards", work / "out"
     started = time.perf_counter()
     write_shards(source, n, dim, shards)
@@ -71,7 +73,7 @@ def run(n: int, dim: int, shards: int, codecs: list[str], worker_counts: list[in
     rows = []
     for codec in codecs:
         shutil.rmtree(out, ignore_errors=True)
-        direct = timed(lambda: compress_shards(source, out, codec, resume=False))
+        direct = timed(lambda: compress_shards(source, out, codec, fit_rows=fit_rows, resume=False))
         reference = vectro.load(out).codes.copy() if n * dim <= 50_000_000 else None
         rows.append({"codec": codec, "run": "direct (no Dask)", "workers": 1, "seconds": direct,
                      "vectors_per_s": n / direct, "peak_rss": None})
@@ -79,7 +81,8 @@ def run(n: int, dim: int, shards: int, codecs: list[str], worker_counts: list[in
         for workers in worker_counts:
             with distributed.cluster(workers=workers, threads_per_worker=1, dashboard=False) as client:
                 shutil.rmtree(out, ignore_errors=True)
-                seconds = timed(lambda: distributed.compress(source, out, codec, client=client, resume=False))
+                seconds = timed(lambda: distributed.compress(source, out, codec, client=client,
+                                                                  fit_rows=fit_rows, resume=False))
                 peaks = client.run(_peak_rss_bytes)
             if reference is not None:
                 assert np.array_equal(vectro.load(out).codes, reference), "Dask codes differ from the direct run"
@@ -90,9 +93,9 @@ def run(n: int, dim: int, shards: int, codecs: list[str], worker_counts: list[in
     return rows
 
 
-def report(rows: list[dict], n: int, dim: int, shards: int) -> str:
-    lines = [f"{n:,} x {dim} clustered float32 vectors in {shards} .npy shards "
-             f"({n * dim * 4 / 1e9:.2f} GB); `python benchmarks/distributed.py --n {n} --shards {shards} --write-docs`. "
+def report(rows: list[dict], n: int, dim: int, shards: int, fit_rows: int, command: str) -> str:
+    lines = [f"{n:,} x {dim} clustered float32 vectors in {shards} .npy shards ({n * dim * 4 / 1e9:.2f} GB), "
+             f"trainable codecs fitted on {min(fit_rows, n):,} sampled rows; `{command}`. "
              f"Machine: {machine_line()}. One kernel thread and one BLAS thread per worker and in the direct run.",
              "", "| codec | run | seconds | vectors/s | peak RSS per worker | vs direct | vs 1 worker |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
@@ -118,19 +121,21 @@ def main() -> None:
     parser.add_argument("--shards", type=int, default=20)
     parser.add_argument("--codecs", nargs="+", default=["int8", "pq:48"])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--fit-rows", type=int, default=FIT_ROWS, help="rows trainable codecs learn from")
     parser.add_argument("--dir", type=Path, default=None, help="scratch folder (default: a new one under the temp dir)")
     parser.add_argument("--write-docs", action="store_true", help="write the table into docs/benchmarks.md")
     args = parser.parse_args()
     work = args.dir or Path(tempfile.mkdtemp(prefix="vectro-distributed-"))
     try:
-        rows = run(args.n, args.dim, args.shards, args.codecs, args.workers, work)
+        rows = run(args.n, args.dim, args.shards, args.codecs, args.workers, work, args.fit_rows)
     finally:
         if args.dir is None:
             shutil.rmtree(work, ignore_errors=True)
-    text = report(rows, args.n, args.dim, args.shards)
+    command = "python benchmarks/distributed.py " + " ".join(sys.argv[1:])
+    text = report(rows, args.n, args.dim, args.shards, args.fit_rows, command)
     print(text)
-    if args.write_docs:
-        write_section("distributed", text)
+    if args.write_docs:  # one section per codec set, so runs at different sizes can stand side by side
+        write_section("distributed-" + "-".join(c.replace(":", "") for c in args.codecs), text)
 
 
 if __name__ == "__main__":

@@ -91,3 +91,33 @@ def test_dask_evaluate_equals_single_file_evaluate(tmp_path, shards, sample, cli
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
     report = distributed.evaluate(tmp_path / "out", sample[1][:60], client=client)
     assert report["recall@10"] == pytest.approx(recall, abs=0.01) and 0.5 < recall < 1
+
+
+def test_a_task_whose_worker_dies_is_retried(tmp_path):
+    """A worker process killed mid-task: Dask runs the task again on a restarted worker, and the job completes."""
+    marker = tmp_path / "died-once"
+
+    def die_once(item, folder):  # local, so it travels by value to the worker processes
+        import os
+        from pathlib import Path
+
+        if item == 2 and not (Path(folder) / "died-once").exists():
+            (Path(folder) / "died-once").touch()
+            os._exit(1)  # the worker process dies without a word
+        return item * item
+
+    with distributed.cluster(workers=1, dashboard=False) as client:
+        results = distributed.DaskRunner(client).map(die_once, [1, 2, 3], str(tmp_path))
+    assert results == [1, 4, 9] and marker.exists()
+
+
+def test_connects_to_a_running_scheduler_by_address(tmp_path, shards):
+    from distributed import LocalCluster
+
+    with LocalCluster(n_workers=1, processes=False, dashboard_address=None) as running:
+        with distributed.cluster(scheduler=running.scheduler_address) as client:
+            packed = distributed.compress(shards, tmp_path / "out", "int8", client=client)
+    np.testing.assert_array_equal(packed.codes, vectro.compress(np.load(tmp_path / "all.npy"), "int8").codes)
+    with pytest.raises(vectro.VectroError, match="exactly one of"):
+        with distributed.cluster():
+            pass

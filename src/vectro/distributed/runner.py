@@ -47,8 +47,12 @@ def cluster(scheduler: str | None = None, workers: int | None = None, threads_pe
         yield client
 
 
+def _identity(value):
+    return value
+
+
 class DaskRunner(Runner):
-    """`Runner.map` as Dask tasks: `shared` is scattered once to every worker; the first error cancels the rest."""
+    """`Runner.map` as Dask tasks: `shared` travels once (one task all depend on); the first error cancels the rest."""
 
     def __init__(self, client):
         self.client = client
@@ -57,8 +61,10 @@ class DaskRunner(Runner):
         distributed = _distributed()
         if not items:
             return []
-        shared_future = self.client.scatter([shared], broadcast=True)[0]
         run = uuid.uuid4().hex[:8]
+        # a task, not scattered data: a worker that dies takes scattered data with it for good, while a
+        # task's result is recomputed, so the tasks that need it can be retried elsewhere
+        shared_future = self.client.submit(_identity, shared, key=f"vectro-shared-{run}", pure=False)
         futures = [self.client.submit(fn, item, shared_future, key=f"vectro-{fn.__name__.strip('_')}-{i}-{run}",
                                       pure=False) for i, item in enumerate(items)]
         position = {future.key: i for i, future in enumerate(futures)}
