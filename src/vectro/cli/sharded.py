@@ -12,8 +12,8 @@ import typer
 
 from ._common import _print_json, err, out, progress_bar
 
-WorkersOpt = typer.Option(None, "--workers", min=1, help="Run on a local Dask cluster of this many worker processes (vectro[dask]).")
-SchedulerOpt = typer.Option(None, "--scheduler", help="Run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786 (vectro[dask]).")
+WorkersOpt = typer.Option(None, "--workers", min=1, help="Run on a local Dask cluster of this many worker processes (needs the dask extra).")
+SchedulerOpt = typer.Option(None, "--scheduler", help="Run on the Dask cluster at this address, e.g. tcp://10.0.0.5:8786 (needs the dask extra).")
 
 
 def wants_cluster(workers: Optional[int], scheduler: Optional[str]) -> bool:
