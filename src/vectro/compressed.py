@@ -181,16 +181,26 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
         compressed = Compressed(codec, codes, meta)
         compressed.save(dst)
         return compressed
+    write_codes(source, dst, codec, meta, block_rows, progress)
+    return load(dst)
+
+
+def write_codes(source: VectorSource, dst, codec: Codec, metadata: dict, block_rows: int = 65536,
+                progress: Progress | None = None) -> None:
+    """Encode every row of `source` with the fitted `codec` into a .vectro file at `dst`, atomically.
+
+    The unit of work both `compress_file` and the sharded compressor (`vectro.shards`) run: a
+    source here is a whole file or one shard (a file, or a row range of one).
+    """
     state = codec.state()["arrays"]
     sections = [container.Section("codes", "|u1", (source.n, codec.bytes_per_vector(source.dim)))]
     sections += [container.Section(f"state/{k}", np.asarray(v).dtype.str, np.shape(v)) for k, v in state.items()]
-    with container.ContainerWriter(dst, _file_meta(codec, source.n, meta), sections) as writer:
+    with container.ContainerWriter(dst, _file_meta(codec, source.n, metadata), sections) as writer:
         for name, value in state.items():
             writer.write(f"state/{name}", np.asarray(value))
         buffer = np.empty((min(block_rows, source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
         for start, block in _blocks(source, block_rows, progress):  # one code buffer, reused per block
             writer.write("codes", codec.encode(block, out=buffer[: len(block)], first_row=start))
-    return load(dst)
 
 
 def _blocks(source: VectorSource, rows: int, progress: Progress | None):
@@ -220,13 +230,18 @@ def decompress_file(src, dst, progress: Progress | None = None) -> Path:
 
 
 def load(path, mmap: bool = True, verify: bool = True) -> Compressed:
-    """Open a compressed file: `.vectro` (memory-mapped codes), or a seed/v2 Vectro `.npz` or `.vqz`.
+    """Open a compressed file: `.vectro` (memory-mapped codes), a seed/v2 Vectro `.npz` or `.vqz`, or a
+    sharded dataset (a folder holding manifest.json, or the manifest itself) as one `ShardedCompressed`.
     An fsspec URL (s3://...) reads a `.vectro` file by range requests."""
     if remote.is_url(path):
         return _from_container(*remote.read_container(str(path), verify=verify))
     path = Path(path)
     if not path.exists():
         raise VectroError(f"{path} does not exist")
+    if (path.is_dir() and (path / "manifest.json").is_file()) or path.name == "manifest.json":
+        from .shards import load_manifest  # a sharded dataset: shards.py builds on this module
+
+        return load_manifest(path, mmap=mmap, verify=verify)
     if path.is_dir():
         raise VectroError(f"{path} is a directory, not a compressed file")
     with open(path, "rb") as f:

@@ -13,7 +13,6 @@ the machine is shared and noisy.
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -21,7 +20,6 @@ import numpy as np
 from . import kernels
 from ._util import best  # noqa: F401  (re-exported: the benchmarks import it from here)
 from .bench import clustered_vectors
-from .codecs.base import make_codec
 
 CODECS = ["float16", "int16", "int8", "int8-dim", "int4", "binary"]
 FAISS_SQ = {"int8": "QT_8bit", "int4": "QT_4bit", "float16": "QT_fp16"}

@@ -12,11 +12,13 @@ import typer
 import vectro
 from vectro.errors import VectroError
 
+from . import sharded
 from ._common import (
     ColumnOpt,
     JsonOpt,
     MetricOpt,
     QuietOpt,
+    SeedOpt,
     _kv_table,
     _print_json,
     app,
@@ -37,11 +39,25 @@ def compress(
     column: Optional[str] = ColumnOpt,
     metric: str = MetricOpt,
     block_rows: int = typer.Option(65536, "--block-rows", min=1, help="Rows encoded at a time (bounds memory)."),
+    seed: int = SeedOpt,
+    workers: Optional[int] = sharded.WorkersOpt,
+    scheduler: Optional[str] = sharded.SchedulerOpt,
+    shard_rows: int = typer.Option(1_000_000, "--shard-rows", min=1, help="With a cluster: rows per shard of a large .npy."),
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
-    """Compress an embeddings file, streaming block by block."""
+    """Compress an embeddings file, streaming block by block; with --workers/--scheduler, a folder, glob or
+    large .npy in shards on a Dask cluster into --out/ (one .vectro per shard and manifest.json)."""
     codec = resolve_codec(codec, profile, quiet or as_json)
+    if sharded.wants_cluster(workers, scheduler):
+        summary = sharded.compress(input, output, codec, column=column, metric=metric, block_rows=block_rows,
+                                   shard_rows=shard_rows, seed=seed, workers=workers, scheduler=scheduler,
+                                   quiet=quiet or as_json)
+        sharded.print_summary(summary, as_json, f"compressed {summary['n']} x {summary['dim']} vectors in "
+                              f"{summary['shards']} shards with {summary['codec']} -> {summary['manifest']} "
+                              f"({summary['file_bytes']:,} bytes, {summary['compression_ratio']:.2f}x, "
+                              f"{summary['seconds']:.2f} s)")
+        return
     check_writable(output)
     source = vectro.open_vectors(input, column)
     from vectro.bench import warm_up
@@ -50,7 +66,7 @@ def compress(
     started = time.perf_counter()
     with progress_bar("compressing", quiet or as_json) as progress:
         packed = vectro.compress_file(input, output, codec, column=column, metric=metric,
-                                      block_rows=block_rows, progress=progress)
+                                      block_rows=block_rows, seed=seed, progress=progress)
     seconds = time.perf_counter() - started
     original_bytes = source.n * source.dim * np.dtype(source.dtype).itemsize
     summary = {
@@ -105,11 +121,15 @@ def info(
     path: Path = typer.Argument(..., help="A compressed file, or an embeddings input."),
     as_json: bool = JsonOpt,
 ):
-    """Describe a compressed file (verifying its checksums) or an embeddings input."""
+    """Describe a compressed file or sharded dataset (verifying its checksums) or an embeddings input."""
     from vectro.format import container, legacy
 
     if not path.exists():
         raise VectroError(f"{path} does not exist")
+    if sharded.is_manifest(path):
+        details = sharded.describe(path)
+        _print_json(details) if as_json else out.print(_kv_table(details))
+        return
     head = b""
     if path.is_file():
         if path.stat().st_size == 0:

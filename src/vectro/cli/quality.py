@@ -12,6 +12,7 @@ from rich.table import Table
 import vectro
 from vectro.errors import VectroError
 
+from . import sharded
 from ._common import (
     ColumnOpt,
     JsonOpt,
@@ -44,11 +45,18 @@ def evaluate(
     column: Optional[str] = ColumnOpt,
     oversampling: float = typer.Option(1.0, "--oversampling", min=1.0, help="For an index: re-score k x this many."),
     quiet: bool = QuietOpt,
+    workers: Optional[int] = sharded.WorkersOpt,
+    scheduler: Optional[str] = sharded.SchedulerOpt,
     as_json: bool = JsonOpt,
 ):
-    """Measure what compression lost: recall@k, nDCG@k, MRR, overlap, cosine, bytes (of a file, an index or a model)."""
+    """Measure what compression lost: recall@k, nDCG@k, MRR, overlap, cosine, bytes (of a file, a sharded
+    dataset, an index or a model). A sharded dataset is measured shard by shard, on a cluster with --workers/--scheduler."""
     if (comp is None) == (model is None):
         raise VectroError("give exactly one of --comp (a compressed file or index) and --model (a learned projection)")
+    if sharded.is_manifest(comp):
+        report = sharded.evaluate(comp, orig, queries, k=k, metric=metric, column=column, workers=workers,
+                                  scheduler=scheduler, quiet=quiet or as_json)
+        return _print_report(report, k, as_json)
     original = vectro.open_vectors(orig, column)  # read block by block: memory does not grow with n
     Q = vectro.load_vectors(queries, column) if queries else None
     if model is not None:
@@ -73,6 +81,10 @@ def evaluate(
         return
     with progress_bar("evaluating", quiet or as_json) as progress:
         report = vectro.evaluate(original, vectro.load(comp), queries=Q, k=k, metric=metric, progress=progress)
+    _print_report(report, k, as_json)
+
+
+def _print_report(report: dict, k: int, as_json: bool) -> None:
     if as_json:
         _print_json(report)
         return
@@ -103,9 +115,12 @@ def tune(
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the bytes-vs-quality plot (PNG) here."),
     seed: int = SeedOpt,
     quiet: bool = QuietOpt,
+    workers: Optional[int] = sharded.WorkersOpt,
+    scheduler: Optional[str] = sharded.SchedulerOpt,
     as_json: bool = JsonOpt,
 ):
-    """Try candidate codecs on your data; print the Pareto table and the smallest codec meeting the target."""
+    """Try candidate codecs on your data; print the Pareto table and the smallest codec meeting the target.
+    A folder of shards, a glob or a manifest is sampled shard by shard (by Dask workers with --workers/--scheduler)."""
     from vectro.metrics.tune import tune as run_tune
 
     if target is None and max_bytes is None:
@@ -115,13 +130,16 @@ def tune(
 
         require("matplotlib", "plot")
         check_writable(plot)
-    source = vectro.open_vectors(input, column)
-    held = 0 if queries else min(n_queries, source.n // 5)
-    X = source.sample(sample + held, seed)
+    if sharded.is_sharded(input) or sharded.wants_cluster(workers, scheduler):  # the workers read the sample
+        X, n_total = sharded.tune_sample(input, column, lambda n: sample + (0 if queries else min(n_queries, n // 5)),
+                                         seed, workers, scheduler)
+    else:
+        source = vectro.open_vectors(input, column)
+        X, n_total = source.sample(sample + (0 if queries else min(n_queries, source.n // 5)), seed), source.n
     Q = vectro.load_vectors(queries, column) if queries else None
     with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
         result = run_tune(X, Q, target=target, max_bytes=max_bytes, rerank=rerank, codecs=codec, k=k, metric=metric,
-                          sample=sample, n_queries=n_queries, n_total=source.n, seed=seed,
+                          sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
                           progress=(lambda done, total, spec: progress(done, total)) if progress else None)
     if plot:
         result.plot(plot)

@@ -12,6 +12,7 @@ import typer
 import vectro
 from vectro.errors import VectroError
 
+from . import sharded
 from ._common import (
     CodecOpt,
     ColumnOpt,
@@ -46,7 +47,8 @@ def read_ids(path: Path) -> np.ndarray:
 
 @index_app.command("build")
 def index_build(
-    input: Path = typer.Option(..., "--in", help="Embeddings to index (ids are their row numbers unless --ids)."),
+    input: Path = typer.Option(..., "--in", help="Embeddings to index (ids are their row numbers unless --ids), "
+                                                 "or a sharded dataset's manifest (ids: dataset rows)."),
     output: Path = typer.Option(..., "--out", help="Index file to write (.vxi)."),
     codec: str = CodecOpt,
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Finer representation kept for re-scoring: float32 or a codec spec."),
@@ -59,21 +61,25 @@ def index_build(
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
-    """Build an index from an embeddings file and save it."""
+    """Build an index from an embeddings file, or from the sources a sharded dataset's manifest names, and save it."""
     check_writable(output)
-    source = vectro.open_vectors(input, column)
-    n = min(limit or source.n, source.n)
+    if sharded.is_manifest(input):  # rows in manifest order
+        total, dim, blocks, sample = sharded.manifest_blocks(input)
+    else:
+        source = vectro.open_vectors(input, column)
+        total, dim, blocks, sample = source.n, source.dim, source.blocks(), source.sample
+    n = min(limit or total, total)
     id_list = read_ids(ids) if ids else np.arange(n)
     if len(id_list) < n:
         raise VectroError(f"{ids} holds {len(id_list):,} ids for {n:,} rows; give one id per row (or --limit)")
-    index = vectro.Index(source.dim, codec, metric=metric, rerank=rerank, ann=ann)
+    index = vectro.Index(dim, codec, metric=metric, rerank=rerank, ann=ann)
     started = time.perf_counter()
-    if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole file, not its first block
+    if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole input, not its first block
         from vectro.compressed import FIT_ROWS
 
-        index.train(source.sample(FIT_ROWS))
+        index.train(sample(FIT_ROWS))
     with progress_bar("indexing", quiet or as_json) as progress:
-        for start, block in source.blocks():
+        for start, block in blocks:
             block = block[: n - start]
             index.add(block, ids=id_list[start : start + len(block)])
             if progress:

@@ -21,6 +21,9 @@ from ..errors import FormatError, VectroError, require
 class VectorSource:
     """An (n, d) matrix in a file, read in row blocks so that memory does not grow with n."""
 
+    #: the file row of this source's row 0 (a shard of a larger file), so errors name the file's row
+    first_row = 0
+
     def __init__(self, path: Path, n: int, dim: int, dtype: str):
         self.path, self.n, self.dim, self.dtype = path, n, dim, dtype
 
@@ -35,7 +38,7 @@ class VectorSource:
         start = 0
         for raw in self._raw_blocks(rows):
             block = np.ascontiguousarray(raw, dtype=np.float32)
-            check_finite(block, str(self.path), row_offset=start)
+            check_finite(block, str(self.path), row_offset=self.first_row + start)
             yield start, block
             start += len(block)
 
@@ -49,8 +52,11 @@ class VectorSource:
         """A seeded random sample of up to `rows` rows (all rows if n <= rows), in file order."""
         if self.n <= rows:
             return self.read()
-        keep = sample_rows(self.n, rows, seed)
-        out, filled = np.empty((rows, self.dim), dtype=np.float32), 0
+        return self.take(sample_rows(self.n, rows, seed))
+
+    def take(self, keep: np.ndarray) -> np.ndarray:
+        """Rows `keep` (int, ascending, unique) as float32 (len(keep), d), read in one pass of blocks."""
+        out, filled = np.empty((len(keep), self.dim), dtype=np.float32), 0
         for start, block in self.blocks():
             local = keep[(keep >= start) & (keep < start + len(block))] - start
             out[filled : filled + len(local)] = block[local]
@@ -74,12 +80,12 @@ class ArraySource(VectorSource):
         for start in range(0, self.n, rows):
             yield self.array[start : start + rows]
 
-    def sample(self, rows, seed=0):
-        if self.n <= rows:
-            return self.read()
-        keep = sample_rows(self.n, rows, seed)
+    def take(self, keep):
         block = np.ascontiguousarray(self.array[keep], dtype=np.float32)
-        check_finite(block, str(self.path))
+        finite = np.isfinite(block).all(axis=1)
+        if not finite.all():  # name the file's row, not the row of the sample
+            bad = int(np.argmin(finite))
+            check_finite(block[bad : bad + 1], str(self.path), row_offset=self.first_row + int(keep[bad]))
         return block
 
 

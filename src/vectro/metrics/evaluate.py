@@ -84,44 +84,72 @@ def _block_rows(n_queries: int, block_rows: int | None) -> int:
 
 
 class _TopK:
-    """The running top-k ids per query over blocks of rows (ties: lower id first), as `top_k` on all rows."""
+    """The running top-k ids per query over blocks of rows (ties: lower id first), as `top_k` on all rows.
+
+    `extra` (nq, k) travels with the ids (the exact re-scoring scores of a shortlist); two _TopK
+    over any split of the rows merge into what one pass over all of them gives.
+    """
 
     def __init__(self, n_queries: int, k: int, metric: str, exclude: np.ndarray | None):
         self.k, self.metric, self.exclude = k, metric, exclude
         self.ids = np.full((n_queries, k), -1, dtype=np.int64)
         self.scores = np.full((n_queries, k), -np.inf, dtype=np.float32)
+        self.extra = np.full((n_queries, k), -np.inf, dtype=np.float32)
 
-    def add(self, inner: np.ndarray, sq_norms: np.ndarray, first_row: int) -> None:
-        """inner: inner products (nq, rows) of the queries with rows first_row.., whose |x|^2 is sq_norms."""
+    def add(self, inner: np.ndarray, sq_norms: np.ndarray, first_row: int, rescore=None) -> None:
+        """inner: inner products (nq, rows) of the queries with rows first_row.., whose |x|^2 is sq_norms.
+        rescore(local ids (nq, c)) -> (nq, c): the extra scores of this block's candidates."""
         inner = metric_scores(inner, sq_norms, self.metric)
         if self.exclude is not None:
             inside = (self.exclude >= first_row) & (self.exclude < first_row + inner.shape[1])
             inner[np.flatnonzero(inside), self.exclude[inside] - first_row] = -np.inf
         ids, scores = top_k(inner, self.k)
-        ids = np.where(ids >= 0, ids + first_row, -1)
+        extra = rescore(ids) if rescore is not None else np.full(ids.shape, -np.inf, dtype=np.float32)
+        self.merge(np.where(ids >= 0, ids + first_row, -1), scores, extra)
+
+    def merge(self, ids: np.ndarray, scores: np.ndarray, extra: np.ndarray) -> None:
+        """Fold in another top list of dataset rows (ids -1: padding)."""
         all_ids, all_scores = np.hstack([self.ids, ids]), np.hstack([self.scores, scores])
         order = np.lexsort((np.where(all_ids < 0, np.iinfo(np.int64).max, all_ids), -all_scores), axis=1)[:, : self.k]
         self.ids = np.take_along_axis(all_ids, order, axis=1)
         self.scores = np.take_along_axis(all_scores, order, axis=1)
+        self.extra = np.take_along_axis(np.hstack([self.extra, extra]), order, axis=1)
 
 
 class _CosineStats:
     """Mean, min, p5 and the 10 worst of per-row cosines, kept in memory independent of n."""
 
+    # the sum of cosines is kept exactly, in fixed point, so any split of the rows gives the same mean
+    SCALE = 2**40
+
     def __init__(self):
-        self.n, self.total, self.minimum = 0, 0.0, np.inf
+        self.n, self.total, self.minimum = 0, 0, np.inf
         self.worst_ids, self.worst = np.zeros(0, np.int64), np.zeros(0)
         self.histogram = np.zeros(P5_BINS + 1, dtype=np.int64)  # bin 0: 1 - cos <= 1e-12
 
     def add(self, cosines: np.ndarray, first_row: int) -> None:
         self.n += len(cosines)
-        self.total += float(cosines.sum())
+        for start in range(0, len(cosines), 1 << 20):
+            self.total += int(np.rint(cosines[start : start + (1 << 20)] * self.SCALE).astype(np.int64).sum())
         self.minimum = min(self.minimum, float(cosines.min()))
         ids = np.concatenate([self.worst_ids, np.arange(first_row, first_row + len(cosines))])
         values = np.concatenate([self.worst, cosines])
         keep = np.lexsort((ids, values))[:10]
         self.worst_ids, self.worst = ids[keep], values[keep]
         np.add.at(self.histogram, self._bins(cosines), 1)
+
+    def merge(self, other: "_CosineStats") -> None:
+        """Fold in the statistics of other rows."""
+        self.n, self.total = self.n + other.n, self.total + other.total
+        self.minimum = min(self.minimum, other.minimum)
+        ids, values = np.concatenate([self.worst_ids, other.worst_ids]), np.concatenate([self.worst, other.worst])
+        keep = np.lexsort((ids, values))[:10]
+        self.worst_ids, self.worst = ids[keep], values[keep]
+        self.histogram += other.histogram
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.SCALE / self.n
 
     @staticmethod
     def _bins(cosines):
@@ -174,7 +202,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
     each original row and its reconstruction (p5 to within 0.4% of 1 - cosine), worst (ids of the
     10 lowest cosines), and bytes: original_bytes as read (float64 input counts 8 bytes a value),
     compression_ratio against float32.
-    progress(done, total) is called as blocks of rows are done (two passes: truth, then codes).
+    progress(done, total) is called as blocks of rows are done (one pass: truth and codes together).
     """
     _check_metric(metric)
     if not isinstance(k, (int, np.integer)) or k < 1:
@@ -187,16 +215,12 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
                 f"compressed holds {len(compressed)} x {compressed.dim} vectors, original {n} x {dim}"
             )
         codec, codes = compressed.codec, compressed.codes
-        decode_block = codec.decode
-        score = codec.score
         stored_bytes, bytes_per_vector = compressed.nbytes, compressed.bytes_per_vector
     else:
         recon = as_matrix(compressed, "compressed", dim)
         if len(recon) != n:
             raise VectroError(f"compressed has {len(recon)} rows, original {n}")
         codec, codes = None, recon
-        decode_block = lambda block: block  # noqa: E731
-        score = lambda q, block: q @ block.T  # noqa: E731
         stored_bytes, bytes_per_vector = recon.nbytes, 4 * dim
 
     self_ids = None
@@ -205,67 +229,134 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         Q = _gather(source, self_ids)
     else:
         Q = as_matrix(queries, "queries", dim)
-    if k > n - (self_ids is not None):
-        raise VectroError(f"k={k} but only {n - (self_ids is not None)} candidate vectors exist")
-    if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
-        raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
+    plan = EvalPlan(Q, metric, k, n, codec, self_ids, rerank, with_truth=truth is None, block_rows=block_rows)
     if truth is not None and (truth.shape[0] != len(Q) or truth.shape[1] < k):
         raise VectroError(f"truth must hold >= {k} ids for each of the {len(Q)} queries, got shape {truth.shape}")
-
-    rows = _block_rows(len(Q), block_rows)
-    step = (lambda done, total: progress(done, 2 * total)) if progress else None
-    if truth is None:
-        truth = exact_search(source, Q, k, metric, self_ids, rows, step)
-    Qp = prepare_for_metric(Q, metric)
-    Q_roundtrip = prepare_for_metric(codec.decode(codec.encode(Qp)), metric) if codec is not None else Qp
-    depth = min(max(k, rerank or 0), n - (self_ids is not None))  # a shortlist never longer than the candidates
-    shortlist = _TopK(len(Q), depth, metric, self_ids)
-    symmetric = _TopK(len(Q), k, metric, self_ids)
-    cosines = _CosineStats()
-    # one pass over originals and codes together: reconstruction fidelity and ranking on the codes
-    for start, block in source.blocks(rows):
-        code_block = codes[start : start + len(block)]
-        decoded = decode_block(code_block)
-        cosines.add(row_cosines(block, decoded), start)
-        approx_sq = np.einsum("ij,ij->i", decoded, decoded)
-        shortlist.add(score(Qp, code_block), approx_sq, start)
-        symmetric.add(score(Q_roundtrip, code_block), approx_sq, start)
+    total = plan.start()
+    for start, block in source.blocks(plan.rows):
+        plan.add(total, block, codes[start : start + len(block)], start)
         if progress:
-            progress(n + start + len(block), 2 * n)
-    found = shortlist.ids[:, :k]
+            progress(start + len(block), n)
+    return plan.report(total, stored_bytes, bytes_per_vector, truth, source.dtype)
 
-    reranked = {}
-    if rerank is not None:
-        candidates = _gather(source, shortlist.ids.reshape(-1)).reshape(len(Q), depth, dim)  # exact re-scoring
-        sq = np.einsum("qcd,qcd->qc", candidates, candidates)
-        exact = metric_scores(np.einsum("qd,qcd->qc", Qp, candidates), sq, metric)
-        order = np.argsort(-exact, axis=1, kind="stable")[:, :k]
-        best = np.take_along_axis(shortlist.ids, order, axis=1)
-        reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
-                    "rerank": int(rerank)}
-    original_bytes = n * dim * np.dtype(source.dtype).itemsize
-    return {
-        f"recall@{k}": recall_at_k(found, truth, k),
-        f"ndcg@{k}": ndcg_at_k(found, truth, k),
-        f"mrr@{k}": mrr_at_k(found, truth, k),
-        f"overlap@{k}": recall_at_k(symmetric.ids, truth, k),
-        "mean_cosine": cosines.total / n,
-        "min_cosine": cosines.minimum,
-        "p5_cosine": cosines.percentile(5),
-        "worst": [int(i) for i in cosines.worst_ids],
-        "bytes_per_vector": int(bytes_per_vector),
-        "original_dtype": source.dtype,
-        "original_bytes": int(original_bytes),
-        "compressed_bytes": int(stored_bytes),
-        "compression_ratio": float(n * dim * 4 / stored_bytes),  # against float32, whatever was read
-        "n": int(n),
-        "dim": int(dim),
-        "queries": int(len(Q)),
-        "k": int(k),
-        "metric": metric,
-        "codec": codec.spec if codec is not None else "float32 (reconstruction)",
-        **reranked,
-    }
+
+class EvalPart:
+    """What `EvalPlan` measured on some rows: running top-k lists and cosine statistics (mergeable)."""
+
+    def __init__(self, plan: "EvalPlan"):
+        nq = len(plan.Q)
+        self.truth = _TopK(nq, plan.k, plan.metric, plan.self_ids) if plan.with_truth else None
+        self.shortlist = _TopK(nq, plan.depth, plan.metric, plan.self_ids)
+        self.symmetric = _TopK(nq, plan.k, plan.metric, plan.self_ids)
+        self.cosines = _CosineStats()
+
+    def merge(self, other: "EvalPart") -> None:
+        for mine, theirs in ((self.truth, other.truth), (self.shortlist, other.shortlist),
+                             (self.symmetric, other.symmetric)):
+            if mine is not None:
+                mine.merge(theirs.ids, theirs.scores, theirs.extra)
+        self.cosines.merge(other.cosines)
+
+
+class EvalPlan:
+    """One evaluation split into parts: `part` measures rows, `merge` joins parts, `report` scores.
+
+    Everything in a plan is the same for every block (queries, codec, settings), so a cluster
+    broadcasts it once and each worker measures its shards (`vectro.metrics.sharded`); merging
+    the parts of any split equals one streaming pass over all rows (`evaluate` is that pass).
+    `codec` None: `codes` are float rows.
+    """
+
+    def __init__(self, Q: np.ndarray, metric: str, k: int, n: int, codec=None, self_ids: np.ndarray | None = None,
+                 rerank: int | None = None, with_truth: bool = True, block_rows: int | None = None):
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise VectroError(f"k must be a positive integer, got {k!r}")
+        candidates = n - (self_ids is not None)
+        if k > candidates:
+            raise VectroError(f"k={k} but only {candidates} candidate vectors exist")
+        if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
+            raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
+        self.Q, self.metric, self.k, self.n, self.codec = Q, metric, int(k), n, codec
+        self.self_ids, self.rerank, self.with_truth = self_ids, rerank, with_truth
+        self.depth = min(max(k, rerank or 0), candidates)  # a shortlist never longer than the candidates
+        self.rows = _block_rows(len(Q), block_rows)
+        self.Qp = prepare_for_metric(Q, metric)
+        self.Q_roundtrip = prepare_for_metric(codec.decode(codec.encode(self.Qp)), metric) if codec is not None else self.Qp
+
+    def start(self) -> EvalPart:
+        """An empty part, to `add` blocks to."""
+        return EvalPart(self)
+
+    def add(self, part: EvalPart, X: np.ndarray, codes: np.ndarray, first_row: int) -> None:
+        """Measure one block: X float32 (m, d), dataset rows first_row.., and their codes (or float rows)."""
+        codec, metric = self.codec, self.metric
+        decoded = codec.decode(codes) if codec is not None else codes
+        part.cosines.add(row_cosines(X, decoded), first_row)
+        if part.truth is not None:
+            part.truth.add(self.Qp @ X.T, np.einsum("ij,ij->i", X, X), first_row)
+        approx_sq = np.einsum("ij,ij->i", decoded, decoded)
+        score = codec.score if codec is not None else (lambda q, block: q @ block.T)
+        rescore = None
+        if self.rerank is not None:  # re-scored exactly with the original rows, here where they are
+
+            def rescore(ids):
+                candidates = X[np.where(ids >= 0, ids, 0)]  # (nq, c, d)
+                sq = np.einsum("qcd,qcd->qc", candidates, candidates)
+                exact = metric_scores(np.einsum("qd,qcd->qc", self.Qp, candidates), sq, metric)
+                return np.where(ids >= 0, exact, -np.inf).astype(np.float32)
+
+        part.shortlist.add(score(self.Qp, codes), approx_sq, first_row, rescore)
+        part.symmetric.add(score(self.Q_roundtrip, codes), approx_sq, first_row)
+
+    def part(self, X: np.ndarray, codes: np.ndarray, offset: int) -> EvalPart:
+        """Measure rows offset.. of the dataset (X float (m, d) and their codes), block by block."""
+        part = self.start()
+        for start in range(0, len(X), self.rows):
+            block = np.ascontiguousarray(X[start : start + self.rows], dtype=np.float32)
+            self.add(part, block, codes[start : start + self.rows], offset + start)
+        return part
+
+    def merge(self, parts: list[EvalPart]) -> EvalPart:
+        """One part for the rows of all `parts` (any order, any split)."""
+        total = self.start()
+        for part in parts:
+            total.merge(part)
+        return total
+
+    def report(self, part: EvalPart, stored_bytes: int, bytes_per_vector: int, truth: np.ndarray | None = None,
+               original_dtype: str = "float32") -> dict:
+        """The `evaluate` report from the merged part of every row."""
+        k, n, dim, cosines = self.k, self.n, self.Q.shape[1], part.cosines
+        truth = part.truth.ids if truth is None else truth
+        found = part.shortlist.ids[:, :k]
+        reranked = {}
+        if self.rerank is not None:
+            order = np.argsort(-part.shortlist.extra, axis=1, kind="stable")[:, :k]
+            best = np.take_along_axis(part.shortlist.ids, order, axis=1)
+            reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
+                        "rerank": int(self.rerank)}
+        return {
+            f"recall@{k}": recall_at_k(found, truth, k),
+            f"ndcg@{k}": ndcg_at_k(found, truth, k),
+            f"mrr@{k}": mrr_at_k(found, truth, k),
+            f"overlap@{k}": recall_at_k(part.symmetric.ids, truth, k),
+            "mean_cosine": cosines.mean,
+            "min_cosine": cosines.minimum,
+            "p5_cosine": cosines.percentile(5),
+            "worst": [int(i) for i in cosines.worst_ids],
+            "bytes_per_vector": int(bytes_per_vector),
+            "original_dtype": original_dtype,
+            "original_bytes": int(n * dim * np.dtype(original_dtype).itemsize),
+            "compressed_bytes": int(stored_bytes),
+            "compression_ratio": float(n * dim * 4 / stored_bytes),  # against float32, whatever was read
+            "n": int(n),
+            "dim": int(dim),
+            "queries": int(len(self.Q)),
+            "k": int(k),
+            "metric": self.metric,
+            "codec": self.codec.spec if self.codec is not None else "float32 (reconstruction)",
+            **reranked,
+        }
 
 
 def evaluate_index(original, index, queries=None, k: int = 10, oversampling: float = 1.0,
