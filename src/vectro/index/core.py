@@ -186,25 +186,11 @@ class Index:
             )
         codes = self.codec.encode(X)  # encoding needs no lock: fitted codecs are never changed
         norms = _decoded_sq_norms(self.codec, codes)
+        fine = fine_norms = None
         if self.rerank_codec is not None:
             fine = self.rerank_codec.encode(X)
             fine_norms = _decoded_sq_norms(self.rerank_codec, fine)
-        with self._write_lock:
-            self._verify_sections()
-            ids = self._ids.normalise(ids, len(X))
-            first_row = self._codes.rows
-            self._codes.append(codes)
-            self._sq_norms.append(norms)
-            if self.rerank_codec is not None:
-                self._rerank.append(fine)
-                self._rerank_sq_norms.append(fine_norms)
-            self._ids.assign(ids, np.arange(first_row, first_row + len(X)))
-            self._payloads.append(payloads, first_row)
-            if self.ann is not None:
-                with self._graph_lock:
-                    self.ann.add(X, codes)
-            self._publish()
-        return ids
+        return self._append(ids, codes, norms, fine, fine_norms, payloads, X)
 
     def add_codes(self, codes, ids=None) -> np.ndarray:
         """Add vectors already encoded by this index's fitted codec: uint8 (n, bytes_per_vector).
@@ -218,17 +204,27 @@ class Index:
         if not self.is_trained:
             raise VectroError(f"codec {self.codec.spec!r} is not fitted: codes need the fitted codec that made them")
         codes = self.codec._check_codes(codes)
-        norms = _decoded_sq_norms(self.codec, codes)
+        graph_input = self.codec.decode(codes) if self.ann is not None else None
+        return self._append(ids, codes, _decoded_sq_norms(self.codec, codes), None, None, None, graph_input)
+
+    def _append(self, ids, codes, norms, fine, fine_norms, payloads, X) -> np.ndarray:
+        """Store encoded rows (and their re-rank rows, payloads, graph entries) and publish them: one write.
+
+        X: float32 (n, d) the HNSW graph learns the rows from (None without a graph)."""
         with self._write_lock:
             self._verify_sections()
             ids = self._ids.normalise(ids, len(codes))
             first_row = self._codes.rows
             self._codes.append(codes)
             self._sq_norms.append(norms)
+            if fine is not None:
+                self._rerank.append(fine)
+                self._rerank_sq_norms.append(fine_norms)
             self._ids.assign(ids, np.arange(first_row, first_row + len(codes)))
+            self._payloads.append(payloads, first_row)
             if self.ann is not None:
                 with self._graph_lock:
-                    self.ann.add(self.codec.decode(codes), codes)
+                    self.ann.add(X, codes)
             self._publish()
         return ids
 
