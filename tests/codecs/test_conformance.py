@@ -121,7 +121,9 @@ def test_single_vector_and_block_boundaries(spec, clustered, monkeypatch):
     with kernels.backend("numpy"):
         _assert_same_encoding(codec, codec.encode(clustered), whole)
         np.testing.assert_allclose(codec.score(clustered[:3], whole), whole_scores, rtol=1e-4, atol=1e-5)
-    assert len(blocks) == 43 and blocks[-1] == 300 % 7  # the split really happened
+    # the split really happened: 43 kernel calls, the ragged last block padded to a full one (a row's
+    # code must not depend on where a block ends, see Codec.encode)
+    assert len(blocks) == 43 and set(blocks) == {7}
     packed = vectro.compress(clustered, codec)  # the configured backend, 43 blocks of compress
     _assert_same_encoding(codec, packed.codes, whole)
     np.testing.assert_array_equal(codec.decode(whole), fitted(spec, clustered).decode(whole))

@@ -53,7 +53,7 @@ def evaluate(
     dataset, an index or a model). A sharded dataset is measured shard by shard, on a cluster with --workers/--scheduler."""
     if (comp is None) == (model is None):
         raise VectroError("give exactly one of --comp (a compressed file or index) and --model (a learned projection)")
-    if sharded.is_manifest(comp):
+    if comp is not None and sharded.is_manifest(comp):
         report = sharded.evaluate(comp, orig, queries, k=k, metric=metric, column=column, workers=workers,
                                   scheduler=scheduler, quiet=quiet or as_json)
         return _print_report(report, k, as_json)
