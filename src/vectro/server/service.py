@@ -31,7 +31,7 @@ SQL_CHUNK = 900
 #: rows read at a time when rebuilding a collection at start
 LOAD_ROWS = 20_000
 #: searches run again when a hit's record was deleted between the Index answer and the read of the records
-SEARCH_ATTEMPTS = 3
+SEARCH_ATTEMPTS = 8
 
 
 @dataclass(frozen=True)
