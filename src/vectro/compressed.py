@@ -5,19 +5,16 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
-from typing import Callable
-
 import numpy as np
 
 from ._validation import as_matrix
 from ._util import sample
-from .codecs.base import BLOCK_ROWS, Codec, own_codec
+from .codecs.base import BLOCK_ROWS, Codec, Progress, own_codec
 from .codecs.scalar import Int8
 from .errors import FormatError, VectroError
 from .format import container, legacy, remote
 from .format.inputs import VectorSource, open_vectors
 
-Progress = Callable[[int, int], None]
 METRICS = ("cosine", "ip", "l2")
 #: rows a trainable codec learns from at most (a seeded sample of the input)
 FIT_ROWS = 100_000
@@ -130,19 +127,21 @@ def _file_meta(codec: Codec, n: int, metadata: dict) -> dict:
 
 
 def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows: int = FIT_ROWS,
-             seed: int = 0, progress: Progress | None = None) -> Compressed:
+             seed: int = 0, progress: Progress | None = None,
+             fit_progress: Progress | None = None) -> Compressed:
     """Compress float vectors X (n, d) with a codec spec such as "int8", "float16" or "pca:128+int8".
 
     Trainable codecs learn from a sample of at most `fit_rows` rows; `seed` drives every random
     choice of the fit (the sample, PCA's rows, rq's rotation, k-means). A fitted Codec passed in
     is used as it is, and an unfitted one is cloned first: the caller's object never changes.
-    `progress(done, total)` is called after each block. Returns a `Compressed` holding the codes
-    and the fitted codec.
+    `progress(done, total)` is called after each block, `fit_progress(done, total)` after each
+    step of a fit that takes many (k-means sub-spaces, OPQ iterations). Returns a `Compressed`
+    holding the codes and the fitted codec.
     """
     _check_metric(metric)
     source_dtype = np.asarray(X).dtype.name if hasattr(X, "dtype") else "float32"
     X = as_matrix(X, "X", finite=False)  # the encoders check NaN/Inf in their own pass
-    codec = _fitted(codec, X.shape[1], lambda: sample(X, fit_rows, seed), lambda: X[:1], seed)
+    codec = _fitted(codec, X.shape[1], lambda: sample(X, fit_rows, seed), lambda: X[:1], seed, fit_progress)
     codes = np.empty((len(X), codec.bytes_per_vector(X.shape[1])), dtype=np.uint8)
     for start in range(0, len(X), BLOCK_ROWS):  # each block encoded straight into its rows of codes
         codec.encode(X[start : start + BLOCK_ROWS], out=codes[start : start + BLOCK_ROWS], first_row=start)
@@ -151,18 +150,20 @@ def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows
     return Compressed(codec, codes, {"metric": metric, "source_dtype": source_dtype})
 
 
-def _fitted(codec: str | Codec, dim: int, fit_sample, first_row, seed: int) -> Codec:
+def _fitted(codec: str | Codec, dim: int, fit_sample, first_row, seed: int,
+            progress: Progress | None = None) -> Codec:
     """The codec to encode with: a fitted Codec as it is (never refitted, never changed); otherwise
     a new or cloned codec, fitted on fit_sample() when it learns from data, else on first_row()."""
     codec = own_codec(codec, dim)
     if not codec.is_fitted:
-        codec.fit(fit_sample() if codec.trainable else first_row(), seed=seed)
+        codec.fit(fit_sample() if codec.trainable else first_row(), seed=seed, progress=progress)
     return codec
 
 
 def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None = None,
                   metric: str = "cosine", block_rows: int = 65536, fit_rows: int = FIT_ROWS,
-                  seed: int = 0, progress: Progress | None = None) -> Compressed:
+                  seed: int = 0, progress: Progress | None = None,
+                  fit_progress: Progress | None = None) -> Compressed:
     """Compress an embeddings file into `dst`, block by block: peak memory is independent of n.
 
     Memory is bounded by about block_rows x d x 12 bytes plus the fit sample; the input is read
@@ -171,7 +172,8 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     """
     _check_metric(metric)
     source = open_vectors(src, column)
-    codec = _fitted(codec, source.dim, lambda: source.sample(fit_rows, seed), lambda: next(source.blocks(1))[1], seed)
+    codec = _fitted(codec, source.dim, lambda: source.sample(fit_rows, seed), lambda: next(source.blocks(1))[1], seed,
+                    fit_progress)
     meta = {"metric": metric, "source_dtype": source.dtype}
     dst = Path(dst)
     if dst.suffix.lower() in (".npz", ".vqz"):

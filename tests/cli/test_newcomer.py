@@ -191,6 +191,17 @@ def test_progress_shows_on_a_terminal_and_not_with_quiet_or_json(files, capsys, 
         assert screen.getvalue() == ""
 
 
+def test_a_trainable_codec_shows_its_fit_steps_then_the_encoding(files, capsys, monkeypatch):
+    screen = io.StringIO()
+    monkeypatch.setattr(_common, "err", _common.Console(file=screen, force_terminal=True, width=120))
+    args = ["compress", "--in", files / "base.npy", "--out", files / "p.vectro", "--codec", "pq:8"]
+    assert run(capsys, *args)[0] == 0
+    shown = screen.getvalue()
+    assert "fitting pq:8" in shown and "8/8" in shown and "steps/s" in shown
+    assert "compressing" in shown and "5000/5000" in shown
+    assert shown.index("fitting pq:8") < shown.rindex("compressing")
+
+
 def test_index_build_limit_and_ids_then_search_filter(files, capsys):
     (files / "ids.txt").write_text("\n".join(f"doc-{i}" for i in range(100)))
     code, text, _ = run(capsys, "index", "build", "--in", files / "base.npy", "--out", files / "d.vxi",

@@ -67,3 +67,19 @@ def test_round_trip_through_a_vectro_file(sample, tmp_path):
     np.testing.assert_array_equal(loaded.codes, packed.codes)
     np.testing.assert_array_equal(loaded.score(queries[:3]), packed.score(queries[:3]))
     assert kernels.SMALL_BATCH >= 3
+
+
+def test_fit_reports_each_sub_space_and_matches_faiss_product_quantizer(sample):
+    faiss = pytest.importorskip("faiss")
+    X = sample[0][:3000]
+    steps = []
+    packed = vectro.compress(X, "pq:8", seed=3, fit_progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(j, 8) for j in range(1, 9)]
+    # the same seeded k-means FAISS's own ProductQuantizer.train runs, one sub-space at a time
+    reference = faiss.ProductQuantizer(X.shape[1], 8, 8)
+    reference.cp.niter, reference.cp.seed = 25, 3
+    reference.cp.max_points_per_centroid, reference.cp.min_points_per_centroid = 256, 1
+    scale = np.float32(np.abs(X).max())
+    reference.train(np.ascontiguousarray(X / scale))
+    expected = faiss.vector_to_array(reference.centroids).reshape(8, 256, -1) * scale
+    np.testing.assert_allclose(packed.codec.centroids_, expected, rtol=1e-6, atol=1e-7)

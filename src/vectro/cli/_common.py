@@ -71,6 +71,20 @@ def progress_bar(description: str, quiet: bool = False, unit: str = "vectors"):
     Yields a progress(done, total) callback, or None when nothing is shown; the library functions
     take the same callback.
     """
+    with progress_phases(quiet) as phase:
+        if phase is None:
+            yield None
+            return
+        update = phase(description, unit)
+        update(0, None)  # shown from the start, pulsing until the first count
+        yield update
+
+
+@contextmanager
+def progress_phases(quiet: bool = False):
+    """One Rich display for work done in phases (fit, then encode): yields phase(description, unit),
+    which returns a progress(done, total) callback whose line appears at its first call; None with
+    quiet or off a terminal."""
     if quiet or not err.is_terminal:
         yield None
         return
@@ -79,13 +93,15 @@ def progress_bar(description: str, quiet: bool = False, unit: str = "vectors"):
     rate = TextColumn("{task.fields[rate]}")
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), rate,
                   TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task(description, total=None, rate="")
+        def phase(description: str, unit: str = "vectors"):
+            task = bar.add_task(description, total=None, rate="", visible=False)
 
-        def update(done, total):
-            speed = bar.tasks[0].speed
-            bar.update(task, completed=done, total=total,
-                       rate=f"{speed:,.0f} {unit}/s" if speed else "")
-        yield update
+            def update(done, total):
+                speed = next(t.speed for t in bar.tasks if t.id == task)
+                bar.update(task, completed=done, total=total, visible=True,
+                           rate=f"{speed:,.1f} {unit}/s" if speed else "")
+            return update
+        yield phase
 
 
 def _print_json(payload: dict) -> None:

@@ -26,6 +26,7 @@ from ._common import (
     err,
     out,
     progress_bar,
+    progress_phases,
 )
 
 
@@ -64,9 +65,10 @@ def compress(
 
     warmup = warm_up(codec, source.dim)
     started = time.perf_counter()
-    with progress_bar("compressing", quiet or as_json) as progress:
-        packed = vectro.compress_file(input, output, codec, column=column, metric=metric,
-                                      block_rows=block_rows, seed=seed, progress=progress)
+    with progress_phases(quiet or as_json) as phase:
+        packed = vectro.compress_file(input, output, codec, column=column, metric=metric, block_rows=block_rows,
+                                      seed=seed, progress=phase("compressing") if phase else None,
+                                      fit_progress=phase(f"fitting {codec}", "steps") if phase else None)
     seconds = time.perf_counter() - started
     original_bytes = source.n * source.dim * np.dtype(source.dtype).itemsize
     summary = {

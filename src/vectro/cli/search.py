@@ -25,6 +25,7 @@ from ._common import (
     check_writable,
     out,
     progress_bar,
+    progress_phases,
 )
 
 index_app = typer.Typer(no_args_is_help=True, help="Build searchable indexes of compressed vectors.")
@@ -74,11 +75,12 @@ def index_build(
         raise VectroError(f"{ids} holds {len(id_list):,} ids for {n:,} rows; give one id per row (or --limit)")
     index = vectro.Index(dim, codec, metric=metric, rerank=rerank, ann=ann)
     started = time.perf_counter()
-    if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole input, not its first block
-        from vectro.compressed import FIT_ROWS
+    with progress_phases(quiet or as_json) as phase:
+        if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole input, not its first block
+            from vectro.compressed import FIT_ROWS
 
-        index.train(sample(FIT_ROWS))
-    with progress_bar("indexing", quiet or as_json) as progress:
+            index.train(sample(FIT_ROWS), progress=phase(f"fitting {codec}", "steps") if phase else None)
+        progress = phase("indexing") if phase else None
         for start, block in blocks:
             block = block[: n - start]
             index.add(block, ids=id_list[start : start + len(block)])

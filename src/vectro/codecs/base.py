@@ -32,6 +32,14 @@ BLOCK_ROWS = 16384
 KERNEL_BYTES = 1 << 20
 
 
+# progress(done, total): called as long work advances, in whatever unit the work counts
+Progress = Callable[[int, int], None]
+
+
+def _quiet(done: int, total: int) -> None:
+    """The progress callback of a caller that did not ask for one."""
+
+
 def kernel_rows(dim: int) -> int:
     return max(16, KERNEL_BYTES // (4 * max(dim, 1)))
 
@@ -108,10 +116,12 @@ class Codec:
         return make_codec(self.spec)
 
     # ----- fit / encode / decode / score ----------------------------------------------------
-    def fit(self, X, seed: int = 0) -> "Codec":
+    def fit(self, X, seed: int = 0, progress: Progress | None = None) -> "Codec":
         """Learn what the codec needs from X (n, d); data-free codecs record the dimension only.
 
         `seed` drives every random choice the fit makes (row samples, rotations, k-means starts).
+        Fits that take many steps (k-means per sub-space, OPQ iterations) call `progress(done,
+        total)` after each one.
         """
         X = as_matrix(X, "X")
         if len(X) < self.min_fit_rows:
@@ -120,10 +130,10 @@ class Codec:
             )
         self.dim_ = X.shape[1]
         self._seed = int(seed)
-        self._fit(X)
+        self._fit(X, progress or _quiet)
         return self
 
-    def _fit(self, X: np.ndarray) -> None:
+    def _fit(self, X: np.ndarray, progress: Progress) -> None:
         """Learn state from float32 (n, d) (random choices seeded by `self._seed`); nothing by default."""
 
     def _check_fitted(self, dim: int | None = None) -> int:

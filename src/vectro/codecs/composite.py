@@ -51,11 +51,11 @@ class Composite(Codec):
     def clone(self):
         return Composite([stage.clone() for stage in self.stages])  # a trained learned:D stage clones to itself
 
-    def _fit(self, X):
+    def _fit(self, X, progress):
         for stage in self.projections:
             stage.fit(X, seed=self._seed)  # a trained learned:D model only checks X
             X = stage.transform(X)
-        self.quantiser.fit(X, seed=self._seed)
+        self.quantiser.fit(X, seed=self._seed, progress=progress)
 
     def _project(self, X):
         for stage in self.projections:

@@ -57,7 +57,7 @@ class LearnedProjection(Projection):
         return f"learned:{self.out_dim}" + (",mlp" if self.mlp else "")
 
     # ----- the codec applies a model; training (vectro.train.fit_codec, PyTorch) makes one ----------
-    def fit(self, X, seed: int = 0) -> "LearnedProjection":
+    def fit(self, X, seed: int = 0, progress=None) -> "LearnedProjection":
         """A trained model is never refitted: X is only checked. An untrained one cannot be fitted here."""
         if self.dim_ is None:
             raise VectroError(

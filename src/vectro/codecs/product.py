@@ -78,28 +78,34 @@ class ProductQuantizer(Codec):
         return dim // m
 
     # ----- fit --------------------------------------------------------------------------------
-    def _fit(self, X):
+    def _fit(self, X, progress):
         self._check_dim(X.shape[1])
         if len(X) < ADVISED_POINTS_PER_CENTROID * 2**self.bits:  # one clear warning, not FAISS's hundreds
             warnings.warn(f"{self.spec}: learning {2**self.bits} centroids per sub-space from {len(X):,} vectors; "
                           f"k-means is advised at least {ADVISED_POINTS_PER_CENTROID * 2**self.bits:,} "
                           f"({ADVISED_POINTS_PER_CENTROID} per centroid), so the codebooks may be weak",
                           stacklevel=3)
-        self.centroids_ = self._train_codebooks(self._prepare_fit(X))
+        self.centroids_ = self._train_codebooks(self._prepare_fit(X, progress), progress)
 
-    def _prepare_fit(self, X: np.ndarray) -> np.ndarray:
+    def _prepare_fit(self, X: np.ndarray, progress) -> np.ndarray:
         return X
 
-    def _train_codebooks(self, X: np.ndarray) -> np.ndarray:
+    def _train_codebooks(self, X: np.ndarray, progress) -> np.ndarray:
+        """One seeded FAISS k-means per sub-space (as FAISS's ProductQuantizer.train runs them),
+        one at a time so that progress counts sub-spaces."""
         faiss = require("faiss", "ann")
-        dim = X.shape[1]
-        pq = faiss.ProductQuantizer(dim, self.subquantizers, self.bits)
-        pq.cp.niter, pq.cp.seed = KMEANS_ITERATIONS, self._seed
-        pq.cp.max_points_per_centroid, pq.cp.min_points_per_centroid = POINTS_PER_CENTROID, 1
+        m, k = self.subquantizers, 2**self.bits
+        sub = X.shape[1] // m
         scale = _unit_scale(X)
-        pq.train(np.ascontiguousarray(X / scale, dtype=np.float32))
-        centroids = faiss.vector_to_array(pq.centroids) * scale
-        return centroids.astype(np.float32).reshape(self.subquantizers, 2**self.bits, dim // self.subquantizers)
+        X = (X / scale).astype(np.float32, copy=False)
+        centroids = np.empty((m, k, sub), dtype=np.float32)
+        for j in range(m):
+            kmeans = faiss.Kmeans(sub, k, niter=KMEANS_ITERATIONS, seed=self._seed,
+                                  max_points_per_centroid=POINTS_PER_CENTROID, min_points_per_centroid=1)
+            kmeans.train(np.ascontiguousarray(X[:, j * sub : (j + 1) * sub]))
+            centroids[j] = kmeans.centroids
+            progress(j + 1, m)
+        return centroids * scale
 
     # ----- encode / decode ----------------------------------------------------------------------
     def _rotate(self, X: np.ndarray) -> np.ndarray:
@@ -148,7 +154,7 @@ class OptimizedProductQuantizer(ProductQuantizer):
     summary = "OPQ: a learned orthogonal rotation (FAISS OPQMatrix), then product quantisation"
     state_arrays = ("rotation_", "centroids_")
 
-    def _prepare_fit(self, X):
+    def _prepare_fit(self, X, progress):
         faiss = require("faiss", "ann")
         dim = X.shape[1]
         opq = faiss.OPQMatrix(dim, self.subquantizers)

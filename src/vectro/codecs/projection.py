@@ -29,7 +29,7 @@ class Projection(Codec):
     def spec(self) -> str:
         return f"{self.name}:{self.out_dim}"
 
-    def _fit(self, X):
+    def _fit(self, X, progress):
         if self.out_dim > X.shape[1]:
             raise VectroError(f"{self.spec}: output dimension {self.out_dim} exceeds the input's {X.shape[1]}")
 
@@ -70,8 +70,8 @@ class PCA(Projection):
     trainable = True
     state_arrays = ("mean_", "components_")
 
-    def _fit(self, X):
-        super()._fit(X)
+    def _fit(self, X, progress):
+        super()._fit(X, progress)
         if len(X) < self.out_dim:
             raise VectroError(f"{self.spec} needs at least {self.out_dim} training vectors, got {len(X)}")
         X = sample(X, PCA_FIT_ROWS, self._seed)

@@ -140,7 +140,7 @@ class RotationQuantizer(Codec):
         return fwht(first, self.block) * self.signs_[0]
 
     # ----- fit / encode / decode ------------------------------------------------------------
-    def _fit(self, X):
+    def _fit(self, X, progress):
         dim = X.shape[1]
         rng = rng_of(self._seed)  # one stream: the rotation first, then the codebook's row sample
         self._make_rotation(dim, rng)

@@ -379,7 +379,7 @@ class Int8PerDim(Codec):
     def bytes_per_vector(self, dim):
         return dim
 
-    def _fit(self, X):
+    def _fit(self, X, progress):
         low, high = X.min(axis=0), X.max(axis=0)
         step = (high - low) / np.float32(255)
         step[step == 0] = 1.0

@@ -89,7 +89,7 @@ class Spectral(Codec):
         safe = np.where(norms == 0, 1, norms)[:, None]
         return top, np.abs(chosen) / safe, np.angle(chosen), norms
 
-    def _fit(self, X):
+    def _fit(self, X, progress):
         _, mags, _, norms = self._spectrum(X)
         self.mag_grid_ = _quantile_grid(mags.reshape(-1), self.mag_bits)
         self.norm_grid_ = _quantile_grid(norms, self.norm_bits)

@@ -150,10 +150,11 @@ class Index:
         """Whether vectors can be added: every codec fitted (FAISS's is_trained)."""
         return self.codec.is_fitted and (self.rerank_codec is None or self.rerank_codec.is_fitted)
 
-    def train(self, vectors, seed: int = 0) -> "Index":
+    def train(self, vectors, seed: int = 0, progress=None) -> "Index":
         """Fit the codecs (and the HNSW graph's quantiser) on representative vectors (n, d), before any add().
 
-        Refused once the index holds vectors: their codes were made by the current fit.
+        Refused once the index holds vectors: their codes were made by the current fit. `progress(done,
+        total)` follows the codec's fit steps (see Codec.fit).
         """
         X = self._prepare(vectors)
         with self._write_lock:
@@ -163,7 +164,7 @@ class Index:
                     "what their codes mean. Train before the first add(), or build a new Index, train it and "
                     "add the vectors again"
                 )
-            self.codec = self.codec.clone().fit(X, seed=seed)  # a copy: a codec passed in stays as it was
+            self.codec = self.codec.clone().fit(X, seed=seed, progress=progress)  # a copy: the caller's stays as it was
             if self.rerank_codec is not None:
                 self.rerank_codec = self.rerank_codec.clone().fit(X, seed=seed)
             if self.ann is not None:
