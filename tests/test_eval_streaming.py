@@ -45,7 +45,7 @@ def test_streamed_metrics_equal_a_float64_brute_force(big):
     X = np.load(big / "big.npy")
     packed = vectro.load(big / "big.vectro")
     report = vectro.evaluate(np.load(big / "big.npy", mmap_mode="r"), packed, k=10, n_queries=100, seed=3,
-                             block_rows=7_000, rerank=30)
+                             block_rows=7_000, shortlist=30)
     # the reference: held-out rows (seed 3), exact float64 cosine over the other rows, all at once
     held = np.sort(np.random.default_rng(3).choice(60_000, 100, replace=False))
     X64 = X.astype(np.float64)
@@ -65,7 +65,7 @@ def test_streamed_metrics_equal_a_float64_brute_force(big):
     assert report["min_cosine"] == pytest.approx(cos.min(), abs=1e-9)
     assert 1 - report["p5_cosine"] == pytest.approx(1 - np.percentile(cos, 5), rel=0.01)
     assert set(report["worst"]) == set(np.argsort(cos, kind="stable")[:10].tolist())
-    assert report["recall@10_rerank"] >= report["recall@10"]
+    assert report["recall@10_rescored"] >= report["recall@10"]
 
 
 def test_truth_progress_and_a_float64_input(big, tmp_path):

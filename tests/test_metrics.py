@@ -101,13 +101,13 @@ def test_evaluate_accepts_a_reconstruction_and_rejects_mismatches(clustered):
         vectro.evaluate(clustered, clustered, k=400)
 
 
-def test_evaluate_rerank_rescores_the_shortlist_exactly(sample):
+def test_evaluate_shortlist_is_rescored_exactly(sample):
     base, queries = sample
     packed = vectro.compress(base, "binary")
-    report = vectro.evaluate(base, packed, queries=queries, rerank=50)
-    assert report["rerank"] == 50 and report["recall@10_rerank"] > report["recall@10"] + 0.1
-    exact = vectro.evaluate(base, vectro.compress(base, "float32"), queries=queries, rerank=10)
-    assert exact["recall@10_rerank"] == 1.0
+    report = vectro.evaluate(base, packed, queries=queries, shortlist=50)
+    assert report["shortlist"] == 50 and report["recall@10_rescored"] > report["recall@10"] + 0.1
+    exact = vectro.evaluate(base, vectro.compress(base, "float32"), queries=queries, shortlist=10)
+    assert exact["recall@10_rescored"] == 1.0
 
 
 def test_evaluate_reuses_a_given_truth_and_checks_its_shape(sample):
@@ -117,5 +117,5 @@ def test_evaluate_reuses_a_given_truth_and_checks_its_shape(sample):
     assert vectro.evaluate(base, packed, queries=queries, truth=truth) == vectro.evaluate(base, packed, queries=queries)
     with pytest.raises(vectro.VectroError, match="truth must hold"):
         vectro.evaluate(base, packed, queries=queries, truth=truth[:, :5])
-    with pytest.raises(vectro.VectroError, match="rerank must be an integer >= k"):
-        vectro.evaluate(base, packed, queries=queries, rerank=5)
+    with pytest.raises(vectro.VectroError, match="shortlist must be an integer >= k"):
+        vectro.evaluate(base, packed, queries=queries, shortlist=5)

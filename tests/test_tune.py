@@ -67,12 +67,12 @@ def test_byte_budget_picks_the_best_codec_within_it(sample):
     assert result.chosen == max(within, key=lambda r: r["recall@10"])["codec"]
 
 
-def test_rerank_measures_after_rescoring(sample):
+def test_shortlist_measures_after_rescoring(sample):
     base, queries = sample
-    result = vectro.tune(base, queries[:100], target="recall@10=0.95", rerank=100, codecs=["binary", "int8"], sample=3000)
-    assert result.quality_key == "recall@10_rerank"
+    result = vectro.tune(base, queries[:100], target="recall@10=0.95", shortlist=100, codecs=["binary", "int8"], sample=3000)
+    assert result.quality_key == "recall@10_rescored"
     binary = result.row("binary")
-    assert binary["recall@10_rerank"] > binary["recall@10"]
+    assert binary["recall@10_rescored"] > binary["recall@10"]
     assert result.chosen == "binary"
 
 

@@ -52,8 +52,8 @@ def test_kernel_codes_are_bit_exact_with_numpy(spec, dim, rng):
 
 def test_rq1_with_reranking_recovers_the_neighbours(sample):
     base, queries = sample
-    report = vectro.evaluate(base, vectro.compress(base, "rq:1"), queries=queries, rerank=100)
-    assert report["recall@10_rerank"] >= 0.97 > report["recall@10"]
+    report = vectro.evaluate(base, vectro.compress(base, "rq:1"), queries=queries, shortlist=100)
+    assert report["recall@10_rescored"] >= 0.97 > report["recall@10"]
 
 
 def test_too_few_training_vectors_is_a_clear_error(rng):

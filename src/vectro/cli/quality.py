@@ -105,7 +105,7 @@ def tune(
     queries: Optional[Path] = typer.Option(None, "--queries", help="Held-out queries; default: rows of --in kept out of the sample."),
     target: Optional[str] = typer.Option(None, "--target", help="Quality to reach: recall@10=0.95, ndcg@10=0.9 or mean_cosine=0.97."),
     max_bytes: Optional[float] = typer.Option(None, "--max-bytes", min=1, help="Byte budget per vector: pick the best codec within it."),
-    rerank: Optional[int] = typer.Option(None, "--rerank", min=1, help="Measure after re-scoring this many candidates with the float vectors."),
+    shortlist: Optional[int] = typer.Option(None, "--shortlist", min=1, help="Measure after re-scoring this many top candidates with the float vectors."),
     codec: Optional[List[str]] = typer.Option(None, "--codec", "-c", help="Candidate codecs (repeatable; default: a family spanning 2x-100x)."),
     sample: int = typer.Option(20000, "--sample", min=10, help="Vectors in the evaluation corpus."),
     n_queries: int = typer.Option(500, "--n-queries", min=1, help="Queries held out of --in when --queries is not given."),
@@ -138,7 +138,7 @@ def tune(
         X, n_total = source.sample(sample + (0 if queries else min(n_queries, source.n // 5)), seed), source.n
     Q = vectro.load_vectors(queries, column) if queries else None
     with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
-        result = run_tune(X, Q, target=target, max_bytes=max_bytes, rerank=rerank, codecs=codec, k=k, metric=metric,
+        result = run_tune(X, Q, target=target, max_bytes=max_bytes, shortlist=shortlist, codecs=codec, k=k, metric=metric,
                           sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
                           progress=(lambda done, total, spec: progress(done, total)) if progress else None)
     if plot:
@@ -148,14 +148,14 @@ def tune(
         return
     key, kk = result.quality_key, result.k
     table = Table("codec", "B/vector", "+ state", f"recall@{kk}", f"nDCG@{kk}",
-                  *( [f"recall@{kk} rerank {rerank}"] if rerank else []), "mean cos", "encode vec/s", "frontier",
+                  *([f"recall@{kk} top {shortlist} re-scored"] if shortlist else []), "mean cos", "encode vec/s", "frontier",
                   title=f"vectro tune: {result.corpus:,} vectors, {result.queries:,} held-out queries"
                         f" (sizes with codec state spread over n={result.n_total:,})")
     for row in result.rows:
         mark = "[bold red]<- chosen[/]" if row["codec"] == result.chosen else ("*" if row["pareto"] else "")
         table.add_row(row["codec"], str(row["bytes_per_vector"]), f"{row['total_bytes_per_vector']:.1f}",
                       f"{row[f'recall@{kk}']:.4f}", f"{row[f'ndcg@{kk}']:.4f}",
-                      *([f"{row[f'recall@{kk}_rerank']:.4f}"] if rerank else []), f"{row['mean_cosine']:.4f}",
+                      *([f"{row[f'recall@{kk}_rescored']:.4f}"] if shortlist else []), f"{row['mean_cosine']:.4f}",
                       f"{row['encode_vectors_per_s']:,.0f}", mark)
     out.print(table)
     for note in result.notes:

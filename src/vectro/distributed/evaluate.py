@@ -9,7 +9,7 @@ from .runner import DaskRunner
 
 
 def evaluate(dataset, queries=None, *, client, original=None, k: int = 10, metric: str | None = None,
-             n_queries: int = DEFAULT_QUERIES, seed: int = 0, rerank: int | None = None, block_rows: int = 65536,
+             n_queries: int = DEFAULT_QUERIES, seed: int = 0, shortlist: int | None = None, block_rows: int = 65536,
              progress: Progress | None = None) -> dict:
     """`vectro.metrics.sharded.evaluate_sharded` with one task per shard on `client`'s workers.
 
@@ -17,4 +17,4 @@ def evaluate(dataset, queries=None, *, client, original=None, k: int = 10, metri
     lists and cosines, merged on the client. The report equals `vectro.evaluate` on the whole matrix.
     """
     return evaluate_sharded(dataset, queries, original=original, k=k, metric=metric, n_queries=n_queries, seed=seed,
-                            rerank=rerank, block_rows=block_rows, runner=DaskRunner(client), progress=progress)
+                            shortlist=shortlist, block_rows=block_rows, runner=DaskRunner(client), progress=progress)

@@ -187,7 +187,7 @@ def exact_search(X, Q, k: int = 10, metric: str = "cosine", exclude: np.ndarray 
 
 
 def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cosine",
-             n_queries: int = DEFAULT_QUERIES, seed: int = 0, rerank: int | None = None,
+             n_queries: int = DEFAULT_QUERIES, seed: int = 0, shortlist: int | None = None,
              truth: np.ndarray | None = None, block_rows: int | None = None, progress=None) -> dict:
     """Measure retrieval quality and fidelity of `compressed` against the `original` vectors.
 
@@ -229,7 +229,7 @@ def evaluate(original, compressed, queries=None, k: int = 10, metric: str = "cos
         Q = _gather(source, self_ids)
     else:
         Q = as_matrix(queries, "queries", dim)
-    plan = EvalPlan(Q, metric, k, n, codec, self_ids, rerank, with_truth=truth is None, block_rows=block_rows)
+    plan = EvalPlan(Q, metric, k, n, codec, self_ids, shortlist, with_truth=truth is None, block_rows=block_rows)
     if truth is not None and (truth.shape[0] != len(Q) or truth.shape[1] < k):
         raise VectroError(f"truth must hold >= {k} ids for each of the {len(Q)} queries, got shape {truth.shape}")
     total = plan.start()
@@ -268,17 +268,17 @@ class EvalPlan:
     """
 
     def __init__(self, Q: np.ndarray, metric: str, k: int, n: int, codec=None, self_ids: np.ndarray | None = None,
-                 rerank: int | None = None, with_truth: bool = True, block_rows: int | None = None):
+                 shortlist: int | None = None, with_truth: bool = True, block_rows: int | None = None):
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise VectroError(f"k must be a positive integer, got {k!r}")
         candidates = n - (self_ids is not None)
         if k > candidates:
             raise VectroError(f"k={k} but only {candidates} candidate vectors exist")
-        if rerank is not None and not (isinstance(rerank, (int, np.integer)) and rerank >= k):
-            raise VectroError(f"rerank must be an integer >= k={k} (candidates re-scored), got {rerank!r}")
+        if shortlist is not None and not (isinstance(shortlist, (int, np.integer)) and shortlist >= k):
+            raise VectroError(f"shortlist must be an integer >= k={k} (candidates re-scored), got {shortlist!r}")
         self.Q, self.metric, self.k, self.n, self.codec = Q, metric, int(k), n, codec
-        self.self_ids, self.rerank, self.with_truth = self_ids, rerank, with_truth
-        self.depth = min(max(k, rerank or 0), candidates)  # a shortlist never longer than the candidates
+        self.self_ids, self.shortlist, self.with_truth = self_ids, shortlist, with_truth
+        self.depth = min(max(k, shortlist or 0), candidates)  # a shortlist never longer than the candidates
         self.rows = _block_rows(len(Q), block_rows)
         self.Qp = prepare_for_metric(Q, metric)
         self.Q_roundtrip = prepare_for_metric(codec.decode(codec.encode(self.Qp)), metric) if codec is not None else self.Qp
@@ -297,7 +297,7 @@ class EvalPlan:
         approx_sq = np.einsum("ij,ij->i", decoded, decoded)
         score = codec.score if codec is not None else (lambda q, block: q @ block.T)
         rescore = None
-        if self.rerank is not None:  # re-scored exactly with the original rows, here where they are
+        if self.shortlist is not None:  # re-scored exactly with the original rows, here where they are
 
             def rescore(ids):
                 candidates = X[np.where(ids >= 0, ids, 0)]  # (nq, c, d)
@@ -329,12 +329,12 @@ class EvalPlan:
         k, n, dim, cosines = self.k, self.n, self.Q.shape[1], part.cosines
         truth = part.truth.ids if truth is None else truth
         found = part.shortlist.ids[:, :k]
-        reranked = {}
-        if self.rerank is not None:
+        rescored = {}
+        if self.shortlist is not None:
             order = np.argsort(-part.shortlist.extra, axis=1, kind="stable")[:, :k]
             best = np.take_along_axis(part.shortlist.ids, order, axis=1)
-            reranked = {f"recall@{k}_rerank": recall_at_k(best, truth, k), f"ndcg@{k}_rerank": ndcg_at_k(best, truth, k),
-                        "rerank": int(self.rerank)}
+            rescored = {f"recall@{k}_rescored": recall_at_k(best, truth, k),
+                        f"ndcg@{k}_rescored": ndcg_at_k(best, truth, k), "shortlist": int(self.shortlist)}
         return {
             f"recall@{k}": recall_at_k(found, truth, k),
             f"ndcg@{k}": ndcg_at_k(found, truth, k),
@@ -355,7 +355,7 @@ class EvalPlan:
             "k": int(k),
             "metric": self.metric,
             "codec": self.codec.spec if self.codec is not None else "float32 (reconstruction)",
-            **reranked,
+            **rescored,
         }
 
 

@@ -26,7 +26,7 @@ def _evaluate_shard(item, plan: EvalPlan) -> dict:
 
 
 def evaluate_sharded(dataset, queries=None, *, original=None, k: int = 10, metric: str | None = None,
-                     n_queries: int = DEFAULT_QUERIES, seed: int = 0, rerank: int | None = None,
+                     n_queries: int = DEFAULT_QUERIES, seed: int = 0, shortlist: int | None = None,
                      block_rows: int = 65536, runner: Runner | None = None, progress: Progress | None = None) -> dict:
     """The `evaluate` report of a sharded dataset (a folder with manifest.json) against the sources it names.
 
@@ -52,7 +52,7 @@ def evaluate_sharded(dataset, queries=None, *, original=None, k: int = 10, metri
         Q = gather_rows(shards, self_ids, runner)
     else:
         Q = as_matrix(queries, "queries", dim)
-    plan = EvalPlan(Q, metric, k, n, first.codec, self_ids, rerank)
+    plan = EvalPlan(Q, metric, k, n, first.codec, self_ids, shortlist)
     items = [(shard, path, entry["first_row"], block_rows)
              for shard, path, entry in zip(shards, files, manifest["shards"])]
     merged = plan.merge(runner.map(_evaluate_shard, items, plan, progress))

@@ -64,7 +64,7 @@ class TuneResult:
     chosen: str | None
     target: str | None = None
     max_bytes: float | None = None
-    rerank: int | None = None
+    shortlist: int | None = None
     corpus: int = 0
     queries: int = 0
     n_total: int = 0
@@ -77,7 +77,7 @@ class TuneResult:
         raise KeyError(spec)
 
     def to_dict(self) -> dict:
-        return {"chosen": self.chosen, "target": self.target, "max_bytes": self.max_bytes, "rerank": self.rerank,
+        return {"chosen": self.chosen, "target": self.target, "max_bytes": self.max_bytes, "shortlist": self.shortlist,
                 "k": self.k, "quality_key": self.quality_key, "corpus": self.corpus, "queries": self.queries,
                 "n_total": self.n_total, "rows": self.rows, "notes": self.notes}
 
@@ -107,7 +107,7 @@ class TuneResult:
             ax.axhline(parse_target(self.target)[1], color="#d7301f", linestyle=":", linewidth=1, label=self.target)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("bytes per vector (codes + scales + codec state)")
-        ax.set_ylabel(self.quality_key + (f" (re-ranking {self.rerank})" if self.rerank else ""))
+        ax.set_ylabel(self.quality_key + (f" (top {self.shortlist} re-scored)" if self.shortlist else ""))
         ax.set_title(f"vectro tune: {self.corpus:,} vectors, {self.queries:,} held-out queries")
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(loc="lower right", fontsize=8)
@@ -118,14 +118,14 @@ class TuneResult:
 
 
 def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None = None,
-         rerank: int | None = None, codecs: list[str] | None = None, k: int = 10, metric: str = "cosine",
+         shortlist: int | None = None, codecs: list[str] | None = None, k: int = 10, metric: str = "cosine",
          sample: int = 20_000, n_queries: int = 500, n_total: int | None = None, seed: int = 0,
          progress=None) -> TuneResult:
     """Evaluate candidate codecs on a sample of X (n, d) and choose one.
 
     target: 'recall@10=0.95', 'ndcg@10=0.9' or 'mean_cosine=0.97': the smallest codec meeting it.
     max_bytes: the best codec (by recall@k) of at most this many bytes per vector.
-    rerank: measure after re-scoring this many candidates with the float vectors.
+    shortlist: measure after re-scoring this many top candidates with the float vectors.
     queries: float (nq, d) held-out queries; default: `n_queries` rows of X kept out of the corpus.
     n_total: how many vectors you will store (default len(X)): spreads codec state over them.
     progress(done, total, spec) is called after each candidate.
@@ -150,17 +150,17 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
     else:
         Q, corpus_rows = as_matrix(queries, "queries", dim), order
     corpus = X[np.sort(corpus_rows[:sample])]
-    if rerank is not None and rerank < k:
-        raise VectroError(f"rerank must be at least k={k}")
+    if shortlist is not None and shortlist < k:
+        raise VectroError(f"shortlist must be at least k={k}")
     n_total = n_total or n
     truth = exact_search(corpus, Q, k, metric)
-    quality_key = key + ("_rerank" if rerank and key != "mean_cosine" else "")
+    quality_key = key + ("_rescored" if shortlist and key != "mean_cosine" else "")
 
     specs = list(dict.fromkeys(codecs or default_candidates(dim)))
     rows, notes = [], []
     for done, spec in enumerate(specs, 1):
         try:
-            row = _measure(spec, corpus, Q, truth, k, metric, rerank, n_total, seed)
+            row = _measure(spec, corpus, Q, truth, k, metric, shortlist, n_total, seed)
         except VectroError as exc:  # e.g. pq:M where M does not divide d, or too few vectors
             notes.append(f"{spec}: {exc}")
         else:
@@ -185,10 +185,10 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
         if chosen is None:
             notes.append(f"no candidate fits in {max_bytes} bytes per vector")
     return TuneResult(rows=rows, k=k, quality_key=quality_key, chosen=chosen, target=target, max_bytes=max_bytes,
-                      rerank=rerank, corpus=len(corpus), queries=len(Q), n_total=n_total, notes=notes)
+                      shortlist=shortlist, corpus=len(corpus), queries=len(Q), n_total=n_total, notes=notes)
 
 
-def _measure(spec, corpus, Q, truth, k, metric, rerank, n_total, seed) -> dict:
+def _measure(spec, corpus, Q, truth, k, metric, shortlist, n_total, seed) -> dict:
     codec = make_codec(spec)
     started = time.perf_counter()
     codec.fit(corpus if codec.trainable else corpus[:1], seed=seed)
@@ -197,7 +197,7 @@ def _measure(spec, corpus, Q, truth, k, metric, rerank, n_total, seed) -> dict:
     codes = codec.encode(corpus)
     encoded = time.perf_counter()
     packed = Compressed(codec, codes, {"metric": metric})
-    report = evaluate(corpus, packed, queries=Q, k=k, metric=metric, rerank=rerank, truth=truth, seed=seed)
+    report = evaluate(corpus, packed, queries=Q, k=k, metric=metric, shortlist=shortlist, truth=truth, seed=seed)
     state_bytes = packed.nbytes - codes.nbytes
     row = {
         "codec": codec.spec,
@@ -210,7 +210,7 @@ def _measure(spec, corpus, Q, truth, k, metric, rerank, n_total, seed) -> dict:
         "fit_seconds": fitted - started,
         "encode_vectors_per_s": len(corpus) / max(encoded - fitted, 1e-9),
     }
-    if rerank:
-        row[f"recall@{k}_rerank"] = report[f"recall@{k}_rerank"]
-        row[f"ndcg@{k}_rerank"] = report[f"ndcg@{k}_rerank"]
+    if shortlist:
+        row[f"recall@{k}_rescored"] = report[f"recall@{k}_rescored"]
+        row[f"ndcg@{k}_rescored"] = report[f"ndcg@{k}_rescored"]
     return row
