@@ -94,6 +94,7 @@ def write_section(name: str, markdown: str, path: Path = DOC) -> None:
 
 
 def machine_line(threads: int | None = None) -> str:
+    """Where and at which commit a section was measured, for the line under its command."""
     import platform
 
     import vectro
@@ -101,7 +102,21 @@ def machine_line(threads: int | None = None) -> str:
     info = vectro.get_backend_info()
     pinned = f"; every library pinned to {threads} thread{'s' * (threads != 1)}" if threads else ""
     return (f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {info['python']}, "
-            f"numpy {info['numpy']}, vectro {info['vectro']} ({info['backend']} backend{pinned})")
+            f"numpy {info['numpy']}, vectro {info['vectro']} ({info['backend']} backend{pinned}), {commit()}")
+
+
+def commit() -> str:
+    """The git commit measured ("commit abc1234", "+ uncommitted changes" when the tree differs)."""
+    import subprocess
+
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    if not head:
+        return "not a git checkout"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks")
+    return f"commit {head}" + (" + uncommitted changes" if dirty else "")
 
 
 def status(met: bool) -> str:
