@@ -24,7 +24,7 @@ import numpy as np
 
 import vectro
 from vectro.bench import clustered_vectors
-from vectro.codecs.profiles import PROFILES
+from vectro.codecs.profiles import MEASURED, PROFILES
 from vectro.metrics.ranking import ndcg_at_k, recall_at_k, top_k
 
 import _common
@@ -364,6 +364,7 @@ def main():
         source = command.replace("Command:", "Measured with")
         write_section("frontier", source + "\n\n" + "\n".join(frontier), README)
         write_section("profiles", source + "\n\n" + "\n".join(profiles), README)
+        write_profile_measurements(ours, base.shape[1], command)
 
 
 def profile_table(ours) -> list[str]:
@@ -376,6 +377,19 @@ def profile_table(ours) -> list[str]:
                    else "not measured in this run | – | – | –")
         lines.append(f"| {name} | `{p.codec}` | {p.rule} | {numbers} |")
     return lines
+
+
+def write_profile_measurements(ours, dim: int, command: str) -> None:
+    """What each profile's codec measured here, for `vectro.codecs.profiles.measured` (the CLI prints it)."""
+    measured = {r["spec"]: r for r in ours}
+    record = {"command": command, "profiles": {}}
+    for name, p in PROFILES.items():
+        r = measured.get(p.codec)
+        if r:
+            record["profiles"][name] = {"codec": p.codec, "recall@10": r["norm_recall"], "ndcg@10": r["norm_ndcg"],
+                                        "recall@10_rescored_100": r["norm_rerank"], "bytes": r["bytes"],
+                                        "ratio": 4 * dim / r["bytes"]}
+    MEASURED.write_text(json.dumps(record, indent=1) + "\n")
 
 
 def quality_targets(rows, spectral, task, speed, command) -> str:

@@ -125,6 +125,28 @@ def test_profiles_apply_exactly_the_codec_they_name(files_with_sample, capsys, p
     assert code == 0 and summary["codec"] == PROFILES[profile].codec == vectro.load(out).codec.spec
 
 
+def test_a_profile_that_meant_another_codec_in_later_releases_prints_what_it_measured(files_with_sample, capsys,
+                                                                                     monkeypatch, tmp_path):
+    from vectro.codecs import profiles
+
+    record = {"command": "python benchmarks/quality.py", "profiles": {"fast": {
+        "codec": "binary", "recall@10": 0.7504, "ndcg@10": 0.81, "recall@10_rescored_100": 0.9961, "bytes": 48,
+        "ratio": 32.0}}}
+    (tmp_path / "m.json").write_text(json.dumps(record))
+    monkeypatch.setattr(profiles, "MEASURED", tmp_path / "m.json")
+    profiles._measurements.cache_clear()
+    args = ["compress", "--in", str(files_with_sample / "base.npy"), "--out", str(tmp_path / "f.vectro")]
+    try:
+        assert main([*args, "--profile", "fast"]) == 0
+        note = capsys.readouterr().err
+        assert "profile 'fast' applies binary here" in note and "int8" in note
+        assert "recall@10 0.750 alone, 0.996 after re-scoring 100 candidates" in note and "48 B/vector (32.0x)" in note
+        assert main([*args, "--profile", "balanced"]) == 0  # no record for it: said, not made up
+        assert "not measured for this codec yet" in capsys.readouterr().err
+    finally:
+        profiles._measurements.cache_clear()
+
+
 def test_unknown_profile_exits_2(files_with_sample, capsys):
     assert main(["compress", "--in", str(files_with_sample / "base.npy"), "--out", str(files_with_sample / "x.vectro"),
                  "--profile", "ultra"]) == 2

@@ -95,13 +95,13 @@ def resolve_codec(codec: Optional[str], profile: Optional[str], quiet: bool) -> 
         return codec or "int8"
     if codec is not None:
         raise VectroError(f"give --codec or --profile, not both (--profile {profile} applies its own codec)")
-    from vectro.codecs.profiles import PROFILES, profile_codec
+    from vectro.codecs.profiles import measured, profile_codec
     from vectro.compat import later_release_profile_note
 
     codec = profile_codec(profile)
     note = later_release_profile_note(profile)
     if note and not quiet:
-        err.print(f"note: {note}; measured here: {PROFILES[profile.lower()].measured}", markup=False)
+        err.print(f"note: {note}; measured on the public set: {measured(profile)}", markup=False)
     return codec
 
 

@@ -178,9 +178,9 @@ def codecs(dim: int = typer.Option(384, "--dim", min=1, help="Dimension for the 
         size = vectro.make_codec(spec).bytes_per_vector(dim)
         table.add_row(spec, str(size), f"{4 * dim / size:.1f}x", escape(cls.summary))
     out.print(table)
-    from vectro.codecs.profiles import PROFILES
+    from vectro.codecs.profiles import PROFILES, measured
 
     profiles = Table("profile", "codec", "measured on the public set (d=384)", "rule")
     for name, profile in PROFILES.items():
-        profiles.add_row(name, profile.codec, profile.measured, profile.rule)
+        profiles.add_row(name, profile.codec, measured(name), profile.rule)
     out.print(profiles)

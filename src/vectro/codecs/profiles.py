@@ -2,41 +2,60 @@
 
 A profile applies exactly the codec it names (never a silent fallback). Each one is the codec
 the tuner picks by the rule beside it on the public all-MiniLM-L6-v2 set (50,000 passages,
-d=384); `benchmarks/quality.py` reruns the tuner and reports whether the picks still hold.
+d=384). What each measured there is not typed here: `benchmarks/quality.py --write-docs` writes
+it to `data/profiles-measured.json` (with its command and commit), and `measured(name)` reads it.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
 
 from ..errors import VectroError
+
+MEASURED = Path(__file__).resolve().parents[1] / "data" / "profiles-measured.json"
 
 
 @dataclass(frozen=True)
 class Profile:
     codec: str
     rule: str
-    measured: str
 
 
 PROFILES = {
     "quality": Profile(
         "int8", "the smallest codec with recall@10 >= 0.99 without re-ranking (int8-dim ties at 4 bytes less "
-                "but clips values outside the ranges it was fitted on)",
-        "recall@10 0.997, nDCG@10 0.9995, 388 B/vector (4.0x)"),
+                "but clips values outside the ranges it was fitted on)"),
     "balanced": Profile(
         "nf4", "the smallest codec with recall@10 >= 0.95 without re-ranking that learns no subspace of your data "
-               "(pca:256+rq:4 reaches 0.951 at 132 B on this set, but its PCA must fit your data: `vectro tune` finds such)",
-        "recall@10 0.960, nDCG@10 0.991, 196 B/vector (7.8x)"),
+               "(a PCA + rq composite can be smaller, but its PCA must fit your data: `vectro tune` finds such)"),
     "fast": Profile(
         "binary", "the smallest codec that encodes at >= 1M vectors/s and reaches recall@10 >= 0.95 after "
-                  "re-ranking 100 candidates with the float vectors (no training; Hamming-capable codes)",
-        "recall@10 0.750 alone, 0.996 after re-ranking 100; 48 B/vector (32x)"),
+                  "re-ranking 100 candidates with the float vectors (no training; Hamming-capable codes)"),
     "compact": Profile(
-        "opq:16", "the smallest codec with recall@10 >= 0.95 after re-ranking 100 candidates (its OPQ rotation "
-                  "and codebooks, about 1 MB, take a minute to learn on 50,000 vectors)",
-        "recall@10 0.638 alone, 0.975 after re-ranking 100; 16 B/vector + 0.98 MB of rotation and codebooks (96x)"),
+        "opq:16", "the smallest codec with recall@10 >= 0.95 after re-ranking 100 candidates (it learns a "
+                  "rotation and codebooks from your data)"),
 }
+
+
+@lru_cache(maxsize=1)
+def _measurements() -> dict:
+    try:
+        return json.loads(MEASURED.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def measured(name: str) -> str:
+    """What profile `name` measured on the public set, as `benchmarks/quality.py` recorded it."""
+    record = _measurements().get("profiles", {}).get(name.lower())
+    if not record or record.get("codec") != PROFILES[name.lower()].codec:
+        return "not measured for this codec yet (run benchmarks/quality.py --write-docs)"
+    return (f"recall@10 {record['recall@10']:.3f} alone, {record['recall@10_rescored_100']:.3f} after re-scoring "
+            f"100 candidates, nDCG@10 {record['ndcg@10']:.3f}; {record['bytes']} B/vector "
+            f"({record['ratio']:.1f}x)")
 
 
 def profile_codec(name: str) -> str:
