@@ -14,7 +14,6 @@ from vectro.errors import VectroError
 
 from . import sharded
 from ._common import (
-    CodecOpt,
     ColumnOpt,
     JsonOpt,
     MetricOpt,
@@ -51,7 +50,8 @@ def index_build(
     input: Path = typer.Option(..., "--in", help="Embeddings to index (ids are their row numbers unless --ids), "
                                                  "or a sharded dataset's manifest (ids: dataset rows)."),
     output: Path = typer.Option(..., "--out", help="Index file to write (.vxi)."),
-    codec: str = CodecOpt,
+    codec: Optional[str] = typer.Option(None, "--codec", "-c", help="Codec spec (default int8; for a manifest, the "
+                                        "codec its shards hold, whose codes are then indexed as they are)."),
     rerank: Optional[str] = typer.Option(None, "--rerank", help="Finer representation kept for re-scoring: float32 or a codec spec."),
     ann: Optional[str] = typer.Option(None, "--ann", help="Approximate mode for large n: hnsw."),
     metric: str = MetricOpt,
@@ -62,9 +62,15 @@ def index_build(
     quiet: bool = QuietOpt,
     as_json: bool = JsonOpt,
 ):
-    """Build an index from an embeddings file, or from the sources a sharded dataset's manifest names, and save it."""
+    """Build an index from an embeddings file or a sharded dataset's manifest, and save it.
+
+    From a manifest, the shards' codes go into the index as they are (no float read, nothing encoded
+    again) unless --rerank, --ann or another --codec needs the floats: those come from the sources it names."""
     check_writable(output)
-    if sharded.is_manifest(input):  # rows in manifest order
+    packed = vectro.load(input) if sharded.is_manifest(input) else None
+    if packed is not None and rerank is None and ann is None and codec in (None, packed.codec.spec):
+        total, dim, blocks, sample = len(packed), packed.dim, None, None
+    elif packed is not None:  # rows in manifest order
         total, dim, blocks, sample = sharded.manifest_blocks(input)
     else:
         source = vectro.open_vectors(input, column)
@@ -73,17 +79,20 @@ def index_build(
     id_list = read_ids(ids) if ids else np.arange(n)
     if len(id_list) < n:
         raise VectroError(f"{ids} holds {len(id_list):,} ids for {n:,} rows; give one id per row (or --limit)")
-    index = vectro.Index(dim, codec, metric=metric, rerank=rerank, ann=ann)
+    index = vectro.Index(dim, packed.codec if blocks is None else codec or "int8", metric=metric, rerank=rerank, ann=ann)
     started = time.perf_counter()
     with progress_phases(quiet or as_json) as phase:
-        if ann or not index.is_trained:  # learned parts fit on a seeded sample of the whole input, not its first block
+        if sample is not None and (ann or not index.is_trained):  # fit on a seeded sample of the whole input
             from vectro.compressed import FIT_ROWS
 
-            index.train(sample(FIT_ROWS), progress=phase(f"fitting {codec}", "steps") if phase else None)
+            index.train(sample(FIT_ROWS), progress=phase(f"fitting {index.codec.spec}", "steps") if phase else None)
         progress = phase("indexing") if phase else None
+        if blocks is None:
+            blocks = ((int(start), part.codes) for part, start in zip(packed.parts, packed.offsets))
         for start, block in blocks:
             block = block[: n - start]
-            index.add(block, ids=id_list[start : start + len(block)])
+            add = index.add if sample is not None else index.add_codes
+            add(block, ids=id_list[start : start + len(block)])
             if progress:
                 progress(start + len(block), n)
             if start + len(block) >= n:
