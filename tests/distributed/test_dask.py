@@ -72,14 +72,14 @@ def test_dask_failing_shard_is_named_and_no_manifest_is_written(tmp_path, shards
     assert not (tmp_path / "out" / MANIFEST).exists()
 
 
-@pytest.mark.parametrize("rerank", [None, 30])
-def test_dask_evaluate_equals_single_file_evaluate(tmp_path, shards, sample, client, rerank):
+@pytest.mark.parametrize("shortlist", [None, 30])
+def test_dask_evaluate_equals_single_file_evaluate(tmp_path, shards, sample, client, shortlist):
     X = np.load(tmp_path / "all.npy")
     single = vectro.compress_file(tmp_path / "all.npy", tmp_path / "one.vectro", "int4")
     distributed.compress(shards, tmp_path / "out", "int4", client=client)
     for queries in (sample[1][:60], None):  # given queries; rows of the dataset, each skipping itself
-        expected = vectro.evaluate(X, single, queries=queries, n_queries=200, rerank=rerank)
-        report = distributed.evaluate(tmp_path / "out", queries, client=client, n_queries=200, rerank=rerank,
+        expected = vectro.evaluate(X, single, queries=queries, n_queries=200, shortlist=shortlist)
+        report = distributed.evaluate(tmp_path / "out", queries, client=client, n_queries=200, shortlist=shortlist,
                                       block_rows=256)  # blocks inside shards merge too
         assert report.pop("shards") == 4
         assert report == expected
@@ -91,6 +91,18 @@ def test_dask_evaluate_equals_single_file_evaluate(tmp_path, shards, sample, cli
     recall = np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
     report = distributed.evaluate(tmp_path / "out", sample[1][:60], client=client)
     assert report["recall@10"] == pytest.approx(recall, abs=0.01) and 0.5 < recall < 1
+
+
+def test_tune_measures_each_candidate_on_the_workers_with_the_same_rows(sample, client):
+    base, queries = sample
+    candidates = ["int8", "int4", "pq:8", "pq:7"]  # pq:7 does not divide 384: a note, not a crash
+    local = vectro.tune(base[:3000], queries[:50], max_bytes=200, codecs=candidates)
+    steps = []
+    on_dask = vectro.tune(base[:3000], queries[:50], max_bytes=200, codecs=candidates,
+                          runner=distributed.DaskRunner(client), progress=lambda done, total: steps.append(done))
+    strip = lambda rows: [{k: v for k, v in r.items() if not k.endswith(("seconds", "per_s"))} for r in rows]  # noqa: E731
+    assert strip(on_dask.rows) == strip(local.rows) and on_dask.chosen == local.chosen == "int4"
+    assert on_dask.notes == local.notes and "pq:7" in on_dask.notes[0] and sorted(steps) == [1, 2, 3, 4]
 
 
 def test_a_task_whose_worker_dies_is_retried(tmp_path):

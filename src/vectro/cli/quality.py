@@ -130,17 +130,18 @@ def tune(
 
         require("matplotlib", "plot")
         check_writable(plot)
-    if sharded.is_sharded(input) or sharded.wants_cluster(workers, scheduler):  # the workers read the sample
-        X, n_total = sharded.tune_sample(input, column, lambda n: sample + (0 if queries else min(n_queries, n // 5)),
-                                         seed, workers, scheduler)
-    else:
-        source = vectro.open_vectors(input, column)
-        X, n_total = source.sample(sample + (0 if queries else min(n_queries, source.n // 5)), seed), source.n
-    Q = vectro.load_vectors(queries, column) if queries else None
-    with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
-        result = run_tune(X, Q, target=target, max_bytes=max_bytes, shortlist=shortlist, codecs=codec, k=k, metric=metric,
-                          sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
-                          progress=(lambda done, total, spec: progress(done, total)) if progress else None)
+    held_out = lambda n: sample + (0 if queries else min(n_queries, n // 5))  # noqa: E731
+    with sharded.runner(workers, scheduler) as where:  # with a cluster, the workers read and measure
+        if sharded.is_sharded(input) or sharded.wants_cluster(workers, scheduler):
+            X, n_total = sharded.tune_sample(input, column, held_out, seed, where)
+        else:
+            source = vectro.open_vectors(input, column)
+            X, n_total = source.sample(held_out(source.n), seed), source.n
+        Q = vectro.load_vectors(queries, column) if queries else None
+        with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
+            result = run_tune(X, Q, target=target, max_bytes=max_bytes, shortlist=shortlist, codecs=codec, k=k,
+                              metric=metric, sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
+                              progress=progress, runner=where)
     if plot:
         result.plot(plot)
     if as_json:

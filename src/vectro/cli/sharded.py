@@ -81,21 +81,31 @@ def evaluate(comp: Path, orig: Optional[Path], queries, *, k: int, metric: str, 
             return dask_evaluate(comp, Q, original=orig, client=client, k=k, metric=metric, progress=progress)
 
 
-def tune_sample(input: Path, column, rows, seed: int, workers, scheduler):
+def tune_sample(input: Path, column, rows, seed: int, runner):
     """The seeded tuning sample of a sharded source (or a manifest's sources), each shard read where it is.
 
     rows(n) -> how many rows to draw from n. Returns (float32 (rows, d), n): the rows `tune` draws from one file.
     """
-    from vectro.shards import Runner, gather_sample, list_shards, manifest_shards, read_manifest
+    from vectro.shards import gather_sample, list_shards, manifest_shards, read_manifest
 
     shards = manifest_shards(read_manifest(input)[1]) if is_manifest(input) else list_shards(input, column)
     n = sum(s.n for s in shards)
+    return gather_sample(shards, rows(n), seed, runner), n
+
+
+@contextmanager
+def runner(workers, scheduler):
+    """Where per-shard and per-candidate work runs: a Dask cluster's workers with --workers/--scheduler,
+    else this process."""
+    from vectro.shards import Runner
+
     if not wants_cluster(workers, scheduler):
-        return gather_sample(shards, rows(n), seed, Runner()), n
+        yield Runner()
+        return
     from vectro.distributed import DaskRunner
 
     with dask_client(workers, scheduler) as client:
-        return gather_sample(shards, rows(n), seed, DaskRunner(client)), n
+        yield DaskRunner(client)
 
 
 def is_manifest(path: Path) -> bool:

@@ -23,6 +23,7 @@ from .._validation import as_matrix
 from ..codecs.base import make_codec
 from ..compressed import Compressed, _check_metric
 from ..errors import VectroError
+from ..shards import Runner
 from .evaluate import evaluate, exact_search
 
 _TARGET = re.compile(r"^(recall@\d+|ndcg@\d+|mean_cosine)\s*[=>]=?\s*([0-9.]+)$")
@@ -120,7 +121,7 @@ class TuneResult:
 def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None = None,
          shortlist: int | None = None, codecs: list[str] | None = None, k: int = 10, metric: str = "cosine",
          sample: int = 20_000, n_queries: int = 500, n_total: int | None = None, seed: int = 0,
-         progress=None) -> TuneResult:
+         progress=None, runner: Runner | None = None) -> TuneResult:
     """Evaluate candidate codecs on a sample of X (n, d) and choose one.
 
     target: 'recall@10=0.95', 'ndcg@10=0.9' or 'mean_cosine=0.97': the smallest codec meeting it.
@@ -128,7 +129,9 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
     shortlist: measure after re-scoring this many top candidates with the float vectors.
     queries: float (nq, d) held-out queries; default: `n_queries` rows of X kept out of the corpus.
     n_total: how many vectors you will store (default len(X)): spreads codec state over them.
-    progress(done, total, spec) is called after each candidate.
+    progress(done, total) is called after each candidate. runner: where the candidates are measured,
+    each as one task (default: one after another in this process; `vectro.distributed.DaskRunner`
+    measures them on a cluster's workers, the corpus and queries sent once).
     """
     _check_metric(metric)
     if target is None and max_bytes is None:
@@ -157,16 +160,10 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
     quality_key = key + ("_rescored" if shortlist and key != "mean_cosine" else "")
 
     specs = list(dict.fromkeys(codecs or default_candidates(dim)))
-    rows, notes = [], []
-    for done, spec in enumerate(specs, 1):
-        try:
-            row = _measure(spec, corpus, Q, truth, k, metric, shortlist, n_total, seed)
-        except VectroError as exc:  # e.g. pq:M where M does not divide d, or too few vectors
-            notes.append(f"{spec}: {exc}")
-        else:
-            rows.append(row)
-        if progress:
-            progress(done, len(specs), spec)
+    measured = (runner or Runner()).map(_measure_or_say_why, specs, progress=progress,
+                                        shared=(corpus, Q, truth, k, metric, shortlist, n_total, seed))
+    rows = [row for row in measured if isinstance(row, dict)]
+    notes = [row for row in measured if isinstance(row, str)]
     if not rows:
         raise VectroError("no candidate codec could be evaluated: " + "; ".join(notes))
     rows.sort(key=lambda r: (r["total_bytes_per_vector"], -r[quality_key]))
@@ -186,6 +183,14 @@ def tune(X, queries=None, *, target: str | None = None, max_bytes: float | None 
             notes.append(f"no candidate fits in {max_bytes} bytes per vector")
     return TuneResult(rows=rows, k=k, quality_key=quality_key, chosen=chosen, target=target, max_bytes=max_bytes,
                       shortlist=shortlist, corpus=len(corpus), queries=len(Q), n_total=n_total, notes=notes)
+
+
+def _measure_or_say_why(spec: str, shared: tuple) -> dict | str:
+    """One candidate's row, or why it could not be measured (e.g. pq:M where M does not divide d)."""
+    try:
+        return _measure(spec, *shared)
+    except VectroError as exc:
+        return f"{spec}: {exc}"
 
 
 def _measure(spec, corpus, Q, truth, k, metric, shortlist, n_total, seed) -> dict:
