@@ -51,8 +51,13 @@ def test_index_clones_an_unfitted_codec_and_keeps_a_fitted_one(sample):
     fitted = vectro.make_codec("int8-dim").fit(base)
     index = vectro.Index(384, fitted)
     assert index.is_trained and index.codec is fitted
-    index.train(base[:100])  # an empty index may be trained again, on its own copy
-    assert index.codec is not fitted and fitted.is_fitted
+    state = {k: v.copy() for k, v in fitted.state()["arrays"].items()}
+    index.train(-base[:100])  # trains what is not fitted (nothing here): the given codec stays as it is
+    assert index.codec is fitted and all(np.array_equal(v, fitted.state()["arrays"][k]) for k, v in state.items())
+    first.train(-base[:100])  # an empty index given an unfitted codec may be trained again, on its own copy
+    unit = -base[:100] / np.linalg.norm(base[:100], axis=1, keepdims=True)  # cosine indexes fit unit rows
+    np.testing.assert_allclose(first.codec.offset_, unit.min(axis=0), rtol=1e-5)
+    assert not codec.is_fitted
 
 
 def test_train_after_add_is_refused_and_changes_nothing(sample):

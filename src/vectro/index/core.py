@@ -69,6 +69,9 @@ class Index:
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise VectroError(f"dim must be a positive integer, got {dim!r}")
         self.dim, self.metric = int(dim), _check_metric(metric)
+        # codecs given fitted are used as they are, also by train(): it fits only what is not fitted
+        self._given_fitted = (isinstance(codec, Codec) and codec.is_fitted,
+                              isinstance(rerank, Codec) and rerank.is_fitted)
         self.codec = self._own(codec)
         self.rerank_codec = None if rerank is None else self._own(rerank)
         if ann not in (None, "hnsw"):
@@ -153,8 +156,9 @@ class Index:
     def train(self, vectors, seed: int = 0, progress=None) -> "Index":
         """Fit the codecs (and the HNSW graph's quantiser) on representative vectors (n, d), before any add().
 
-        Refused once the index holds vectors: their codes were made by the current fit. `progress(done,
-        total)` follows the codec's fit steps (see Codec.fit).
+        Refused once the index holds vectors: their codes were made by the current fit. A codec that was
+        given fitted stays as it was (only the graph learns). `progress(done, total)` follows the
+        codec's fit steps (see Codec.fit).
         """
         X = self._prepare(vectors)
         with self._write_lock:
@@ -164,8 +168,9 @@ class Index:
                     "what their codes mean. Train before the first add(), or build a new Index, train it and "
                     "add the vectors again"
                 )
-            self.codec = self.codec.clone().fit(X, seed=seed, progress=progress)  # a copy: the caller's stays as it was
-            if self.rerank_codec is not None:
+            if not self._given_fitted[0]:
+                self.codec = self.codec.clone().fit(X, seed=seed, progress=progress)  # a copy: the caller's stays
+            if self.rerank_codec is not None and not self._given_fitted[1]:
                 self.rerank_codec = self.rerank_codec.clone().fit(X, seed=seed)
             if self.ann is not None:
                 self.ann.train(X)

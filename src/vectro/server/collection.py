@@ -60,6 +60,11 @@ class CollectionConfig:
     def trainable(self) -> bool:
         return make_codec(self.codec).trainable
 
+    @property
+    def learns(self) -> bool:
+        """Whether something is fitted at fit_rows: a trainable codec, or the HNSW graph's quantiser."""
+        return self.trainable or self.ann is not None
+
 
 class RWLock:
     """Many readers or one writer. Readers wait only while a writer publishes a committed batch."""
@@ -132,12 +137,14 @@ class Collection:
     # ----- what the Index holds ----------------------------------------------------------------
     @property
     def awaiting_fit(self) -> bool:
-        """A trainable codec not fitted yet: the Index holds float32 and search is exact."""
-        return self.config.trainable and self.fitted_codec is None
+        """A trainable codec or a graph not fitted yet: the Index holds float32 and search is exact."""
+        return self.config.learns and self.fitted_codec is None
 
     def new_index(self, codec: Codec | None) -> Index:
-        spec = "float32" if codec is None and self.config.trainable else (codec or self.config.codec)
-        return Index(self.config.dimension, spec, metric=self.metric, ann=self.config.ann)
+        """The Index for `codec` (fitted, or data-free): float32 and no graph while the collection awaits its fit."""
+        if codec is None and self.config.learns:
+            return Index(self.config.dimension, "float32", metric=self.metric)
+        return Index(self.config.dimension, codec or self.config.codec, metric=self.metric, ann=self.config.ann)
 
     @property
     def codec_in_effect(self) -> Codec:

@@ -41,7 +41,7 @@ class CreateCollection(Strict):
     ann: Optional[Literal["hnsw"]] = None
     keep_originals: Union[bool, Literal["float32", "float16"]] = Field(
         True, description="keep the originals on disk (true = float32) for rescoring and re-encoding")
-    fit_rows: int = Field(5000, ge=1, description="records before a trainable codec is fitted")
+    fit_rows: int = Field(5000, ge=1, description="records before a trainable codec (or the HNSW graph) is fitted")
     oversampling: float = Field(4.0, ge=1, le=100, description="shortlist = k x this when rescoring")
     model: Optional[str] = Field(None, max_length=256, description="the registry model that embeds its text "
                                  "(default: the registry's default when no dimension is given)")

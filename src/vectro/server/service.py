@@ -83,7 +83,10 @@ class Service:
             cursor = conn.execute("SELECT id, vector, payload FROM records WHERE cid = ? ORDER BY rowid", (cid,))
             while rows := cursor.fetchmany(LOAD_ROWS):
                 ids, blobs, payloads = zip(*rows)
-                coll.index.add(coll.from_blobs(list(blobs)), ids=np.array(ids, dtype=object))
+                X = coll.from_blobs(list(blobs))
+                if coll.index.ann is not None and not len(coll.index):  # the graph's quantiser, from the first rows
+                    coll.index.train(X)  # the fitted codec stays as it is
+                coll.index.add(X, ids=np.array(ids, dtype=object))
                 for id_, payload in zip(ids, payloads):
                     coll.payloads.add(id_, None if payload is None else json.loads(payload), fresh=True)
                 coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
@@ -223,7 +226,7 @@ class Service:
         coll = self.collection(name)
 
         def publish(_):
-            if coll.config.trainable and coll.count():
+            if coll.config.learns and coll.count():
                 self._fit(coll)
             else:
                 coll.compact()
