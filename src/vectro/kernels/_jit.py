@@ -6,7 +6,10 @@ division does, so both paths produce the same bytes. Scoring kernels may reassoc
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from . import HAMMING_ROW_BITS
 
 exact = njit(parallel=True, cache=True, nogil=True)
 fast = njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -175,20 +178,104 @@ def sign_decode(codes, out, magnitude):
             out[i, j] = magnitude if bit else -magnitude
 
 
+@intrinsic
+def popcount(typingctx, x):
+    """The number of set bits of a uint64, as the CPU's population-count instruction (LLVM ctpop)."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+    return types.uint64(types.uint64), lambda context, builder, signature, args: builder.ctpop(args[0])
+
+
+@njit(fastmath=True, cache=True, nogil=True, inline="always")
+def _hamming_words(a, b):
+    """Set bits of a ^ b over two rows of uint64 words."""
+    total = 0
+    for w in range(a.shape[0]):
+        total += popcount(a[w] ^ b[w])
+    return total
+
+
 @fast
-def hamming(query_codes, codes):
-    nq, width = query_codes.shape
-    n = codes.shape[0]
+def hamming(query_words, words):
+    """Hamming distances of query rows (nq, W) to rows (n, W), both uint64 words: int32 (nq, n)."""
+    nq, n = query_words.shape[0], words.shape[0]
     out = np.empty((nq, n), dtype=np.int32)
     for i in prange(n):
         for q in range(nq):
-            total = 0
-            for b in range(width):
-                x = np.uint32(query_codes[q, b] ^ codes[i, b])
-                x = x - ((x >> 1) & 0x55)
-                x = (x & 0x33) + ((x >> 2) & 0x33)
-                total += (x + (x >> 4)) & 0x0F
-            out[q, i] = total
+            out[q, i] = _hamming_words(query_words[q], words[i])
+    return out
+
+
+# A Hamming top-k keeps int64 keys distance << ROW_BITS | row: one integer comparison orders by
+# distance, then by row (lower first), so every thread split gives the same answer.
+ROW_BITS = HAMMING_ROW_BITS
+NO_KEY = np.int64(2**63 - 1)  # an empty heap place; sorts after every real key
+HAMMING_ROW_BLOCK = 2048  # rows scanned by every query of a chunk in turn: 2048 x 48 B stays in L2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _replace_top(heap, key):
+    """Put key in place of the largest of the max-heap `heap` (k,) and restore the heap order."""
+    k = heap.shape[0]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= k:
+            break
+        if child + 1 < k and heap[child + 1] > heap[child]:
+            child += 1
+        if heap[child] <= key:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = key
+
+
+@njit(fastmath=True, cache=True, nogil=True)
+def _hamming_block(query, words, start, stop, out):
+    """Distances of rows start..stop-1 to one query into out[:stop - start]; a serial loop of its
+    own, so the compiler sees no thread-pool bookkeeping around it."""
+    for i in range(start, stop):
+        out[i - start] = _hamming_words(query, words[i])
+
+
+@exact
+def hamming_top_k(query_words, words, allowed, k, query_chunk, parts):
+    """The k smallest keys (distance << ROW_BITS | row) of each query over rows (n, W) of uint64
+    words, ascending, NO_KEY where fewer than k rows are allowed: int64 (nq, k).
+
+    allowed: bool (n,), or empty for every row. Tasks are (chunk of `query_chunk` queries) x (one of
+    `parts` row ranges): a batch runs in parallel over its queries, one query over its rows. Each task
+    keeps one bounded max-heap per query; rows are scanned in blocks that every query of the chunk
+    reads in turn while they are in cache. No (nq, n) matrix is made."""
+    nq, n = query_words.shape[0], words.shape[0]
+    check = allowed.shape[0] > 0
+    chunks = (nq + query_chunk - 1) // query_chunk
+    partial = np.empty((parts, nq, k), dtype=np.int64)
+    for task in prange(chunks * parts):
+        c, p = task // parts, task % parts
+        first_q, last_q = c * query_chunk, min(nq, (c + 1) * query_chunk)
+        first_row, last_row = p * n // parts, (p + 1) * n // parts
+        distances = np.empty(HAMMING_ROW_BLOCK, dtype=np.int64)
+        for q in range(first_q, last_q):
+            partial[p, q, :] = NO_KEY
+        for start in range(first_row, last_row, HAMMING_ROW_BLOCK):
+            stop = min(last_row, start + HAMMING_ROW_BLOCK)
+            for q in range(first_q, last_q):
+                _hamming_block(query_words[q], words, start, stop, distances)
+                heap = partial[p, q]
+                worst = heap[0]
+                for i in range(start, stop):
+                    key = (distances[i - start] << ROW_BITS) | i
+                    if key < worst and (not check or allowed[i]):
+                        _replace_top(heap, key)
+                        worst = heap[0]
+    out = np.empty((nq, k), dtype=np.int64)
+    for q in prange(nq):
+        keys = np.empty(parts * k, dtype=np.int64)
+        for p in range(parts):
+            keys[p * k : (p + 1) * k] = partial[p, q]
+        out[q] = np.sort(keys)[:k]
     return out
 
 
