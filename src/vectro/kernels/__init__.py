@@ -308,9 +308,21 @@ def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
     alphas = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
-    _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
+    grid, start, scale = threshold_grid(thresholds)
+    _module().rq_encode(X, signs, perm, block, thresholds, grid, start, scale, levels, bits, out, alphas, bad)
     out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)
     return _first(bad)
+
+
+def threshold_grid(thresholds: np.ndarray, cells_per_threshold: int = 8):
+    """A lookup table for counting sorted float32 thresholds below a value: (grid int64 (G,), start, scale),
+    grid[c] = how many thresholds lie below start + c / scale, G = 8 cells per threshold, so most cells
+    hold no threshold and the count needs no correction (see _jit._count_below)."""
+    cells = max(1, cells_per_threshold * len(thresholds))
+    start, span = np.float32(thresholds[0]), np.float64(thresholds[-1]) - np.float64(thresholds[0])
+    scale = np.float32(cells / span) if span > 0 else np.float32(0)
+    edges = np.float64(start) + np.arange(cells) / max(np.float64(scale), 1e-30)
+    return np.searchsorted(thresholds, edges, side="left").astype(np.int64), start, scale
 
 
 def rq_decode(codes, signs, perm, block: int, levels, bits: int, out) -> None:

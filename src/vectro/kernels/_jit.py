@@ -541,12 +541,56 @@ def _dot64(a, b):
     return acc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _count_below(thresholds, grid, grid_start, grid_scale, value):
+    """How many sorted thresholds lie strictly below value (searchsorted, side="left"; NaN: 0):
+    grid[c] guesses it for the cell c = (value - grid_start) * grid_scale, and steps fix the guess,
+    so the count is exact whatever the guess."""
+    cell = (value - grid_start) * grid_scale
+    last = grid.shape[0] - 1
+    if cell >= last:
+        count = grid[last]
+    elif cell >= 0:
+        count = grid[np.int64(cell)]
+    else:  # below the grid, or NaN
+        count = grid[0]
+    while count < thresholds.shape[0] and thresholds[count] < value:
+        count += 1
+    while count > 0 and not thresholds[count - 1] < value:
+        count -= 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def count_below_all(thresholds, grid, grid_start, grid_scale, values):
+    """_count_below for every value (n,): int64 (n,); what the tests check against np.searchsorted."""
+    out = np.empty(values.shape[0], dtype=np.int64)
+    for j in range(values.shape[0]):
+        out[j] = _count_below(thresholds, grid, grid_start, grid_scale, values[j])
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_values(values, bits, row):
+    """B-bit values (d,) into row[:ceil(d * B / 8)], coordinate after coordinate, low bit first: every
+    8 values fill exactly B bytes, so each group is gathered in one 64-bit word and stored bytewise."""
+    dim = values.shape[0]
+    width = (dim * bits + 7) // 8
+    for g in range((dim + 7) // 8):
+        word = np.uint64(0)
+        for t in range(min(8, dim - 8 * g)):
+            word |= np.uint64(values[8 * g + t]) << np.uint64(t * bits)
+        for b in range(min(bits, width - g * bits)):
+            row[g * bits + b] = np.uint8((word >> np.uint64(8 * b)) & np.uint64(0xFF))
+
+
 @exact
-def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad):
+def rq_encode(X, signs, perm, block, thresholds, grid, grid_start, grid_scale, levels, bits, out, alphas, bad):
     """Rotate each row (block > 0: signs/FWHT/permute/signs/FWHT; block == 0: X is already rotated),
     scale its direction to unit variance per coordinate, take the nearest Lloyd-Max level, and
     store alpha = <y, z_hat> / |z_hat|^2 in alphas. Codes are packed low bit first, coordinate after
-    coordinate, into the first ceil(d * bits / 8) bytes of each row of out."""
+    coordinate, into the first ceil(d * bits / 8) bytes of each row of out. grid, grid_start,
+    grid_scale: see _count_below (used above 16 levels)."""
     n, dim = X.shape
     chunk = 256  # rows per task: scratch buffers are allocated once per chunk, not per row
     for c in prange((n + chunk - 1) // chunk):
@@ -573,7 +617,8 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
             norm = np.sqrt(_dot64(y, y))
             scale = np.float32(np.sqrt(dim) / norm) if norm > 0 else np.float32(1.0)
             # value = how many thresholds lie strictly below z: counted threshold by threshold over
-            # all coordinates (vectorises) for up to 16 levels, by branch-free binary search above
+            # all coordinates (vectorises) for up to 16 levels; above, looked up in a uniform grid
+            # over the thresholds, then stepped to the exact count (a step or none, almost always)
             for j in range(dim):
                 z[j] = y[j] * scale
                 values[j] = 0
@@ -584,34 +629,12 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
                         values[j] += np.int32(z[j] > edge)
             else:
                 for j in range(dim):
-                    value = 0
-                    step = levels.shape[0] >> 1
-                    while step > 0:
-                        value += step * np.int32(thresholds[value + step - 1] < z[j])
-                        step >>= 1
-                    values[j] = value
-            row = out[i]
+                    values[j] = _count_below(thresholds, grid, grid_start, grid_scale, z[j])
             for j in range(dim):
                 z[j] = levels[values[j]]
             num = _dot64(y, z)
             den = _dot64(z, z)
-            if 8 % bits == 0:  # a value never straddles two bytes
-                per_byte = 8 // bits
-                for b in range((dim * bits + 7) // 8):  # the code bytes; alpha follows them
-                    byte = 0
-                    for t in range(per_byte):
-                        j = b * per_byte + t
-                        if j < dim:
-                            byte |= values[j] << (t * bits)
-                    row[b] = np.uint8(byte)
-            else:
-                for b in range((dim * bits + 7) // 8):  # out may hold anything: clear before or-ing
-                    row[b] = np.uint8(0)
-                for j in range(dim):
-                    p = j * bits
-                    for b in range(bits):
-                        if (values[j] >> b) & 1:
-                            row[(p + b) >> 3] |= np.uint8(1 << ((p + b) & 7))
+            _pack_values(values, bits, out[i])
             alphas[i] = np.float32(num / den) if den > 0 else np.float32(0.0)
 
 
