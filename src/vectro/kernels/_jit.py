@@ -572,11 +572,32 @@ def count_below_all(thresholds, grid, grid_start, grid_scale, values):
 
 @njit(cache=True, nogil=True, inline="always")
 def _pack_values(values, bits, row):
-    """B-bit values (d,) into row[:ceil(d * B / 8)], coordinate after coordinate, low bit first: every
-    8 values fill exactly B bytes, so each group is gathered in one 64-bit word and stored bytewise."""
+    """B-bit values (d,) into row[:ceil(d * B / 8)], coordinate after coordinate, low bit first. Whole
+    bytes first, in loops whose shape the compiler knows for each B (they vectorise); then every 8
+    values fill exactly B bytes, gathered in one 64-bit word, which also packs the tail and B = 3."""
     dim = values.shape[0]
     width = (dim * bits + 7) // 8
-    for g in range((dim + 7) // 8):
+    done = 0  # values packed so far, a multiple of 8
+    if bits == 8:
+        for j in range(dim):
+            row[j] = np.uint8(values[j])
+        done = dim
+    elif bits == 4:
+        for b in range(dim // 8 * 4):
+            row[b] = np.uint8(values[2 * b] | (values[2 * b + 1] << 4))
+        done = dim // 8 * 8
+    elif bits == 2:
+        for b in range(dim // 8 * 2):
+            row[b] = np.uint8(values[4 * b] | (values[4 * b + 1] << 2) | (values[4 * b + 2] << 4) | (values[4 * b + 3] << 6))
+        done = dim // 8 * 8
+    elif bits == 1:
+        for b in range(dim // 8):
+            byte = 0
+            for t in range(8):
+                byte |= values[8 * b + t] << t
+            row[b] = np.uint8(byte)
+        done = dim // 8 * 8
+    for g in range(done // 8, (dim + 7) // 8):
         word = np.uint64(0)
         for t in range(min(8, dim - 8 * g)):
             word |= np.uint64(values[8 * g + t]) << np.uint64(t * bits)
