@@ -1,6 +1,7 @@
 """Search on compressed vectors: vectro.Index against FAISS and hnswlib, in one process.
 
-    python benchmarks/search.py [--big-n 1000000] [--skip-big] [--skip-public] [--threads N] [--data DIR] [--write-docs]
+    python benchmarks/search.py [--big-n 1000000] [--skip-big] [--skip-public] [--hamming-n 1000000] [--skip-hamming]
+                                [--threads N] [--data DIR] [--write-docs]
 
 Part 1, the public set (50,000 x 384 real embeddings, 1,000 held-out queries): every codec
 brute force, with and without re-ranking, memory per vector, recall@10, single-query and batched
@@ -8,6 +9,8 @@ QPS; FAISS IndexFlatIP, IndexHNSWFlat, IndexHNSWSQ (8-bit), IndexIVFPQ, IndexBin
 re-rank, and hnswlib on the same queries.
 Part 2, `--big-n` synthetic clustered vectors (d=384): vectro's ANN mode (ann="hnsw") against
 FAISS HNSW-SQ8 and HNSW-Flat built with the same M / efConstruction, swept over efSearch.
+Part 3, `--hamming-n` binary codes (sign bits of synthetic clustered vectors, d=384): the Hamming
+scan of `Index(codec="binary", metric="hamming")` against FAISS IndexBinaryFlat on the same bits.
 
 Every library is pinned to the same threads; single-query timings run on one thread for every
 side, batches on all pinned threads; every side gets one warm-up call and the same repeats.
@@ -22,7 +25,8 @@ import numpy as np
 import vectro
 from vectro.bench import clustered_vectors
 
-from _common import data_flag, arguments, machine_line, one_thread, pin_threads, public_data, status, use_data, write_section
+from _common import (data_flag, arguments, machine_line, one_thread, pin_threads, public_data, status, timed, use_data,
+                     write_section)
 
 K = 10
 REPEATS = 2
@@ -221,11 +225,50 @@ def big(n: int, ef_grid=(16, 32, 64, 128, 256), repeats: int = 3) -> list[str]:
     return lines, targets
 
 
+def hamming(n: int, repeats: int = 3) -> tuple[list[str], list[str]]:
+    """Hamming top-10 of 1,000 queries over n binary codes (d=384): vectro's Index search against FAISS
+    IndexBinaryFlat on the same bits, batched on every pinned thread and one query at a time on one
+    thread; both must return the same distances."""
+    import faiss
+
+    data = np.concatenate([clustered_vectors(min(100_000, n + 1000 - start), 384, seed=start, clusters=1024)
+                           for start in range(0, n + 1000, 100_000)])  # in chunks: the float vectors of 1M
+    base, queries = data[:n], data[n:]
+    index = vectro.Index(384, "binary", metric="hamming")
+    index.add_codes(vectro.compress(base, "binary").codes)
+    del data, base
+    theirs = faiss.IndexBinaryFlat(384)
+    theirs.add(np.asarray(index.codes()))  # the same bytes: FAISS counts differing bits the same way
+    query_codes = vectro.compress(queries, "binary").codes
+    ours_s, (ids, scores) = timed(lambda: index.search(queries, K), repeats)
+    theirs_s, (distances, _) = timed(lambda: theirs.search(query_codes, K), repeats)
+    same = bool(np.array_equal(-scores, distances))
+    single = 100
+    with one_thread():
+        ours_1, _ = timed(lambda: [index.search(q, K) for q in queries[:single]], repeats)
+        theirs_1, _ = timed(lambda: [theirs.search(q[None], K) for q in query_codes[:single]], repeats)
+    ratio = theirs_s / ours_s
+    lines = [f"{n:,} binary codes (sign bits of synthetic clustered vectors, d=384, 48 bytes each), 1,000 queries, "
+             f"top-{K} by Hamming distance; warm-up, then best of {repeats}. Batched: 1,000 queries in one call on every "
+             f"pinned thread; single: the first {single} queries one call each on one thread. Both return the same "
+             f"{K} distances for every query: {'yes' if same else '**no**'}.", "",
+             "| method | QPS (batch of 1,000) | QPS (1 query) |", "|---|---:|---:|",
+             f'| vectro Index(`binary`, metric="hamming") | {len(queries) / ours_s:,.0f} | {single / ours_1:,.0f} |',
+             f"| FAISS IndexBinaryFlat | {len(queries) / theirs_s:,.0f} | {single / theirs_1:,.0f} |"]
+    targets = ["| target (#17) | measured | status |", "|---|---|---|",
+               f"| Hamming scan of 1,000 queries over {n:,} binary codes >= 1.0x FAISS IndexBinaryFlat (same "
+               f"distances) | {ratio:.2f}x ({ours_s:.3f} s vs {theirs_s:.3f} s; single query "
+               f"{theirs_1 / ours_1:.2f}x) | {status(ratio >= 1.0 and same)} |"]
+    return lines, targets
+
+
 def main():
     parser = arguments(__doc__)
     parser.add_argument("--big-n", type=int, default=1_000_000)
     parser.add_argument("--skip-big", action="store_true")
     parser.add_argument("--skip-public", action="store_true")
+    parser.add_argument("--hamming-n", type=int, default=1_000_000, help="binary codes in the Hamming scan (part 3)")
+    parser.add_argument("--skip-hamming", action="store_true")
     args = parser.parse_args()
     use_data(args.data)
     threads = pin_threads(args.threads)
@@ -257,16 +300,24 @@ def main():
             write_section("search", text)
             write_section("targets-search", targets)
     if not args.skip_big:
-        command = (f"Command: `python benchmarks/search.py --skip-public --big-n {args.big_n} --write-docs` on "
-                   f"{machine_line(threads)}.")
-        lines, targets = big(args.big_n)
-        text = "\n".join([command, "", *lines])
-        targets = "\n".join([command, "", *targets])
-        print(text, "", targets, sep="\n")
-        if args.write_docs:
-            write_section("search-ann", text)
-            write_section("targets-search-ann", targets)
+        command = (f"Command: `python benchmarks/search.py --skip-public --skip-hamming --big-n {args.big_n} --write-docs` "
+                   f"on {machine_line(threads)}.")
+        report("search-ann", command, *big(args.big_n), args.write_docs)
+    if not args.skip_hamming:
+        command = (f"Command: `python benchmarks/search.py --skip-public --skip-big --hamming-n {args.hamming_n} "
+                   f"--write-docs` on {machine_line(threads)}.")
+        report("search-hamming", command, *hamming(args.hamming_n), args.write_docs)
 
+
+def report(name: str, command: str, lines: list[str], targets: list[str], write_docs: bool) -> None:
+    """Print a part's table and targets under the command that made them; with --write-docs also write
+    them to the sections `name` and `targets-name`."""
+    text = "\n".join([command, "", *lines])
+    targets = "\n".join([command, "", *targets])
+    print(text, "", targets, sep="\n")
+    if write_docs:
+        write_section(name, text)
+        write_section(f"targets-{name}", targets)
 
 if __name__ == "__main__":
     main()

@@ -37,7 +37,8 @@ def get_backend_info() -> dict:
         "backend": "numba" if fast else "numpy",
         "available_backends": ["numba", "numpy"] if fast else ["numpy"],
         "kernels": ("numba: encode/decode of int8, int16, int4, nf4, int8-dim, binary, float16, rq; few-query "
-                    "scoring of every codec on its codes in place; numpy + BLAS: batched scoring")
+                    "scoring of every codec on its codes in place; Hamming top-k by popcount; numpy + BLAS: batched "
+                    "scoring")
         if fast else "numpy",
         **versions,
         "threads": thread_count(),

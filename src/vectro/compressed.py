@@ -20,9 +20,9 @@ METRICS = ("cosine", "ip", "l2")
 FIT_ROWS = 100_000
 
 
-def _check_metric(metric: str) -> str:
-    if metric not in METRICS:
-        raise VectroError(f"unknown metric {metric!r}; choose one of {', '.join(METRICS)}")
+def _check_metric(metric: str, allowed: tuple = METRICS) -> str:
+    if metric not in allowed:
+        raise VectroError(f"unknown metric {metric!r}; choose one of {', '.join(allowed)}")
     return metric
 
 

@@ -81,3 +81,48 @@ def test_rq8_reconstructs_better_than_int8_at_the_same_size(sample):
 
     (rq8_bytes, rq8_error), (int8_bytes, int8_error) = error("rq:8"), error("int8")
     assert rq8_bytes == int8_bytes and rq8_error < int8_error
+
+
+# sha256 (first 16 hex digits) of the codes the rq kernel made before its speed-up (#17), for the
+# input of test_codes_are_byte_identical_to_the_previous_kernel: the fast kernel must not change a byte.
+PREVIOUS_KERNEL_DIGESTS = {1: "d3bfcf26ac8196cb", 2: "69eff4c763f11efd", 3: "88a11ba1c7aa959f",
+                           4: "b95c6cd6d530bbf2", 8: "af873fe5f4094fa5"}
+
+
+@pytest.mark.parametrize("bits", sorted(PREVIOUS_KERNEL_DIGESTS))
+def test_codes_are_byte_identical_to_the_previous_kernel(bits):
+    import hashlib
+
+    X = vectro.bench.clustered_vectors(4000, 384, seed=17)
+    X[:1000] *= np.random.default_rng(17).standard_normal((1000, 1)).astype(np.float32) * 100
+    codes = make_codec(f"rq:{bits}").fit(X, seed=0).encode(X)
+    assert hashlib.sha256(codes.tobytes()).hexdigest()[:16] == PREVIOUS_KERNEL_DIGESTS[bits]
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+@pytest.mark.parametrize("spec", ["rq:3", "rq:8"])
+@pytest.mark.parametrize("dim", [385, 100, 7])
+def test_kernel_codes_are_bit_exact_with_numpy_at_odd_widths(spec, dim, rng):
+    X = np.vstack([vectro.bench.clustered_vectors(2000, dim, seed=dim), 5 * rng.standard_normal((500, dim))])
+    X = X.astype(np.float32)
+    X[1] = 0
+    codec = make_codec(spec).fit(X)
+    fast = codec.encode(X)
+    with kernels.backend("numpy"):
+        np.testing.assert_array_equal(codec.encode(X), fast)
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+def test_threshold_grid_counts_exactly_as_searchsorted(rng):
+    from vectro.kernels import _jit
+
+    thresholds = np.sort(rng.standard_normal(255)).astype(np.float32)
+    thresholds[10:14] = thresholds[10]  # equal thresholds
+    grid, start, scale = kernels.threshold_grid(thresholds)
+    values = np.concatenate([thresholds, np.nextafter(thresholds, np.float32(np.inf)),
+                             np.nextafter(thresholds, np.float32(-np.inf)), rng.standard_normal(5000) * 3,
+                             start + np.arange(len(grid)) / scale,  # cell edges
+                             [np.inf, -np.inf, 1e30, -1e30, 0.0]]).astype(np.float32)
+    counts = _jit.count_below_all(thresholds, grid, start, scale, values)
+    np.testing.assert_array_equal(counts, np.searchsorted(thresholds, values, side="left"))
+    assert _jit.count_below_all(thresholds, grid, start, scale, np.array([np.nan], np.float32))[0] == 0

@@ -138,7 +138,9 @@ def test_bad_input_is_named(clustered):
     with pytest.raises(VectroError, match="appears more than once"):
         index.add(clustered[:2], ids=[1000, 1000])
     with pytest.raises(VectroError, match="unknown metric"):
-        vectro.Index(23, metric="hamming")
+        vectro.Index(23, metric="manhattan")
+    with pytest.raises(VectroError, match="metric 'hamming' compares sign bits: it needs codec='binary'"):
+        vectro.Index(23, metric="hamming")  # int8 codes have no sign bits to count
 
 
 def test_save_load_keeps_ids_tombstones_and_results(tmp_path, sample):

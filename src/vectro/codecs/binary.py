@@ -9,8 +9,6 @@ from .base import Codec, register
 
 # the value a 0 / 1 bit decodes to (before the 1/sqrt(d) that makes decoded vectors unit length)
 SIGN_LEVELS = np.array([-1.0, 1.0], dtype=np.float32)
-# popcount of every byte value, for Hamming distances on packed codes
-POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
 
 
 @register
@@ -45,11 +43,4 @@ class Binary(Codec):
 
     def hamming(self, query_codes: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Hamming distances between binary query codes (nq, B) and codes (n, B): int32 (nq, n)."""
-        codes = self._check_codes(codes)
-        query_codes = self._check_codes(query_codes)
-        if kernels.available():
-            return kernels.hamming(query_codes, codes)
-        out = np.empty((len(query_codes), len(codes)), dtype=np.int32)
-        for i, q in enumerate(query_codes):
-            out[i] = POPCOUNT[np.bitwise_xor(codes, q)].sum(axis=1, dtype=np.int32)
-        return out
+        return kernels.hamming(self._check_codes(query_codes), self._check_codes(codes))

@@ -10,6 +10,12 @@ FAISS HNSW graph for candidates; either way the top `k * oversampling` candidate
 with the finer `rerank` representation when one is kept. Scores: cosine, inner product, or
 negative squared L2.
 
+`metric="hamming"` (codec "binary" only) ranks by the Hamming distance between the sign bits of
+the query and the stored bits, a popcount scan over 64-bit words; the score is minus the
+distance (higher is better, as for every metric), ties go to the row added first. With a
+`rerank` codec the Hamming scan is the first stage only: its candidates are re-ranked, and
+scored, by cosine similarity on the finer representation (sign bits estimate angles).
+
 Training is explicit, as in FAISS: a codec that learns from data (`int8-dim`, `pca:D+...`,
 `rq:B`, `pq:M`, ...) must be fitted by `index.train(X)` on representative vectors before the
 first `add()`, so no accident of the first batch decides the fit; `train()` on an index that
@@ -34,6 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .. import kernels
 from .._validation import as_matrix, as_vector_or_matrix
 from ..codecs.base import BLOCK_ROWS, Codec, own_codec
 from ..compressed import METRICS, _check_metric
@@ -47,6 +54,8 @@ from .store import IdMap, IdView, PayloadStore, RowStore
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
 SCORES_PER_BLOCK = 4 << 20
+# Index metrics: the float ones, and Hamming distance on a binary codec's bits
+INDEX_METRICS = METRICS + ("hamming",)
 
 
 class _Snapshot(NamedTuple):
@@ -68,11 +77,14 @@ class Index:
                  ann: str | None = None, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64):
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise VectroError(f"dim must be a positive integer, got {dim!r}")
-        self.dim, self.metric = int(dim), _check_metric(metric)
+        self.dim, self.metric = int(dim), _check_metric(metric, INDEX_METRICS)
         # codecs given fitted are used as they are, also by train(): it fits only what is not fitted
         self._given_fitted = (isinstance(codec, Codec) and codec.is_fitted,
                               isinstance(rerank, Codec) and rerank.is_fitted)
         self.codec = self._own(codec)
+        if self.metric == "hamming" and self.codec.spec != "binary":
+            raise VectroError(f"metric 'hamming' compares sign bits: it needs codec='binary', not "
+                              f"{self.codec.spec!r}; use metric 'cosine', 'ip' or 'l2' with this codec")
         self.rerank_codec = None if rerank is None else self._own(rerank)
         if ann not in (None, "hnsw"):
             raise VectroError(f"unknown ann mode {ann!r}; use None (brute force) or 'hnsw'")
@@ -145,8 +157,13 @@ class Index:
                 "ram_bytes_per_vector": sum(ram.values()) / rows}
 
     # ----- writing --------------------------------------------------------------------------
+    @property
+    def _vector_metric(self) -> str:
+        """The metric float scores use: Hamming's re-rank stage scores by cosine (unit vectors)."""
+        return "cosine" if self.metric == "hamming" else self.metric
+
     def _prepare(self, vectors, name="vectors") -> np.ndarray:
-        return prepare_for_metric(as_matrix(vectors, name, self.dim), self.metric)
+        return prepare_for_metric(as_matrix(vectors, name, self.dim), self._vector_metric)
 
     @property
     def is_trained(self) -> bool:
@@ -290,7 +307,7 @@ class Index:
         if not oversampling >= 1:
             raise VectroError(f"oversampling must be >= 1, got {oversampling!r}")
         Q, single = as_vector_or_matrix(queries, "queries", self.dim)
-        Q = prepare_for_metric(Q, self.metric)
+        Q = prepare_for_metric(Q, self._vector_metric)
         by_ids = filter is not None and np.asarray(filter).dtype != bool
         snap = self._snapshot(lookup=by_ids)
         allowed = snap.ids.allowed_rows(filter)  # None: every row
@@ -340,6 +357,9 @@ class Index:
         A selective filter gathers just the allowed rows, so its cost follows the allowed count.
         """
         codes, sq_norms = snap.codes, snap.sq_norms
+        if self.metric == "hamming":  # one compiled popcount scan with its own top-k, no score matrix
+            rows, distances = kernels.hamming_top_k(self.codec.encode(Q), np.asarray(codes), depth, allowed)
+            return rows, np.where(rows >= 0, -distances, -np.inf).astype(np.float32)
         candidates = None if allowed is None else np.flatnonzero(allowed)
         contiguous = candidates is None or len(candidates) > 0.5 * len(allowed)
         best_rows = np.full((len(Q), 0), -1, dtype=np.int64)
@@ -367,7 +387,13 @@ class Index:
         if not rows.shape[1]:
             return np.zeros(rows.shape, dtype=np.float32)
         safe = np.where(rows >= 0, rows, 0)
-        scores = metric_scores(codec.score_candidates(Q, codes, safe), sq_norms[safe], self.metric)
+        if self.metric == "hamming" and codec is self.codec:  # graph candidates of a Hamming index
+            query_words = kernels.as_words(codec.encode(Q))[:, None, :]
+            distances = kernels.popcount(kernels.as_words(np.asarray(codes[safe.ravel()])).reshape(
+                *safe.shape, -1) ^ query_words).sum(axis=2)
+            scores = -distances.astype(np.float32)
+        else:
+            scores = metric_scores(codec.score_candidates(Q, codes, safe), sq_norms[safe], self._vector_metric)
         scores[rows < 0] = -np.inf
         return scores.astype(np.float32, copy=False)
 

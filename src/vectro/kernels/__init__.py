@@ -8,6 +8,8 @@ What runs where:
                          int2, int4:G, int8:G, binary, pq / opq and rq:1/2/4/8; composites project the
                          queries once and use their quantiser's kernel
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
+    Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
+                         is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
 Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
 does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which produces
 the same codes byte for byte and the same scores to float rounding. Threads: `VECTRO_THREADS`
@@ -141,8 +143,91 @@ def sign_decode(codes, out, magnitude: float) -> None:
     _module().sign_decode(np.ascontiguousarray(codes), out, np.float32(magnitude))
 
 
+def as_words(codes: np.ndarray) -> np.ndarray:
+    """Packed bit codes uint8 (n, B) as uint64 words (n, ceil(B / 8)): a view when B is a multiple
+    of 8, else a copy zero-padded to whole words (zero bits add nothing to a Hamming distance)."""
+    codes = np.ascontiguousarray(codes, dtype=np.uint8)
+    if codes.shape[1] % 8:
+        padded = np.zeros((len(codes), -(-codes.shape[1] // 8) * 8), dtype=np.uint8)
+        padded[:, : codes.shape[1]] = codes
+        codes = padded
+    return codes.view(np.uint64)
+
+
+BYTE_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+def popcount(words: np.ndarray) -> np.ndarray:
+    """Set bits of every uint64 (NumPy; np.bitwise_count where NumPy has it, a byte table before 2.0)."""
+    if hasattr(np, "bitwise_count"):
+        return np.bitwise_count(words)
+    return BYTE_POPCOUNT[words.view(np.uint8)].reshape(*words.shape, 8).sum(axis=-1, dtype=np.uint8)
+
+
 def hamming(query_codes, codes) -> np.ndarray:
-    return _module().hamming(np.ascontiguousarray(query_codes), np.ascontiguousarray(codes))
+    """Hamming distances of packed bit codes (nq, B) to codes (n, B): int32 (nq, n)."""
+    query_words, words = as_words(query_codes), as_words(codes)
+    if available():
+        return _module().hamming(query_words, words)
+    out = np.empty((len(query_words), len(words)), dtype=np.int32)
+    for q, query in enumerate(query_words):
+        out[q] = popcount(words ^ query).sum(axis=1, dtype=np.int32)
+    return out
+
+
+# Hamming top-k keys: distance << HAMMING_ROW_BITS | row (see _jit.hamming_top_k)
+HAMMING_ROW_BITS = 40
+# the NumPy path's (queries x rows x words) XOR block: 32 MB
+HAMMING_BLOCK_WORDS = 4 << 20
+
+
+def hamming_top_k(query_codes: np.ndarray, codes: np.ndarray, k: int,
+                  allowed: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The k nearest codes by Hamming distance for each query, ties broken by the lower row.
+
+    query_codes uint8 (nq, B), codes uint8 (n, B): packed bits; allowed: bool (n,) or None (every row).
+    Returns rows int64 (nq, k) and distances int32 (nq, k), nearest first; places beyond the
+    allowed rows hold row -1 and distance -1. The compiled kernel scans at popcount speed without
+    an (nq, n) matrix; the NumPy path gives the same rows and distances.
+    """
+    query_words, words = as_words(query_codes), as_words(codes)
+    if len(words) >= 2**HAMMING_ROW_BITS:
+        from ..errors import VectroError
+
+        raise VectroError(f"a Hamming scan handles at most 2**{HAMMING_ROW_BITS} rows, got {len(words)}")
+    nq, n = len(query_words), len(words)
+    mask = np.zeros(0, dtype=np.bool_) if allowed is None else np.ascontiguousarray(allowed, dtype=np.bool_)
+    if available():
+        import numba
+
+        threads = numba.get_num_threads()
+        if nq >= 4 * threads:  # enough queries: split them, each task scans every row
+            query_chunk, parts = max(1, min(32, nq // (4 * threads))), 1
+        else:  # few queries: split the rows
+            query_chunk, parts = nq, max(1, min(4 * threads, n // 4096))
+        keys = _module().hamming_top_k(query_words, words, mask, k, query_chunk, parts)
+    else:
+        keys = _hamming_top_k_numpy(query_words, words, mask, k)
+    empty = keys == np.iinfo(np.int64).max
+    rows = np.where(empty, -1, keys & ((1 << HAMMING_ROW_BITS) - 1))
+    distances = np.where(empty, -1, keys >> HAMMING_ROW_BITS).astype(np.int32)
+    return rows, distances
+
+
+def _hamming_top_k_numpy(query_words, words, allowed, k) -> np.ndarray:
+    """NumPy path of hamming_top_k: the same int64 keys (nq, k), block by block of rows."""
+    nq, n = len(query_words), len(words)
+    best = np.full((nq, k), np.iinfo(np.int64).max, dtype=np.int64)
+    block = max(1, HAMMING_BLOCK_WORDS // max(1, nq * words.shape[1]))
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        distances = popcount(words[None, start:stop] ^ query_words[:, None]).sum(axis=2, dtype=np.int64)
+        keys = (distances << HAMMING_ROW_BITS) | np.arange(start, stop)
+        if len(allowed):
+            keys[:, ~allowed[start:stop]] = np.iinfo(np.int64).max
+        merged = np.hstack([best, keys])
+        best = np.partition(merged, k - 1, axis=1)[:, :k]
+    return np.sort(best, axis=1)
 
 
 def half_encode(X, out) -> int:
@@ -223,9 +308,21 @@ def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
     alphas = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
-    _module().rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
+    grid, start, scale = threshold_grid(thresholds)
+    _module().rq_encode(X, signs, perm, block, thresholds, grid, start, scale, levels, bits, out, alphas, bad)
     out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)
     return _first(bad)
+
+
+def threshold_grid(thresholds: np.ndarray, cells_per_threshold: int = 8):
+    """A lookup table for counting sorted float32 thresholds below a value: (grid int64 (G,), start, scale),
+    grid[c] = how many thresholds lie below start + c / scale, G = 8 cells per threshold, so most cells
+    hold no threshold and the count needs no correction (see _jit._count_below)."""
+    cells = max(1, cells_per_threshold * len(thresholds))
+    start, span = np.float32(thresholds[0]), np.float64(thresholds[-1]) - np.float64(thresholds[0])
+    scale = np.float32(cells / span) if span > 0 else np.float32(0)
+    edges = np.float64(start) + np.arange(cells) / max(np.float64(scale), 1e-30)
+    return np.searchsorted(thresholds, edges, side="left").astype(np.int64), start, scale
 
 
 def rq_decode(codes, signs, perm, block: int, levels, bits: int, out) -> None:

@@ -6,7 +6,10 @@ division does, so both paths produce the same bytes. Scoring kernels may reassoc
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
+
+from . import HAMMING_ROW_BITS
 
 exact = njit(parallel=True, cache=True, nogil=True)
 fast = njit(parallel=True, fastmath=True, cache=True, nogil=True)
@@ -175,20 +178,104 @@ def sign_decode(codes, out, magnitude):
             out[i, j] = magnitude if bit else -magnitude
 
 
+@intrinsic
+def popcount(typingctx, x):
+    """The number of set bits of a uint64, as the CPU's population-count instruction (LLVM ctpop)."""
+    if not isinstance(x, types.Integer) or x.bitwidth != 64:
+        return None
+    return types.uint64(types.uint64), lambda context, builder, signature, args: builder.ctpop(args[0])
+
+
+@njit(fastmath=True, cache=True, nogil=True, inline="always")
+def _hamming_words(a, b):
+    """Set bits of a ^ b over two rows of uint64 words."""
+    total = 0
+    for w in range(a.shape[0]):
+        total += popcount(a[w] ^ b[w])
+    return total
+
+
 @fast
-def hamming(query_codes, codes):
-    nq, width = query_codes.shape
-    n = codes.shape[0]
+def hamming(query_words, words):
+    """Hamming distances of query rows (nq, W) to rows (n, W), both uint64 words: int32 (nq, n)."""
+    nq, n = query_words.shape[0], words.shape[0]
     out = np.empty((nq, n), dtype=np.int32)
     for i in prange(n):
         for q in range(nq):
-            total = 0
-            for b in range(width):
-                x = np.uint32(query_codes[q, b] ^ codes[i, b])
-                x = x - ((x >> 1) & 0x55)
-                x = (x & 0x33) + ((x >> 2) & 0x33)
-                total += (x + (x >> 4)) & 0x0F
-            out[q, i] = total
+            out[q, i] = _hamming_words(query_words[q], words[i])
+    return out
+
+
+# A Hamming top-k keeps int64 keys distance << ROW_BITS | row: one integer comparison orders by
+# distance, then by row (lower first), so every thread split gives the same answer.
+ROW_BITS = HAMMING_ROW_BITS
+NO_KEY = np.int64(2**63 - 1)  # an empty heap place; sorts after every real key
+HAMMING_ROW_BLOCK = 2048  # rows scanned by every query of a chunk in turn: 2048 x 48 B stays in L2
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _replace_top(heap, key):
+    """Put key in place of the largest of the max-heap `heap` (k,) and restore the heap order."""
+    k = heap.shape[0]
+    i = 0
+    while True:
+        child = 2 * i + 1
+        if child >= k:
+            break
+        if child + 1 < k and heap[child + 1] > heap[child]:
+            child += 1
+        if heap[child] <= key:
+            break
+        heap[i] = heap[child]
+        i = child
+    heap[i] = key
+
+
+@njit(fastmath=True, cache=True, nogil=True)
+def _hamming_block(query, words, start, stop, out):
+    """Distances of rows start..stop-1 to one query into out[:stop - start]; a serial loop of its
+    own, so the compiler sees no thread-pool bookkeeping around it."""
+    for i in range(start, stop):
+        out[i - start] = _hamming_words(query, words[i])
+
+
+@exact
+def hamming_top_k(query_words, words, allowed, k, query_chunk, parts):
+    """The k smallest keys (distance << ROW_BITS | row) of each query over rows (n, W) of uint64
+    words, ascending, NO_KEY where fewer than k rows are allowed: int64 (nq, k).
+
+    allowed: bool (n,), or empty for every row. Tasks are (chunk of `query_chunk` queries) x (one of
+    `parts` row ranges): a batch runs in parallel over its queries, one query over its rows. Each task
+    keeps one bounded max-heap per query; rows are scanned in blocks that every query of the chunk
+    reads in turn while they are in cache. No (nq, n) matrix is made."""
+    nq, n = query_words.shape[0], words.shape[0]
+    check = allowed.shape[0] > 0
+    chunks = (nq + query_chunk - 1) // query_chunk
+    partial = np.empty((parts, nq, k), dtype=np.int64)
+    for task in prange(chunks * parts):
+        c, p = task // parts, task % parts
+        first_q, last_q = c * query_chunk, min(nq, (c + 1) * query_chunk)
+        first_row, last_row = p * n // parts, (p + 1) * n // parts
+        distances = np.empty(HAMMING_ROW_BLOCK, dtype=np.int64)
+        for q in range(first_q, last_q):
+            partial[p, q, :] = NO_KEY
+        for start in range(first_row, last_row, HAMMING_ROW_BLOCK):
+            stop = min(last_row, start + HAMMING_ROW_BLOCK)
+            for q in range(first_q, last_q):
+                _hamming_block(query_words[q], words, start, stop, distances)
+                heap = partial[p, q]
+                worst = heap[0]
+                for i in range(start, stop):
+                    key = (distances[i - start] << ROW_BITS) | i
+                    if key < worst and (not check or allowed[i]):
+                        _replace_top(heap, key)
+                        worst = heap[0]
+    out = np.empty((nq, k), dtype=np.int64)
+    for q in prange(nq):
+        keys = np.empty(parts * k, dtype=np.int64)
+        for p in range(parts):
+            keys[p * k : (p + 1) * k] = partial[p, q]
+        out[q] = np.sort(keys)[:k]
     return out
 
 
@@ -454,12 +541,77 @@ def _dot64(a, b):
     return acc
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _count_below(thresholds, grid, grid_start, grid_scale, value):
+    """How many sorted thresholds lie strictly below value (searchsorted, side="left"; NaN: 0):
+    grid[c] guesses it for the cell c = (value - grid_start) * grid_scale, and steps fix the guess,
+    so the count is exact whatever the guess."""
+    cell = (value - grid_start) * grid_scale
+    last = grid.shape[0] - 1
+    if cell >= last:
+        count = grid[last]
+    elif cell >= 0:
+        count = grid[np.int64(cell)]
+    else:  # below the grid, or NaN
+        count = grid[0]
+    while count < thresholds.shape[0] and thresholds[count] < value:
+        count += 1
+    while count > 0 and not thresholds[count - 1] < value:
+        count -= 1
+    return count
+
+
+@njit(cache=True, nogil=True)
+def count_below_all(thresholds, grid, grid_start, grid_scale, values):
+    """_count_below for every value (n,): int64 (n,); what the tests check against np.searchsorted."""
+    out = np.empty(values.shape[0], dtype=np.int64)
+    for j in range(values.shape[0]):
+        out[j] = _count_below(thresholds, grid, grid_start, grid_scale, values[j])
+    return out
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _pack_values(values, bits, row):
+    """B-bit values (d,) into row[:ceil(d * B / 8)], coordinate after coordinate, low bit first. Whole
+    bytes first, in loops whose shape the compiler knows for each B (they vectorise); then every 8
+    values fill exactly B bytes, gathered in one 64-bit word, which also packs the tail and B = 3."""
+    dim = values.shape[0]
+    width = (dim * bits + 7) // 8
+    done = 0  # values packed so far, a multiple of 8
+    if bits == 8:
+        for j in range(dim):
+            row[j] = np.uint8(values[j])
+        done = dim
+    elif bits == 4:
+        for b in range(dim // 8 * 4):
+            row[b] = np.uint8(values[2 * b] | (values[2 * b + 1] << 4))
+        done = dim // 8 * 8
+    elif bits == 2:
+        for b in range(dim // 8 * 2):
+            row[b] = np.uint8(values[4 * b] | (values[4 * b + 1] << 2) | (values[4 * b + 2] << 4) | (values[4 * b + 3] << 6))
+        done = dim // 8 * 8
+    elif bits == 1:
+        for b in range(dim // 8):
+            byte = 0
+            for t in range(8):
+                byte |= values[8 * b + t] << t
+            row[b] = np.uint8(byte)
+        done = dim // 8 * 8
+    for g in range(done // 8, (dim + 7) // 8):
+        word = np.uint64(0)
+        for t in range(min(8, dim - 8 * g)):
+            word |= np.uint64(values[8 * g + t]) << np.uint64(t * bits)
+        for b in range(min(bits, width - g * bits)):
+            row[g * bits + b] = np.uint8((word >> np.uint64(8 * b)) & np.uint64(0xFF))
+
+
 @exact
-def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad):
+def rq_encode(X, signs, perm, block, thresholds, grid, grid_start, grid_scale, levels, bits, out, alphas, bad):
     """Rotate each row (block > 0: signs/FWHT/permute/signs/FWHT; block == 0: X is already rotated),
     scale its direction to unit variance per coordinate, take the nearest Lloyd-Max level, and
     store alpha = <y, z_hat> / |z_hat|^2 in alphas. Codes are packed low bit first, coordinate after
-    coordinate, into the first ceil(d * bits / 8) bytes of each row of out."""
+    coordinate, into the first ceil(d * bits / 8) bytes of each row of out. grid, grid_start,
+    grid_scale: see _count_below (used above 16 levels)."""
     n, dim = X.shape
     chunk = 256  # rows per task: scratch buffers are allocated once per chunk, not per row
     for c in prange((n + chunk - 1) // chunk):
@@ -486,7 +638,8 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
             norm = np.sqrt(_dot64(y, y))
             scale = np.float32(np.sqrt(dim) / norm) if norm > 0 else np.float32(1.0)
             # value = how many thresholds lie strictly below z: counted threshold by threshold over
-            # all coordinates (vectorises) for up to 16 levels, by branch-free binary search above
+            # all coordinates (vectorises) for up to 16 levels; above, looked up in a uniform grid
+            # over the thresholds, then stepped to the exact count (a step or none, almost always)
             for j in range(dim):
                 z[j] = y[j] * scale
                 values[j] = 0
@@ -497,34 +650,12 @@ def rq_encode(X, signs, perm, block, thresholds, levels, bits, out, alphas, bad)
                         values[j] += np.int32(z[j] > edge)
             else:
                 for j in range(dim):
-                    value = 0
-                    step = levels.shape[0] >> 1
-                    while step > 0:
-                        value += step * np.int32(thresholds[value + step - 1] < z[j])
-                        step >>= 1
-                    values[j] = value
-            row = out[i]
+                    values[j] = _count_below(thresholds, grid, grid_start, grid_scale, z[j])
             for j in range(dim):
                 z[j] = levels[values[j]]
             num = _dot64(y, z)
             den = _dot64(z, z)
-            if 8 % bits == 0:  # a value never straddles two bytes
-                per_byte = 8 // bits
-                for b in range((dim * bits + 7) // 8):  # the code bytes; alpha follows them
-                    byte = 0
-                    for t in range(per_byte):
-                        j = b * per_byte + t
-                        if j < dim:
-                            byte |= values[j] << (t * bits)
-                    row[b] = np.uint8(byte)
-            else:
-                for b in range((dim * bits + 7) // 8):  # out may hold anything: clear before or-ing
-                    row[b] = np.uint8(0)
-                for j in range(dim):
-                    p = j * bits
-                    for b in range(bits):
-                        if (values[j] >> b) & 1:
-                            row[(p + b) >> 3] |= np.uint8(1 << ((p + b) & 7))
+            _pack_values(values, bits, out[i])
             alphas[i] = np.float32(num / den) if den > 0 else np.float32(0.0)
 
 
