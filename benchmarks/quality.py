@@ -106,9 +106,10 @@ def faiss_rows(base, queries, gt, skip_opq, sizes=(16, 24, 32, 48, 64, 96)):
     return rows
 
 
-def additive_rows(base, queries, gt, skip_rq, skip_lsq, train_n, sizes=(16, 32, 64)):
+def additive_rows(base, queries, gt, skip_rq, skip_lsq, train_n, sizes=(16, 32, 64), plain_kmeans=False):
     """FAISS's additive quantisers (residual with beam search, local search) at M bytes per vector, trained
-    on a seeded sample of `train_n` base vectors (FAISS's own training settings apart from the beam)."""
+    on a seeded sample of `train_n` base vectors (FAISS's own training settings apart from the beam, and
+    with `plain_kmeans` RQ's plain k-means in place of its much slower progressive-dimension k-means)."""
     import faiss
 
     d, ip = base.shape[1], faiss.METRIC_INNER_PRODUCT
@@ -120,10 +121,12 @@ def additive_rows(base, queries, gt, skip_rq, skip_lsq, train_n, sizes=(16, 32, 
         def rq(m=m, beam=beam):
             index = faiss.IndexResidualQuantizer(d, m, 8, ip)
             index.rq.max_beam_size = beam
+            if plain_kmeans:
+                index.rq.train_type = faiss.ResidualQuantizer.Train_default
             return index
 
         if not skip_rq:
-            made.append((f"FAISS RQ{m}x8 (beam {beam})", rq))
+            made.append((f"FAISS RQ{m}x8 (beam {beam}{', plain k-means' if plain_kmeans else ''})", rq))
         if not skip_lsq:
             made.append((f"FAISS LSQ{m}x8", lambda m=m: faiss.IndexLocalSearchQuantizer(d, m, 8, ip)))
     return [faiss_row(name, make(), sample, base, queries, gt) for name, make in made]
@@ -337,6 +340,8 @@ def main():
     parser.add_argument("--skip-rq", action="store_true", help="leave out FAISS's residual quantisers")
     parser.add_argument("--skip-rabitq", action="store_true", help="leave out FAISS RaBitQ")
     parser.add_argument("--peer-train", type=int, default=20_000, help="training sample of FAISS's RQ and LSQ")
+    parser.add_argument("--rq-plain-kmeans", action="store_true",
+                        help="train FAISS RQ with plain k-means (its default progressive-dimension k-means is far slower)")
     parser.add_argument("--peer-m", default="16,32,64", help="FAISS RQ/LSQ codebook counts (= code bytes)")
     parser.add_argument("--rq-n", type=int, default=1_000_000, help="vectors the rq encode speed is measured on")
     parser.add_argument("--specs", default=None, help="comma-separated vectro specs (default: the full list)")
@@ -350,7 +355,8 @@ def main():
     rows = vectro_rows(base, queries, gt, specs) + faiss_rows(base, queries, gt, args.skip_opq, faiss_m)
     peer_m = [int(m) for m in args.peer_m.split(",")]
     if not (args.skip_rq and args.skip_lsq):
-        rows += additive_rows(base, queries, gt, args.skip_rq, args.skip_lsq, args.peer_train, peer_m)
+        rows += additive_rows(base, queries, gt, args.skip_rq, args.skip_lsq, args.peer_train, peer_m,
+                              args.rq_plain_kmeans)
     if not args.skip_rabitq:
         rows += rabitq_rows(base, queries, gt)
     if not args.skip_qdrant:
@@ -358,7 +364,8 @@ def main():
     rows.sort(key=lambda r: (r["bytes"], -r["recall"]))
     for r in rows:
         r.update(n=len(base), nq=len(queries))
-    flags = "".join(f" --{name}" for name in ("skip-qdrant", "skip-opq", "skip-lsq", "skip-rq", "skip-rabitq")
+    flags = "".join(f" --{name}" for name in ("skip-qdrant", "skip-opq", "skip-lsq", "skip-rq", "skip-rabitq",
+                                                       "rq-plain-kmeans")
                     if getattr(args, name.replace("-", "_")))
     flags += "".join(f" --{name} {getattr(args, name.replace('-', '_'))}" for name in ("peer-train", "peer-m")
                      if getattr(args, name.replace("-", "_")) != parser.get_default(name.replace("-", "_")))

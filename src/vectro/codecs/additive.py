@@ -75,7 +75,8 @@ class ResidualVectorQuantizer(Codec):
         self.scale_ = np.asarray(_unit_scale(X), dtype=np.float32)  # k-means on X / scale cannot overflow
         rq = faiss.ResidualQuantizer(X.shape[1], self.codebooks, self.bits)
         rq.max_beam_size = TRAIN_BEAM
-        rq.train_type = faiss.ResidualQuantizer.Train_default  # plain k-means (progressive-dim k-means: 100x slower)
+        # plain k-means (FAISS's default progressive-dimension k-means is many times slower)
+        rq.train_type = faiss.ResidualQuantizer.Train_default
         rq.cp.seed, rq.cp.niter = self._seed, RVQ_KMEANS_ITERATIONS
         rq.cp.max_points_per_centroid, rq.cp.min_points_per_centroid = RVQ_POINTS_PER_CENTROID, 1
         rq.train(np.ascontiguousarray(X / self.scale_, dtype=np.float32))
