@@ -30,13 +30,12 @@ from .base import Codec, register
 from .product import ADVISED_POINTS_PER_CENTROID, _parse, _unit_scale
 from .scalar import unpack_bits
 
-# beam widths: wider finds better codes (recall) at a cost linear in the width; training's beam
-# shapes the codebooks, encoding's picks each vector's codes (measured on the public set: see
-# the rvq section of docs/benchmarks.md)
+# beam widths: wider finds better codes at a cost about linear in the width; training's beam
+# shapes the codebooks, encoding's picks each vector's codes
 TRAIN_BEAM = 4
 ENCODE_BEAM = 16
-# k-means per codebook: fewer points and iterations than pq's (M full-dimension k-means would take
-# minutes on two cores; the beam search, not the k-means, decides most of the quality)
+# k-means per codebook: fewer points and iterations than pq's, since each of the M k-means runs over
+# all d dimensions on the residuals of every beam entry (pq's settings take minutes on two cores)
 RVQ_POINTS_PER_CENTROID = 64
 RVQ_KMEANS_ITERATIONS = 10
 
