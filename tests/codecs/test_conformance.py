@@ -98,7 +98,7 @@ def test_float64_and_non_contiguous_inputs_match_float32(spec, clustered):
 
 
 def _assert_same_encoding(codec, actual, expected):
-    if any(name in codec.spec for name in ("pca", "rq", "opq", "learned")):  # BLAS rounds by batch shape
+    if any(name in codec.spec for name in ("pca", "rq", "opq", "rvq", "learned")):  # BLAS rounds by batch shape
         np.testing.assert_allclose(codec.decode(actual), codec.decode(expected), atol=0.02)
     else:
         np.testing.assert_array_equal(actual, expected)
@@ -129,7 +129,7 @@ def test_single_vector_and_block_boundaries(spec, clustered, monkeypatch):
     np.testing.assert_array_equal(codec.decode(whole), fitted(spec, clustered).decode(whole))
 
 
-@pytest.mark.parametrize("spec", [s for s in SPECS if not s.startswith(("pca", "trunc", "spectral", "pq", "opq", "learned"))])
+@pytest.mark.parametrize("spec", [s for s in SPECS if not s.startswith(("pca", "trunc", "spectral", "pq", "opq", "rvq", "learned"))])
 @pytest.mark.parametrize("dim", [1, 7, 9, 65])
 def test_odd_dimensions_round_trip(spec, dim, rng):
     X = rng.standard_normal((40, dim)).astype(np.float32)
@@ -178,7 +178,7 @@ REAL_FLOORS = [
     ("int4:8", 0.99, 0.945), ("nf4", 0.99, 0.94), ("int2", 0.93, 0.86), ("int2:32", 0.93, 0.855),
     ("binary", 0.785, 0.72), ("rq:1", 0.79, 0.725), ("rq:3", 0.975, 0.915), ("rq:4", 0.99, 0.94),
     ("spectral:16", 0.525, 0.50), ("pca:64+int8", 0.825, 0.70), ("trunc:192+int8", 0.70, 0.705),
-    ("pca:64+nf4", 0.82, 0.69), ("pca:96+rq:2", 0.835, 0.715),
+    ("pca:64+nf4", 0.82, 0.69), ("pca:96+rq:2", 0.835, 0.715), ("rvq:16", 0.98, 0.90), ("rvq:32x4", 0.81, 0.67),
 ]
 
 

@@ -1,0 +1,137 @@
+"""rvq: sizes, decoding as the sum of codebook rows, lookup-table scoring, seeds, files, and quality
+against pq at the same bytes on the bundled real sample."""
+
+import numpy as np
+import pytest
+
+import vectro
+from vectro import kernels
+from vectro.codecs import make_codec
+from vectro.errors import VectroError
+
+pytest.importorskip("faiss")
+
+
+@pytest.mark.parametrize("spec, size", [("rvq:16", 16), ("rvq:32", 32), ("rvq:32x4", 16), ("rvq:7x4", 4)])
+def test_bytes_per_vector_follow_from_the_spec(spec, size):
+    assert make_codec(spec).bytes_per_vector(384) == size
+    assert make_codec(spec).spec == spec
+
+
+@pytest.mark.parametrize("spec", ["rvq", "rvq:0", "rvq:8x3", "rvq:x4"])
+def test_bad_specs_are_refused(spec):
+    with pytest.raises(VectroError, match="sub-quantisers"):
+        make_codec(spec)
+
+
+def test_too_few_training_vectors_is_a_clear_error(sample):
+    with pytest.raises(VectroError, match="needs at least 256 training vectors, got 100"):
+        make_codec("rvq:8").fit(sample[0][:100])
+
+
+@pytest.fixture(scope="module")
+def fitted_codecs(sample):
+    base = sample[0][:3000]
+    return base, {spec: make_codec(spec).fit(base, seed=5) for spec in ("rvq:8", "rvq:9x4")}
+
+
+@pytest.mark.parametrize("spec", ["rvq:8", "rvq:9x4"])
+def test_decode_is_the_sum_of_one_row_per_codebook(fitted_codecs, spec):
+    base, codecs = fitted_codecs
+    codec = codecs[spec]
+    codes = codec.encode(base[:50])
+    m = codec.codebooks
+    if codec.bits == 8:
+        rows = codes.astype(np.int64)
+    else:  # two codes a byte, the first in the low nibble
+        rows = np.stack([codes & 15, codes >> 4], axis=2).reshape(len(codes), -1)[:, :m].astype(np.int64)
+    books = codec.codebooks_.astype(np.float64) * float(codec.scale_)
+    expected = sum(books[j][rows[:, j]] for j in range(m))
+    np.testing.assert_allclose(codec.decode(codes), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("spec", ["rvq:8", "rvq:9x4"])
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_lookup_table_scores_equal_decode_then_dot(fitted_codecs, spec, backend):
+    base, codecs = fitted_codecs
+    codec = codecs[spec]
+    codes = codec.encode(base)
+    with kernels.backend(backend):
+        for queries in (base[:3] * 2.5, base[:40]):  # tables below kernels.SMALL_BATCH queries, BLAS above
+            expected = queries.astype(np.float64) @ codec.decode(codes).astype(np.float64).T
+            np.testing.assert_allclose(codec.score(queries, codes), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_beam_codes_beat_greedy_codes(fitted_codecs):
+    """The beam search finds a closer sum than committing to the nearest row at each step."""
+    base, codecs = fitted_codecs
+    codec = codecs["rvq:8"]
+    X = base[:300]
+    books = codec.codebooks_.astype(np.float64) * float(codec.scale_)
+    residual, greedy = X.astype(np.float64), np.zeros_like(X, dtype=np.float64)
+    for book in books:
+        pick = ((residual[:, None, :] - book[None]) ** 2).sum(-1).argmin(axis=1)
+        greedy += book[pick]
+        residual -= book[pick]
+    beam_error = ((codec.decode(codec.encode(X)) - X) ** 2).sum(1).mean()
+    greedy_error = ((greedy - X) ** 2).sum(1).mean()
+    assert beam_error < greedy_error
+
+
+def test_same_seed_same_bytes_other_seed_other_codebooks(sample):
+    base = sample[0][:2000]
+    first = make_codec("rvq:4").fit(base, seed=1)
+    again = make_codec("rvq:4").fit(base, seed=1)
+    other = make_codec("rvq:4").fit(base, seed=2)
+    np.testing.assert_array_equal(first.encode(base), again.encode(base))
+    np.testing.assert_array_equal(first.codebooks_, again.codebooks_)
+    assert not np.array_equal(first.codebooks_, other.codebooks_)
+
+
+def test_scale_invariance(sample):
+    """Trained on X / max|X|: 1e6 times the data gives the same first codebook times 1e6 and the same error
+    relative to the data (float rounding flips a few near-tied choices, so later codebooks drift apart)."""
+    base = sample[0][:2000]
+    big = base * np.float32(1e6)
+    small, large = make_codec("rvq:4").fit(base), make_codec("rvq:4").fit(big)
+    np.testing.assert_allclose(large.codebooks_[0] * large.scale_ / 1e6, small.codebooks_[0] * small.scale_, atol=1e-4)
+    small_error = ((small.decode(small.encode(base)) - base) ** 2).sum(1).mean()
+    large_error = ((large.decode(large.encode(big)) / np.float32(1e6) - base) ** 2).sum(1).mean()
+    assert abs(large_error - small_error) < 0.02 * small_error
+
+
+def test_fit_reports_progress(sample):
+    steps = []
+    make_codec("rvq:4").fit(sample[0][:2000], progress=lambda done, total: steps.append((done, total)))
+    assert steps == [(0, 2), (1, 2), (2, 2)]
+
+
+def test_round_trip_through_a_vectro_file(sample, tmp_path):
+    base, queries = sample
+    packed = vectro.compress(base[:3000], "rvq:8")
+    loaded = vectro.load(packed.save(tmp_path / "x.vectro"))
+    np.testing.assert_array_equal(loaded.codes, packed.codes)
+    np.testing.assert_array_equal(loaded.decompress(), packed.decompress())
+    np.testing.assert_array_equal(loaded.score(queries[:3]), packed.score(queries[:3]))
+    np.testing.assert_array_equal(loaded.codec.encode(base[:100]), packed.codes[:100])
+
+
+def _recall(base, queries, spec):
+    truth = np.argsort(-(queries.astype(np.float64) @ base.astype(np.float64).T), axis=1, kind="stable")[:, :10]
+    decoded = vectro.compress(base, spec).decompress().astype(np.float64)
+    scores = queries.astype(np.float64) @ (decoded / np.linalg.norm(decoded, axis=1, keepdims=True)).T
+    found = np.argsort(-scores, axis=1, kind="stable")[:, :10]
+    return np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
+
+
+@pytest.mark.parametrize("rvq, pq", [("rvq:16", "pq:16"), ("rvq:32x4", "pq:32x4")])
+def test_recall_above_pq_at_the_same_bytes(sample, rvq, pq):
+    base, queries = sample  # unit rows: cosine = inner product
+    assert make_codec(rvq).bytes_per_vector(384) == make_codec(pq).bytes_per_vector(384)
+    ours, theirs = _recall(base, queries, rvq), _recall(base, queries, pq)
+    assert ours >= theirs + MARGIN[rvq], (ours, theirs)
+
+
+# measured on the bundled sample (5,000 rows, 200 queries): rvq:16 0.7915 vs pq:16 0.6085, rvq:32x4 0.611
+# vs pq:32x4 0.5325; the margins sit well under the measured gaps
+MARGIN = {"rvq:16": 0.12, "rvq:32x4": 0.04}
