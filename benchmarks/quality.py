@@ -73,10 +73,13 @@ def vectro_rows(base, queries, gt, specs):
     rows = []
     for spec in specs:
         started = time.perf_counter()
-        packed = vectro.compress(base, spec)
+        codec = vectro.make_codec(spec)
+        codec.fit(base if codec.trainable else base[:1])  # what vectro.compress(base, spec) fits (seed 0, all rows)
+        fitted = time.perf_counter()
+        packed = vectro.compress(base, codec)
         scores = both_scorings(packed.score(queries), packed.decompress(), gt, base, queries)
         rows.append(row(f"vectro `{spec}`", "vectro", packed.bytes_per_vector, time.perf_counter() - started, "norm",
-                        spec=spec, **scores))
+                        spec=spec, fit_seconds=fitted - started, **scores))
         print(rows[-1], flush=True)
     return rows
 
@@ -100,6 +103,7 @@ def faiss_rows(base, queries, gt, skip_opq, sizes=(16, 24, 32, 48, 64, 96)):
         started = time.perf_counter()
         index = make()
         index.train(base)
+        fitted = time.perf_counter()
         index.add(base)
         _, found = index.search(queries, 100)
         scores = scored(found, gt, base, queries, "raw")
@@ -108,7 +112,8 @@ def faiss_rows(base, queries, gt, skip_opq, sizes=(16, 24, 32, 48, 64, 96)):
             scores = both_scorings(queries @ decoded.T, decoded, gt, base, queries) | scores
         except RuntimeError:  # no sa_decode for this index type
             pass
-        rows.append(row(name, "FAISS", index.sa_code_size(), time.perf_counter() - started, "raw", **scores))
+        rows.append(row(name, "FAISS", index.sa_code_size(), time.perf_counter() - started, "raw",
+                        fit_seconds=fitted - started, **scores))
         print(rows[-1], flush=True)
     started = time.perf_counter()
     binary = faiss.IndexBinaryFlat(d)
@@ -285,7 +290,7 @@ def plot(rows, path):
 def main():
     parser = arguments(__doc__)
     parser.add_argument("--skip-qdrant", action="store_true")
-    parser.add_argument("--skip-opq", action="store_true", help="leave out OPQ (its training takes about a minute each)")
+    parser.add_argument("--skip-opq", action="store_true", help="leave out OPQ (FAISS OPQMatrix's training takes minutes each)")
     parser.add_argument("--rq-n", type=int, default=1_000_000, help="vectors the rq encode speed is measured on")
     parser.add_argument("--specs", default=None, help="comma-separated vectro specs (default: the full list)")
     parser.add_argument("--faiss-m", default="16,24,32,48,64,96", help="FAISS PQ/OPQ sub-quantiser counts to train")
@@ -321,11 +326,12 @@ def main():
             "beside the codes. Qdrant Edge runs without an HNSW graph (a full scan of its quantised vectors, no "
             "rescoring); its sizes are read from its storage (int8 keeps its codes in RAM only: d + 4 assumed).", "",
             "| method | code bytes | recall@10 raw IP | nDCG@10 raw IP | recall@10 normalised | nDCG@10 normalised | "
-            f"recall@10 re-rank 100 (+{FLOAT32_BYTES} B) | fit + search s |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+            f"recall@10 re-rank 100 (+{FLOAT32_BYTES} B) | fit + search s | fit s |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
         body.append(f"| {r['method']} | {r['bytes']} | {f(r.get('raw_recall'))} | {f(r.get('raw_ndcg'))} | "
-                    f"{f(r.get('norm_recall'))} | {f(r.get('norm_ndcg'))} | {r['rerank']:.4f} | {r['seconds']:.1f} |")
+                    f"{f(r.get('norm_recall'))} | {f(r.get('norm_ndcg'))} | {r['rerank']:.4f} | {r['seconds']:.1f} | "
+                    f"{'–' if r.get('fit_seconds') is None else format(r['fit_seconds'], '.1f')} |")
     ours = [r for r in rows if r["family"] == "vectro"]
     frontier = frontier_table(rows)
     body += ["", "**The frontier per budget of stored bytes** (codes, plus the 4-byte norm wherever normalised scoring "

@@ -2,9 +2,10 @@
 
 The d dimensions are cut into M contiguous sub-vectors of d/M dimensions; each is replaced by
 the number of its nearest centroid among 2**B learned by k-means (FAISS's, seeded and bounded
-to 256 training points per centroid). OPQ first applies an orthogonal rotation learned by FAISS
-(alternating k-means and Procrustes) so that the sub-vectors carry balanced, less correlated
-energy. Inner products with a float query come from per-query tables of q_m . c_mk, one
+to 256 training points per centroid). OPQ first applies an orthogonal rotation learned as FAISS's
+OPQMatrix learns it (alternating warm-started k-means steps and Procrustes, Ge et al. 2013), here
+with one Lloyd step per iteration and progress after each, so that the sub-vectors carry
+balanced, less correlated energy. Inner products with a float query come from per-query tables of q_m . c_mk, one
 lookup per code byte (asymmetric distance computation).
 
     pq:48       48 sub-quantisers x 8 bits   48 bytes per vector
@@ -20,6 +21,7 @@ from contextlib import nullcontext
 import numpy as np
 
 from .. import kernels
+from .._util import sample
 from ..errors import VectroError, require
 from .base import Codec, register
 from .scalar import pack_bits, unpack_bits
@@ -172,11 +174,9 @@ class OptimizedProductQuantizer(ProductQuantizer):
         rotated sample's sub-vectors to their nearest centroids, moves each centroid to the mean of
         its sub-vectors (a warm-started Lloyd step), then takes the rotation that best maps the
         sample onto its reconstruction (orthogonal Procrustes). Each step lowers the error."""
-        n = len(X)
         rng = np.random.default_rng(self._seed)
-        rows = POINTS_PER_CENTROID * 2**self.bits
-        sample = X[np.sort(rng.choice(n, rows, replace=False))] if n > rows else X
-        S = np.ascontiguousarray(sample / _unit_scale(sample), dtype=np.float32)  # a rotation is scale-free
+        rows = sample(X, POINTS_PER_CENTROID * 2**self.bits, rng)
+        S = np.ascontiguousarray(rows / _unit_scale(rows), dtype=np.float32)  # a rotation is scale-free
         with _one_blas_thread():
             return self._learn_rotation(X, S, rng, progress)
 
