@@ -31,7 +31,7 @@ from .scalar import pack_bits, unpack_bits
 KMEANS_ITERATIONS = 25
 POINTS_PER_CENTROID = 256
 ADVISED_POINTS_PER_CENTROID = 39  # FAISS's min_points_per_centroid
-OPQ_ITERATIONS = 20  # rotation updates (FAISS OPQMatrix's niter as vectro used it)
+OPQ_ITERATIONS = 30  # rotation updates (30 one-step ones beat FAISS OPQMatrix with 20 four-step ones on the public set)
 OPQ_FIRST_KMEANS_ITERATIONS = 10  # Lloyd steps from random sample rows before the first rotation update
 OPQ_KMEANS_ITERATIONS = 1  # warm-started Lloyd steps per rotation update afterwards
 
