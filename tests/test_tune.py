@@ -67,6 +67,16 @@ def test_byte_budget_picks_the_best_codec_within_it(sample):
     assert result.chosen == max(within, key=lambda r: r["recall@10"])["codec"]
 
 
+def test_byte_budget_weighs_opq_against_pq_at_the_same_size(sample):
+    """With opq among the candidates, the budget's pick is the measured best: opq:16 over pq:16 once its
+    rotation is spread over a large store, pq:16 while the rotation's 0.6 MB dominates 5,000 vectors."""
+    base, queries = sample
+    large = vectro.tune(base, queries[:100], max_bytes=20, codecs=["pq:16", "opq:16", "binary"], n_total=10**8)
+    assert large.row("opq:16")["recall@10"] > large.row("pq:16")["recall@10"] and large.chosen == "opq:16"
+    small = vectro.tune(base, queries[:100], max_bytes=100, codecs=["pq:16", "opq:16"])
+    assert small.row("opq:16")["total_bytes_per_vector"] > 100 and small.chosen == "pq:16"
+
+
 def test_shortlist_measures_after_rescoring(sample):
     base, queries = sample
     result = vectro.tune(base, queries[:100], target="recall@10=0.95", shortlist=100, codecs=["binary", "int8"], sample=3000)
@@ -103,7 +113,8 @@ def test_target_or_budget_is_required(sample):
 
 def test_default_candidates_fit_the_dimension():
     assert "pq:48" in default_candidates(384) and "pq:96x4" in default_candidates(384)
-    assert not any(spec.startswith("pq:48") for spec in default_candidates(100))
+    assert {"opq:16", "opq:32", "opq:48"} <= set(default_candidates(384))
+    assert not any(spec.startswith(("pq:48", "opq:48")) for spec in default_candidates(100))
 
 
 def test_cli_tune_prints_json_and_writes_the_plot(files_with_sample, capsys, tmp_path):
