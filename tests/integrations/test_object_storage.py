@@ -71,7 +71,8 @@ def test_compressed_file_round_trip_through_s3(s3, sample, fetched):
     packed.save("s3://vectro/base.vectro")
     back = vectro.load("s3://vectro/base.vectro")
     np.testing.assert_array_equal(np.asarray(back.codes), packed.codes)
-    np.testing.assert_array_equal(back.score(queries[:3]), packed.score(queries[:3]))
+    # the same codes at another memory alignment: vectorised sums may round in another order (a few ulp)
+    np.testing.assert_allclose(back.score(queries[:3]), packed.score(queries[:3]), rtol=1e-5, atol=1e-7)
 
 
 def test_remote_index_searches_fetching_less_than_the_file(s3, sample, fetched, tmp_path):

@@ -30,6 +30,8 @@ from .base import Codec, register
 from .product import ADVISED_POINTS_PER_CENTROID, _parse, _unit_scale
 from .scalar import unpack_bits
 
+# rows per FAISS encode call (every call the same shape: see _encode_block)
+ENCODE_ROWS = 64
 # beam widths: wider finds better codes at a cost about linear in the width; training's beam
 # shapes the codebooks, encoding's picks each vector's codes
 TRAIN_BEAM = 4
@@ -105,8 +107,15 @@ class ResidualVectorQuantizer(Codec):
     # ----- encode / decode / score ------------------------------------------------------------
     def _encode_block(self, X):
         rq = self._faiss_encoder()
+        # The beam search compares sums that BLAS rounds by the batch's shape, and near-ties flip: FAISS
+        # always gets ENCODE_ROWS-row batches, so a row's code never depends on the rows encoded with it.
+        n = len(X)
+        padded = np.empty((-(-n // ENCODE_ROWS) * ENCODE_ROWS, X.shape[1]), dtype=np.float32)
+        np.divide(X, self.scale_, out=padded[:n])
+        padded[n:] = padded[n - 1] if n else 0
+        codes = [rq.compute_codes(padded[i : i + ENCODE_ROWS]) for i in range(0, len(padded), ENCODE_ROWS)]
         # FAISS packs 4-bit codes first in the low nibble, as scalar.pack_bits does
-        return rq.compute_codes(np.ascontiguousarray(X / self.scale_, dtype=np.float32))
+        return np.concatenate(codes)[:n] if codes else np.empty((0, self.bytes_per_vector(X.shape[1])), np.uint8)
 
     def _values(self, codes: np.ndarray) -> np.ndarray:
         """The codebook row of each codebook: uint8 (n, M)."""
