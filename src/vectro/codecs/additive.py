@@ -27,7 +27,7 @@ import numpy as np
 from .. import kernels
 from ..errors import require
 from .base import Codec, register
-from .product import ADVISED_POINTS_PER_CENTROID, _parse, _unit_scale
+from .product import ADVISED_POINTS_PER_CENTROID, _parse, _unit_scale, byte_tables
 from .scalar import unpack_bits
 
 # rows per FAISS encode call (every call the same shape: see _encode_block)
@@ -135,15 +135,6 @@ class ResidualVectorQuantizer(Codec):
         if self.bits == 4:
             tables = byte_tables(tables)
         return kernels.table_scores(np.ascontiguousarray(tables, dtype=np.float32), codes)
-
-
-def byte_tables(tables: np.ndarray) -> np.ndarray:
-    """Tables of 4-bit codes (nq, M, 16) -> one table per code byte (nq, ceil(M/2), 256): the sum of
-    the entries of its low nibble (code 2j) and its high nibble (code 2j + 1)."""
-    if tables.shape[1] % 2:
-        tables = np.concatenate([tables, np.zeros((len(tables), 1, tables.shape[2]), dtype=tables.dtype)], axis=1)
-    low, high = np.arange(256) & 15, np.arange(256) >> 4
-    return tables[:, 0::2][:, :, low] + tables[:, 1::2][:, :, high]
 
 
 __all__ = ["ResidualVectorQuantizer"]

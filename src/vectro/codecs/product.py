@@ -51,6 +51,15 @@ def _unit_scale(X: np.ndarray) -> np.float32:
     return np.float32(peak if peak > 0 else 1.0)
 
 
+def byte_tables(tables: np.ndarray) -> np.ndarray:
+    """Tables of 4-bit codes (nq, M, 16) -> one table per code byte (nq, ceil(M/2), 256): the sum of
+    the entries of its low nibble (code 2j) and its high nibble (code 2j + 1)."""
+    if tables.shape[1] % 2:
+        tables = np.concatenate([tables, np.zeros((len(tables), 1, tables.shape[2]), dtype=tables.dtype)], axis=1)
+    low, high = np.arange(256) & 15, np.arange(256) >> 4
+    return tables[:, 0::2][:, :, low] + tables[:, 1::2][:, :, high]
+
+
 @register
 class ProductQuantizer(Codec):
     name = "pq"
@@ -149,13 +158,10 @@ class ProductQuantizer(Codec):
     def _score_block(self, Q, codes):
         if len(Q) > kernels.SMALL_BATCH:
             return super()._score_block(Q, codes)
-        m, ksub, dsub = self.centroids_.shape
+        m, _, dsub = self.centroids_.shape
         tables = np.einsum("qmd,mkd->qmk", self._rotate(Q).reshape(len(Q), m, dsub), self.centroids_)
-        if self.bits == 4:  # one table per byte: the sum of its two nibbles' entries
-            if m % 2:
-                tables = np.concatenate([tables, np.zeros((len(Q), 1, ksub), dtype=np.float32)], axis=1)
-            low, high = np.arange(256) & 15, np.arange(256) >> 4
-            tables = tables[:, 0::2][:, :, low] + tables[:, 1::2][:, :, high]
+        if self.bits == 4:
+            tables = byte_tables(tables)
         return kernels.table_scores(np.ascontiguousarray(tables, dtype=np.float32), codes)
 
 
