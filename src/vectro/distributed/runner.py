@@ -16,6 +16,10 @@ def _distributed():
     return require("distributed", "dask")
 
 
+def _dask():
+    return require("dask", "dask")
+
+
 @contextmanager
 def cluster(scheduler: str | None = None, workers: int | None = None, threads_per_worker: int = 1,
             processes: bool = True, dashboard: bool = True):
@@ -24,7 +28,7 @@ def cluster(scheduler: str | None = None, workers: int | None = None, threads_pe
     A LocalCluster's workers run `threads_per_worker` task threads and as many kernel threads
     (VECTRO_THREADS), so N workers use N x threads_per_worker cores. It is closed on exit.
     """
-    distributed = _distributed()
+    distributed, dask = _distributed(), _dask()
     if (scheduler is None) == (workers is None):
         raise VectroError("give exactly one of a scheduler address (tcp://host:port) and a number of local workers")
     if scheduler is not None:
@@ -41,9 +45,13 @@ def cluster(scheduler: str | None = None, workers: int | None = None, threads_pe
         raise VectroError(f"workers must be at least 1, got {workers}")
     # worker processes listen on 127.0.0.1 only; threads (processes=False) talk in-process
     options = {"env": {"VECTRO_THREADS": str(threads_per_worker)}, "host": "127.0.0.1"} if processes else {}
-    with distributed.LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=processes,
-                                  dashboard_address=":0" if dashboard else None, silence_logs=logging.CRITICAL,
-                                  **options) as local, distributed.Client(local) as client:
+    # Dask starts workers with MALLOC_TRIM_THRESHOLD_ set, which turns off glibc's adaptive mmap threshold:
+    # every NumPy temporary over 128 KiB is then a fresh mmap, page-faulted in and unmapped (pq's encode,
+    # with its per-sub-space distance tables, ran at 0.42x of one process). vectro's workers keep glibc's default.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}), \
+            distributed.LocalCluster(n_workers=workers, threads_per_worker=threads_per_worker, processes=processes,
+                                     dashboard_address=":0" if dashboard else None, silence_logs=logging.CRITICAL,
+                                     **options) as local, distributed.Client(local) as client:
         yield client
 
 
