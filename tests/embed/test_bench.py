@@ -76,7 +76,7 @@ def test_benchmark_on_supplied_files_matches_brute_force(fake_model, tmp_path):
     fake, registry = fake_model
     passages, judged = write_labelled(tmp_path)
     report = benchmark_models(["fake", "keyless"], passages=tmp_path / "p.jsonl", queries=tmp_path / "q.jsonl",
-                              qrels=tmp_path / "qrels.tsv", codecs=["int8", "binary"], registry=registry)
+                              qrels=tmp_path / "qrels.tsv", codecs=["int8", "binary", "rq:2"], registry=registry)
     assert (report["passages"], report["queries"], report["k"]) == (30, 5, 10)
     row, failed = report["models"]
     assert "OPENAI_API_KEY" in failed["error"] and failed["model"] == "keyless"
@@ -86,8 +86,9 @@ def test_benchmark_on_supplied_files_matches_brute_force(fake_model, tmp_path):
     recall, ndcg = reference_metrics(P, Q, relevant)
     assert row["recall@10"] == pytest.approx(recall, abs=1e-9) and row["ndcg@10"] == pytest.approx(ndcg, abs=1e-9)
     assert row["contrast"] == pytest.approx(contrast_score(P, [p["group"] for p in passages]))
-    assert [c["codec"] for c in row["codecs"]] == ["int8", "binary"]
+    assert [c["codec"] for c in row["codecs"]] == ["int8", "binary", "rq:2"]  # rq learns from the passages
     assert row["codecs"][0]["bytes_per_vector"] == 20 and row["codecs"][1]["bytes_per_vector"] == 2
+    assert 0 < row["codecs"][2]["recall@10"] <= 1
     assert row["seconds_per_text"] > 0 and row["dimension"] == 16
 
 

@@ -86,6 +86,8 @@ def retrieval(passages: np.ndarray, queries: np.ndarray, relevant: list[set[int]
     from ..index.core import Index
 
     index = Index(passages.shape[1], codec=codec, metric="cosine")
+    if not index.is_trained:  # codecs that learn from data (rq, pq, ...) learn from these passages
+        index.train(passages)
     index.add(passages)
     found, _ = index.search(queries, k=k)
     return {"codec": codec, "bytes_per_vector": index.codec.bytes_per_vector(passages.shape[1]),
