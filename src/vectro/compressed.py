@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import os
 from pathlib import Path
+
 import numpy as np
 
 from ._validation import as_matrix

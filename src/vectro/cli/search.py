@@ -87,11 +87,12 @@ def index_build(
 
             index.train(sample(FIT_ROWS), progress=phase(f"fitting {index.codec.spec}", "steps") if phase else None)
         progress = phase("indexing") if phase else None
-        if blocks is None:
+        add = index.add  # float blocks, encoded here
+        if blocks is None:  # the shards' codes, stored as they are
             blocks = ((int(start), part.codes) for part, start in zip(packed.parts, packed.offsets))
+            add = index.add_codes
         for start, block in blocks:
             block = block[: n - start]
-            add = index.add if sample is not None else index.add_codes
             add(block, ids=id_list[start : start + len(block)])
             if progress:
                 progress(start + len(block), n)

@@ -5,8 +5,8 @@ the number of its nearest centroid among 2**B learned by k-means (FAISS's, seede
 to 256 training points per centroid). OPQ first applies an orthogonal rotation learned as FAISS's
 OPQMatrix learns it (alternating warm-started k-means steps and Procrustes, Ge et al. 2013), here
 with one Lloyd step per iteration and progress after each, so that the sub-vectors carry
-balanced, less correlated energy. Inner products with a float query come from per-query tables of q_m . c_mk, one
-lookup per code byte (asymmetric distance computation).
+balanced, less correlated energy. Inner products with a float query come from per-query tables
+of q_m . c_mk, one lookup per code byte (asymmetric distance computation).
 
     pq:48       48 sub-quantisers x 8 bits   48 bytes per vector
     pq:96x4     96 sub-quantisers x 4 bits   48 bytes (two codes per byte, first in the low nibble)
