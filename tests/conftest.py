@@ -23,6 +23,20 @@ def sample():
     return vectro.sample_data()
 
 
+@pytest.fixture(scope="session")
+def compressed_sample(sample):
+    """`compressed_sample(spec)`: the bundled base compressed with spec (default seed), made once per
+    session: trainable fits dominate the suite's time, and several files pin the same codes."""
+    made = {}
+
+    def get(spec: str):
+        if spec not in made:
+            made[spec] = vectro.compress(sample[0], spec)
+        return made[spec]
+
+    return get
+
+
 @pytest.fixture
 def clustered():
     return vectro.bench.clustered_vectors(300, 23, seed=1)

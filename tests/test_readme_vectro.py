@@ -43,3 +43,32 @@ def test_coming_from_vectro_examples_run(tmp_path, monkeypatch, capsys):
     np.testing.assert_array_equal(roundtrip["recon"], vectro.reconstruct_embeddings(vectro.quantize_embeddings(X)))
     assert aliases["packed"].codec.spec == "nf4" and aliases["bits"].shape == (5000, 48)
     np.testing.assert_array_equal(vectro.load("x2.vectro").decompress(), vectro.load("compressed.npz").decompress())
+
+
+def test_the_command_line_transcript_shows_what_the_commands_print(tmp_path, monkeypatch, capsys):
+    """The output under the first commands of "The command line" is what they print on the bundled
+    sample; `…` stands for a timing."""
+    monkeypatch.chdir(tmp_path)
+    base, queries = vectro.sample_data()
+    np.save("embeddings.npy", base)
+    np.save("queries.npy", queries)
+    lines = re.search(r"```console\n(.*?)```", section("The command line"), re.S).group(1).splitlines()
+    lines = lines[: lines.index("...")]  # the transcript ends at the first "..."
+    checked = 0
+    for start, command in enumerate(lines):
+        if not command.startswith("$ "):
+            continue
+        shown = []
+        for line in lines[start + 1 :]:
+            if line.startswith("$ "):
+                break
+            if "(on a terminal" not in line:  # the progress bar, drawn only on a terminal
+                shown.append(line)
+        assert main(shlex.split(command[2:])[1:]) == 0, command
+        captured = capsys.readouterr()
+        printed = [line.rstrip() for line in (captured.out + captured.err).splitlines()]
+        for line in shown:
+            pattern = re.escape(line).replace("…", r"[0-9.]+")
+            assert any(re.fullmatch(pattern, p) for p in printed), (line, printed)
+            checked += 1
+    assert checked >= 9  # the compress line and the eval report

@@ -79,7 +79,7 @@ def test_beam_codes_beat_greedy_codes(fitted_codecs):
 
 
 def test_same_seed_same_bytes_other_seed_other_codebooks(sample):
-    base = sample[0][:2000]
+    base = sample[0][:1000]
     first = make_codec("rvq:4").fit(base, seed=1)
     again = make_codec("rvq:4").fit(base, seed=1)
     other = make_codec("rvq:4").fit(base, seed=2)
@@ -106,9 +106,10 @@ def test_fit_reports_progress(sample):
     assert steps == [(0, 2), (1, 2), (2, 2)]
 
 
-def test_round_trip_through_a_vectro_file(sample, tmp_path):
-    base, queries = sample
-    packed = vectro.compress(base[:3000], "rvq:8")
+def test_round_trip_through_a_vectro_file(fitted_codecs, sample, tmp_path):
+    base, codecs = fitted_codecs
+    queries = sample[1]
+    packed = vectro.compress(base, codecs["rvq:8"])  # fitted: used as it is
     loaded = vectro.load(packed.save(tmp_path / "x.vectro"))
     np.testing.assert_array_equal(loaded.codes, packed.codes)
     np.testing.assert_array_equal(loaded.decompress(), packed.decompress())
@@ -116,19 +117,19 @@ def test_round_trip_through_a_vectro_file(sample, tmp_path):
     np.testing.assert_array_equal(loaded.codec.encode(base[:100]), packed.codes[:100])
 
 
-def _recall(base, queries, spec):
+def _recall(base, queries, packed):
     truth = np.argsort(-(queries.astype(np.float64) @ base.astype(np.float64).T), axis=1, kind="stable")[:, :10]
-    decoded = vectro.compress(base, spec).decompress().astype(np.float64)
+    decoded = packed.decompress().astype(np.float64)
     scores = queries.astype(np.float64) @ (decoded / np.linalg.norm(decoded, axis=1, keepdims=True)).T
     found = np.argsort(-scores, axis=1, kind="stable")[:, :10]
     return np.mean([len(set(f) & set(t)) / 10 for f, t in zip(found, truth)])
 
 
 @pytest.mark.parametrize("rvq, pq", [("rvq:16", "pq:16"), ("rvq:32x4", "pq:32x4")])
-def test_recall_above_pq_at_the_same_bytes(sample, rvq, pq):
+def test_recall_above_pq_at_the_same_bytes(sample, compressed_sample, rvq, pq):
     base, queries = sample  # unit rows: cosine = inner product
     assert make_codec(rvq).bytes_per_vector(384) == make_codec(pq).bytes_per_vector(384)
-    ours, theirs = _recall(base, queries, rvq), _recall(base, queries, pq)
+    ours, theirs = _recall(base, queries, compressed_sample(rvq)), _recall(base, queries, compressed_sample(pq))
     assert ours >= theirs + MARGIN[rvq], (ours, theirs)
 
 

@@ -53,16 +53,16 @@ def test_codes_are_the_nearest_centroids(rng):
         np.testing.assert_array_equal(codes[:, part], distances.argmin(axis=1))
 
 
-def test_opq_beats_pq_at_the_same_size(sample):
+def test_opq_beats_pq_at_the_same_size(sample, compressed_sample):
     base, queries = sample
-    recall = {spec: vectro.evaluate(base, vectro.compress(base, spec), queries=queries)["recall@10"]
+    recall = {spec: vectro.evaluate(base, compressed_sample(spec), queries=queries)["recall@10"]
               for spec in ("pq:16", "opq:16")}
     assert recall["opq:16"] > recall["pq:16"] + 0.05
 
 
-def test_round_trip_through_a_vectro_file(sample, tmp_path):
+def test_round_trip_through_a_vectro_file(sample, compressed_sample, tmp_path):
     base, queries = sample
-    packed = vectro.compress(base, "opq:16")
+    packed = compressed_sample("opq:16")
     loaded = vectro.load(packed.save(tmp_path / "x.vectro"))
     np.testing.assert_array_equal(loaded.codes, packed.codes)
     np.testing.assert_array_equal(loaded.score(queries[:3]), packed.score(queries[:3]))
@@ -89,13 +89,13 @@ def test_opq_fit_counts_its_iterations_then_the_codebooks(sample):
     from vectro.codecs.product import OPQ_ITERATIONS
 
     steps = []
-    vectro.compress(sample[0][:3000], "opq:8", fit_progress=lambda done, total: steps.append((done, total)))
+    vectro.compress(sample[0][:1000], "opq:8", fit_progress=lambda done, total: steps.append((done, total)))
     total = OPQ_ITERATIONS + 8
     assert steps == [(done, total) for done in range(1, total + 1)]  # one count, monotone, ends at total
 
 
 def test_opq_rotation_is_orthogonal_and_seeded(sample):
-    X = sample[0][:3000]
+    X = sample[0][:1000]
     first, again, other = (make_codec("opq:8").fit(X, seed=seed) for seed in (7, 7, 8))
     R = first.rotation_.astype(np.float64)
     np.testing.assert_allclose(R @ R.T, np.eye(384), atol=1e-4)

@@ -140,12 +140,12 @@ def test_pca_needs_enough_rows_and_a_smaller_dimension(clustered):
         ("pca:192+rq:4", 100, 0.90, 0.95),
         ("pq:48", 48, 0.76, 0.87),
         ("pq:96x4", 48, 0.74, 0.83),
-        ("opq:32", 32, 0.75, 0.87),
+        ("opq:16", 16, 0.66, 0.80),
     ],
 )
-def test_quality_floor_on_real_sample(sample, spec, bytes_per_vector, min_recall, min_cosine):
+def test_quality_floor_on_real_sample(sample, compressed_sample, spec, bytes_per_vector, min_recall, min_cosine):
     base, queries = sample
-    packed = vectro.compress(base, spec)
+    packed = compressed_sample(spec)
     report = vectro.evaluate(base, packed, queries=queries, k=10)
     assert packed.bytes_per_vector == bytes_per_vector
     assert report["recall@10"] >= min_recall
