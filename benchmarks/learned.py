@@ -133,7 +133,7 @@ def main():
     if args.write_docs:
         plot(rows, dims, DOC.parent / "learned-recall.png")
         write_section("learned", text)
-        write_section("targets-learned", command + "\n\n" + "\n".join(targets))
+        write_section("targets-learned", "\n".join(targets))
         write_section("learned", command.replace("Command:", "Measured with").rstrip(".")
                       + f"; {len(base):,} passages, {len(queries):,} held-out queries." + "\n\n" + "\n".join(readme), README)
 
