@@ -93,6 +93,12 @@ def write_section(name: str, markdown: str, path: Path = DOC) -> None:
     path.write_text(text)
 
 
+def readme_source(command: str, passages: int, queries: int) -> str:
+    """The line above a generated README block: the run it came from and the public set's part it used."""
+    return (command.replace("Command:", "Measured with").rstrip(".")
+            + f"; {passages:,} passages, {queries:,} held-out queries.")
+
+
 def machine_line(threads: int | None = None) -> str:
     """Where and at which commit a section was measured, for the line under its command."""
     import platform

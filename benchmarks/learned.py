@@ -19,7 +19,7 @@ import vectro
 from vectro.codecs.learned import LearnedProjection
 from vectro.train import TrainConfig, train_projection
 
-from _common import DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, status, use_data, write_section
+from _common import DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, readme_source, status, use_data, write_section
 
 
 def baselines(base: np.ndarray, dim_out: int) -> dict:
@@ -134,8 +134,7 @@ def main():
         plot(rows, dims, DOC.parent / "learned-recall.png")
         write_section("learned", text)
         write_section("targets-learned", "\n".join(targets))
-        write_section("learned", command.replace("Command:", "Measured with").rstrip(".")
-                      + f"; {len(base):,} passages, {len(queries):,} held-out queries." + "\n\n" + "\n".join(readme), README)
+        write_section("learned", readme_source(command, len(base), len(queries)) + "\n\n" + "\n".join(readme), README)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from vectro.codecs.profiles import MEASURED, PROFILES
 from vectro.metrics.ranking import ndcg_at_k, recall_at_k, top_k
 
 import _common
-from _common import data_flag, DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, status, timed, use_data, write_section
+from _common import data_flag, DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, readme_source, status, timed, use_data, write_section
 
 BUDGETS = [20, 28, 36, 52, 68, 100, 132, 200, 392]  # stored bytes: code sizes + a 4-byte norm
 VECTRO = ["rvq:16", "rvq:32x4", "rvq:32", "rvq:64", "pq:16", "pq:32x4", "opq:16", "opq:32x4", "pq:24", "pq:48x4", "opq:24", "opq:48x4", "spectral:8",
@@ -438,8 +438,7 @@ def main():
         plot(rows, DOC.parent / "quality-pareto.png")
         write_section("quality", text)
         write_section("targets-quality", targets)
-        source = (command.replace("Command:", "Measured with").rstrip(".")
-                  + f"; {len(base):,} passages, {len(queries):,} held-out queries.")
+        source = readme_source(command, len(base), len(queries))
         write_section("frontier", source + "\n\n" + "\n".join(frontier), README)
         write_section("profiles", source + "\n\n" + "\n".join(profiles), README)
         write_profile_measurements(ours, base.shape[1], command)

@@ -64,7 +64,7 @@ def test_few_query_scores_come_from_the_codes_in_place(spec, nq, clustered, monk
             for name in ("decode", "_decode_block", "_rotated_decode"):
                 if hasattr(type(stage), name):
                     monkeypatch.setattr(type(stage), name, refuse)
-    scores = codec.score(queries, codes)
+    scores = codec.inner_products(queries, codes)  # the name Compressed.score and Index.search call
     assert scores.dtype == np.float32 and scores.shape == (nq, len(clustered))
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
 

@@ -72,16 +72,19 @@ class Composite(Codec):
             X = stage.inverse_transform(X)
         return X
 
-    def score(self, queries, codes):
+    def inner_products(self, queries, codes):
         """Project the queries once (q.inverse(z) = q'.z + offset), then score with the quantiser's
-        own path: its compiled kernel for a few queries, decode + BLAS for many."""
+        own path: its compiled kernel for a few queries, decode + BLAS for many. Never lifts the
+        stored rows back to d dimensions."""
         codes = self._check_codes(codes)
         Q = as_matrix(queries, "queries", self.dim_)
         offset = np.zeros(len(Q), dtype=np.float32)
         for stage in self.projections:
             Q, extra = stage.transform_queries(Q)
             offset += extra
-        return self.quantiser.score(np.ascontiguousarray(Q, dtype=np.float32), codes) + offset[:, None]
+        return self.quantiser.inner_products(np.ascontiguousarray(Q, dtype=np.float32), codes) + offset[:, None]
+
+    score = inner_products
 
     def state(self):
         state = super().state()

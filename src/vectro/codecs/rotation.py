@@ -209,6 +209,8 @@ class RotationQuantizer(Codec):
     def _score_block(self, Q, codes):
         rotated_queries = self.rotate(Q)  # rotate the queries once instead of every decoded vector back
         alpha = np.ascontiguousarray(codes[:, -4:]).view("<f4")[:, 0]
+        if len(Q) <= kernels.SMALL_BATCH and self.bits in (4, 8) and kernels.available():
+            return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha)
         if len(Q) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
             # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place
             luts = np.zeros((len(Q), codes.shape[1], 256), dtype=np.float32)

@@ -4,9 +4,10 @@ What runs where:
     encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, rq:B;
                          each writes straight into the caller's output rows (`out=`)
     scoring, few queries every codec reads its codes in place: int8 / int16 / int8-dim /
-                         float16 / bf16 / rq:3 kernels; per-byte lookup tables for int4, nf4,
-                         int2, int4:G, int8:G, binary, pq / opq and rq:1/2/4/8; composites project the
-                         queries once and use their quantiser's kernel
+                         float16 / bf16 / rq:3 kernels; the table of 16 (256) levels for int4,
+                         nf4 and rq:4 (rq:8) rows; per-byte lookup tables for int2, int4:G,
+                         int8:G, binary, pq / opq and rq:1/2; composites project the queries
+                         once and use their quantiser's kernel
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
@@ -283,6 +284,19 @@ def bitplane_scores(rotated_queries: np.ndarray, codes: np.ndarray, levels: np.n
     codes = np.asarray(codes)
     return _module().bitplane_scores(np.ascontiguousarray(rotated_queries, dtype=np.float32), codes,
                                      _scales(codes, codes.shape[1] - 4), levels, bits)
+
+
+def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray) -> np.ndarray:
+    """Q float32 (nq, d) against rows packing d values of `bits` bits (4 or 8), low bits first, in their
+    first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32 (nq, n). The codes
+    are read in place; trailing bytes (a stored scale) are not read."""
+    per_byte = 8 // bits
+    width = -(-Q.shape[1] // per_byte)
+    padded = np.zeros((len(Q), width * per_byte), dtype=np.float32)  # padding values meet zero weights
+    padded[:, : Q.shape[1]] = Q
+    split = np.ascontiguousarray(padded.reshape(len(Q), width, per_byte).transpose(0, 2, 1))
+    return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes), np.ascontiguousarray(scales, dtype=np.float32),
+                                   np.ascontiguousarray(levels, dtype=np.float32))
 
 
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
