@@ -66,6 +66,19 @@ def test_fast_path_names_the_first_bad_row(spec, rng):
         codec.encode(X)
 
 
+@pytest.mark.parametrize("spec", KERNEL_CODECS + ["rq:4"])
+def test_every_position_of_nan_or_inf_is_caught(spec, rng):
+    """The encoders check rows on eight interleaved accumulators plus a tail: a bad value is caught
+    in every lane and in the tail (d = 21: two rounds of eight, then five)."""
+    X = rng.standard_normal((21, 21)).astype(np.float32)
+    codec = make_codec(spec).fit(X)
+    for j in range(21):
+        bad = X.copy()
+        bad[j, j] = (np.nan, np.inf, -np.inf)[j % 3]
+        with pytest.raises(Exception, match=f"row {j} holds (nan|inf|-inf) at dimension {j}"):
+            codec.encode(bad)
+
+
 @pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int8:16", "nf4", "int2", "binary", "float16",
                                   "bf16", "int8-dim", "rq:3", "rq:4"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])

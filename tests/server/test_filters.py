@@ -1,5 +1,6 @@
 """Filters: every operator against an independent reference evaluator over real-ish payloads."""
 
+import numpy as np
 import pytest
 
 from vectro.server.filters import FilterError, PayloadIndex
@@ -149,3 +150,26 @@ def test_bad_filters_name_the_place(flt, path, words):
     with pytest.raises(FilterError) as info:
         index.match(flt)
     assert info.value.path == path and words in str(info.value)
+
+
+def test_values_shared_then_released_by_updates_and_removals():
+    """Random upserts and deletes over few ids and values (a value passes from one holder to several
+    and back): after every step each filter equals the reference over the payloads now held."""
+    rng = np.random.default_rng(7)
+    index, held = PayloadIndex(), {}
+    filters = [{"g": 1}, {"g": {"$ne": 2}}, {"t": {"$contains": "x"}}, {"g": {"$gte": 1}},
+               {"t": {"$in": ["x", "y"]}}, {"t": {"$contains": "z"}}, {"u.v": {"$exists": True}}]
+    for _ in range(300):
+        id_ = str(rng.integers(6))
+        if rng.random() < 0.25:
+            index.remove(id_)
+            held.pop(id_, None)
+        else:
+            payload = {"g": int(rng.integers(3)), "t": [str(c) for c in rng.choice(list("xyzxz"), rng.integers(3))]}
+            if rng.random() < 0.5:
+                payload["u"] = {"v": str(rng.integers(2))}
+            index.add(id_, payload)
+            held[id_] = payload
+        for flt in filters:
+            assert index.match(flt) == {i for i, p in held.items() if ref(p, flt)}, flt
+    assert len(index) == len(held)

@@ -7,13 +7,14 @@ $eq; dotted paths reach into nested objects. A missing field fails every operato
 $nin and {"$exists": false}. A list field matches $eq/$in when any element does (as in Mongo),
 and $contains means "the list holds the value" or "the string holds the substring".
 
-A query never reads payloads: `PayloadIndex` keeps, for every dotted path, value -> set of ids,
-so a selective filter costs the size of its answer (range operators visit the distinct values).
+A query never reads payloads: `PayloadIndex` keeps, for every dotted path, value -> ids, so a
+selective filter costs the size of its answer (range operators visit the distinct values).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from collections import defaultdict
 
 from ..errors import VectroError
@@ -59,13 +60,28 @@ def _flatten(payload: dict, prefix: str = ""):
             yield path, value, False
 
 
+# a record's entry for an object or list field (its elements and members have entries of their own)
+_CONTAINER = object()
+
+
+def _members(entry) -> set | tuple:
+    """The ids under one value: a bucket holds a bare id until a second record shares the value."""
+    return () if entry is None else entry if type(entry) is set else (entry,)
+
+
 class PayloadIndex:
-    """Per dotted path: which ids hold it (`present`) and value key -> ids (`values`)."""
+    """Per dotted path: which ids hold it (`present`) and value key -> ids (`values`).
+
+    The server keeps one per collection in RAM, so what a record costs here is counted: a value
+    held by one record maps to that id itself (a set only from the second holder on: unique
+    values such as titles would otherwise cost a set each), and a record's own entries, kept so
+    that removal touches only them, are one flat tuple (path, value, path, value, ...) of interned
+    paths and the raw values, from which removal rebuilds the keys."""
 
     def __init__(self):
         self.present: dict[str, set] = defaultdict(set)
-        self.values: dict[str, dict] = defaultdict(lambda: defaultdict(set))
-        self._fields: dict[str, list] = {}  # id -> [(path, key)] so removal touches only its own entries
+        self.values: dict[str, dict] = defaultdict(dict)
+        self._fields: dict[str, tuple] = {}
 
     def __len__(self) -> int:
         return len(self._fields)
@@ -76,22 +92,36 @@ class PayloadIndex:
             self.remove(id_)
         entries = []
         for path, value, container in _flatten(payload or {}):
+            path = sys.intern(path)
             self.present[path].add(id_)
-            key = None if container else _key(value)
-            if key is not None:
-                self.values[path][key].add(id_)
-            entries.append((path, key))
-        self._fields[id_] = entries
+            if container:
+                entries += (path, _CONTAINER)
+                continue
+            bucket, key = self.values[path], _key(value)
+            held = bucket.get(key)
+            if held is None:
+                bucket[key] = id_
+            elif type(held) is set:
+                held.add(id_)
+            elif held != id_:
+                bucket[key] = {held, id_}
+            entries += (path, value)
+        self._fields[id_] = tuple(entries)
 
     def remove(self, id_: str) -> None:
-        for path, key in self._fields.pop(id_, ()):
+        entries = self._fields.pop(id_, ())
+        for path, value in zip(entries[::2], entries[1::2]):
             self.present[path].discard(id_)
-            if key is not None:
-                ids = self.values[path].get(key)
-                if ids is not None:
-                    ids.discard(id_)
-                    if not ids:
-                        del self.values[path][key]
+            if value is _CONTAINER:
+                continue
+            bucket, key = self.values[path], _key(value)
+            held = bucket.get(key)
+            if type(held) is set:
+                held.discard(id_)
+                if len(held) == 1:
+                    bucket[key] = held.pop()
+            elif held is not None and held == id_:
+                del bucket[key]
 
     def all_ids(self) -> set:
         return set(self._fields)
@@ -135,12 +165,12 @@ class PayloadIndex:
         values = self.values.get(path, {})
         if op in ("$eq", "$ne"):
             key = _scalar_key(operand, op, where)
-            hit = set(values.get(key, ()))
+            hit = set(_members(values.get(key)))
             return hit if op == "$eq" else self.all_ids() - hit
         if op in ("$in", "$nin"):
             if not isinstance(operand, list):
                 raise FilterError(f"{op} takes a list of values, got {type(operand).__name__}", where)
-            hit = set().union(*(values.get(_scalar_key(v, op, f"{where}[{i}]"), ()) for i, v in enumerate(operand)))
+            hit = set().union(*(_members(values.get(_scalar_key(v, op, f"{where}[{i}]"))) for i, v in enumerate(operand)))
             return hit if op == "$in" else self.all_ids() - hit
         if op == "$not":  # {"year": {"$not": {"$gt": 5}}}: everything the inner condition rejects
             return self.all_ids() - self._field(path, operand, where)
@@ -153,11 +183,11 @@ class PayloadIndex:
             return self._range(values, op, operand, where)
         if op == "$contains":
             key = _scalar_key(operand, op, where)
-            hit = set(values.get(key, ()))  # list elements are indexed under the path
+            hit = set(_members(values.get(key)))  # list elements are indexed under the path
             if isinstance(operand, str):  # and strings holding it as a substring
-                for (kind, value), ids in values.items():
+                for (kind, value), held in values.items():
                     if kind == "s" and operand in value:
-                        hit |= ids
+                        hit.update(_members(held))
             return hit
         raise FilterError(f"unknown operator {op!r}; use one of {', '.join(sorted(FIELD_OPS | LOGIC_OPS))}", where)
 
@@ -168,9 +198,9 @@ class PayloadIndex:
         kind, bound = ("s", operand) if isinstance(operand, str) else ("n", float(operand))
         compare = {"$gt": bound.__lt__, "$gte": bound.__le__, "$lt": bound.__gt__, "$lte": bound.__ge__}[op]
         hit = set()
-        for (value_kind, value), ids in values.items():  # distinct values, never payloads
+        for (value_kind, value), held in values.items():  # distinct values, never payloads
             if value_kind == kind and compare(value):
-                hit |= ids
+                hit.update(_members(held))
         return hit
 
 
