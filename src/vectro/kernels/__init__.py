@@ -295,7 +295,8 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
     padded = np.zeros((len(Q), width * per_byte), dtype=np.float32)  # padding values meet zero weights
     padded[:, : Q.shape[1]] = Q
     split = np.ascontiguousarray(padded.reshape(len(Q), width, per_byte).transpose(0, 2, 1))
-    return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes), np.ascontiguousarray(scales, dtype=np.float32),
+    return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes),
+                                   np.ascontiguousarray(scales, dtype=np.float32),
                                    np.ascontiguousarray(levels, dtype=np.float32))
 
 

@@ -16,8 +16,8 @@ fast = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 serial = njit(fastmath=True, cache=True, nogil=True)  # small jobs: no thread-pool start-up per call
 FLOAT32_MAX = np.float32(3.4028235e38)
 
-# Every encoder also flags rows holding NaN or Inf in `bad` (n,): the check rides along the one
-# pass over the input instead of costing a pass (and an n x d temporary) of its own.
+# Every encoder also flags rows holding NaN or Inf in `bad` (n,): each row is checked while it is in
+# cache, so the check costs no pass over the input (and no n x d temporary) of its own.
 @njit(cache=True, nogil=True, inline="always")
 def _peak_poisoned(x):
     """max |x_j|, and whether x holds NaN or Inf (x * 0 is NaN exactly then), on eight accumulators
