@@ -202,9 +202,10 @@ class Codec:
         codes = self._check_codes(codes)
         Q = as_matrix(queries, "queries", self.dim_)
         out = np.empty((len(Q), len(codes)), dtype=np.float32)
+        prepared = self._scoring_queries(Q)  # once per call, not once per block
         for start in range(0, len(codes), BLOCK_ROWS):
             block = codes[start : start + BLOCK_ROWS]
-            out[:, start : start + len(block)] = self._score_block(Q, block)
+            out[:, start : start + len(block)] = self._score_block(prepared, block)
         return out
 
     #: the first name of `inner_products`, kept for code written against it
@@ -229,6 +230,11 @@ class Codec:
             if fast is not None:
                 return fast
         return Q @ self._decode_block(codes).T
+
+    def _scoring_queries(self, Q: np.ndarray) -> np.ndarray:
+        """The queries (nq, d) as `_score_block` takes them: Q itself, or a transform of it that holds
+        for every block (rq: the rotated queries)."""
+        return Q
 
     def _score_fast(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
         """Scores of a few float32 queries (nq, d) against codes read in place by a compiled kernel:

@@ -206,16 +206,18 @@ class RotationQuantizer(Codec):
     def _decode_block(self, codes):
         return self.unrotate(self._rotated_decode(codes))
 
-    def _score_block(self, Q, codes):
-        rotated_queries = self.rotate(Q)  # rotate the queries once instead of every decoded vector back
+    def _scoring_queries(self, Q):
+        return np.ascontiguousarray(self.rotate(Q), dtype=np.float32)  # q.x = Rq.Rx: no row is rotated back
+
+    def _score_block(self, rotated_queries, codes):
         alpha = np.ascontiguousarray(codes[:, -4:]).view("<f4")[:, 0]
-        if len(Q) <= kernels.SMALL_BATCH and self.bits in (4, 8) and kernels.available():
+        if len(rotated_queries) <= kernels.SMALL_BATCH and self.bits in (4, 8) and kernels.available():
             return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha)
-        if len(Q) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
+        if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
             # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place
-            luts = np.zeros((len(Q), codes.shape[1], 256), dtype=np.float32)
+            luts = np.zeros((len(rotated_queries), codes.shape[1], 256), dtype=np.float32)
             luts[:, :-4] = kernels.packed_value_luts(rotated_queries, self.levels_, self.bits)
             return kernels.table_scores(luts, codes) * alpha
-        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
+        if len(rotated_queries) <= kernels.SMALL_BATCH and kernels.available():
             return kernels.bitplane_scores(rotated_queries, codes, self.levels_, self.bits)
         return rotated_queries @ self._rotated_decode(codes).T
