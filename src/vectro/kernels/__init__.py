@@ -290,11 +290,7 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
     """Q float32 (nq, d) against rows packing d values of `bits` bits (4 or 8), low bits first, in their
     first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32 (nq, n). The codes
     are read in place; trailing bytes (a stored scale) are not read."""
-    per_byte = 8 // bits
-    width = -(-Q.shape[1] // per_byte)
-    padded = np.zeros((len(Q), width * per_byte), dtype=np.float32)  # padding values meet zero weights
-    padded[:, : Q.shape[1]] = Q
-    split = np.ascontiguousarray(padded.reshape(len(Q), width, per_byte).transpose(0, 2, 1))
+    split = np.ascontiguousarray(_by_code_byte(Q, bits).transpose(0, 2, 1))
     return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes),
                                    np.ascontiguousarray(scales, dtype=np.float32),
                                    np.ascontiguousarray(levels, dtype=np.float32))
@@ -352,11 +348,18 @@ def packed_value_luts(Q: np.ndarray, levels: np.ndarray, bits: int) -> np.ndarra
     Q float32 (nq, d), levels float32 (2**bits,) -> float32 (nq, ceil(d * bits / 8), 256).
     """
     per_byte = 8 // bits
+    values = (np.arange(256)[:, None] >> (np.arange(per_byte) * bits)) & ((1 << bits) - 1)  # (256, per_byte)
+    return np.einsum("qbt,vt->qbv", _by_code_byte(Q, bits), levels[values]).astype(np.float32)
+
+
+def _by_code_byte(Q: np.ndarray, bits: int) -> np.ndarray:
+    """Q float32 (nq, d) as (nq, W, 8 // bits): the query values that meet code byte b's packed values,
+    zero-padded to W = ceil(d * bits / 8) bytes (padding values meet zero weights)."""
+    per_byte = 8 // bits
     width = -(-Q.shape[1] // per_byte)
     padded = np.zeros((len(Q), width * per_byte), dtype=np.float32)
     padded[:, : Q.shape[1]] = Q
-    values = (np.arange(256)[:, None] >> (np.arange(per_byte) * bits)) & ((1 << bits) - 1)  # (256, per_byte)
-    return np.einsum("qbt,vt->qbv", padded.reshape(len(Q), width, per_byte), levels[values]).astype(np.float32)
+    return padded.reshape(len(Q), width, per_byte)
 
 
 def lut_scores_numpy(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:

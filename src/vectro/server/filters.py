@@ -120,7 +120,7 @@ class PayloadIndex:
                 held.discard(id_)
                 if len(held) == 1:
                     bucket[key] = held.pop()
-            elif held is not None and held == id_:
+            elif held == id_:
                 del bucket[key]
 
     def all_ids(self) -> set:
