@@ -17,7 +17,7 @@ def numpy_only():
         yield lambda: stack.enter_context(kernels.backend("numpy"))
 
 
-KERNEL_CODECS = ["int8", "int16", "int4", "nf4", "int8-dim", "binary", "float16"]
+KERNEL_CODECS = ["int8", "int16", "int4", "nf4", "int8-dim", "binary", "float16", "bf16"]
 
 
 def edge_cases(rng, n, dim):
@@ -56,6 +56,30 @@ def test_float16_kernel_matches_numpy_on_every_exponent(rng, numpy_only):
     np.testing.assert_array_equal(fast, codec.encode(X))
 
 
+@pytest.mark.parametrize("kind", ["hw", "bits"])
+def test_both_float16_kernels_give_numpys_bits(kind, rng):
+    """The CPU-conversion kernels (F16C) and the bit-field ones that run without it: the same bits
+    as NumPy's clip + astype, both ways, on every exponent, ties, subnormals and saturation."""
+    from vectro.kernels import _jit
+
+    if kind == "hw" and not _jit.HARDWARE_HALF:
+        pytest.skip("this CPU has no float16 conversion instructions")
+    encode, decode = getattr(_jit, f"_half_encode_{kind}"), getattr(_jit, f"_half_decode_{kind}")
+    values = rng.integers(0, 2**32, 2**16, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    ties = ((np.arange(1, 2000, dtype=np.uint32) << 13) | 0x1000) + np.uint32(0x38000000)
+    X = np.concatenate([values[np.isfinite(values)], ties.view(np.float32), [65519.0, 65520.0, -1e30, 6e-8, 2e-8]])
+    X = X[: len(X) // 32 * 32].astype(np.float32).reshape(-1, 32)
+    halves, bad = np.empty(X.shape, dtype=np.uint16), np.zeros(len(X), dtype=np.bool_)
+    encode(X, halves, bad)
+    np.testing.assert_array_equal(halves, np.clip(X, -65504, 65504).astype(np.float16).view(np.uint16))
+    assert not bad.any()
+    every_half = np.arange(2**16, dtype=np.uint32).astype(np.uint16)
+    every_half = every_half[np.isfinite(every_half.view(np.float16))].reshape(1, -1)
+    decoded = np.empty(every_half.shape, dtype=np.float32)
+    decode(every_half, decoded)
+    np.testing.assert_array_equal(decoded, every_half.view(np.float16).astype(np.float32))
+
+
 @pytest.mark.parametrize("spec", KERNEL_CODECS)
 def test_fast_path_names_the_first_bad_row(spec, rng):
     X = rng.standard_normal((100, 20)).astype(np.float32)
@@ -68,8 +92,8 @@ def test_fast_path_names_the_first_bad_row(spec, rng):
 
 @pytest.mark.parametrize("spec", KERNEL_CODECS + ["rq:4"])
 def test_every_position_of_nan_or_inf_is_caught(spec, rng):
-    """The encoders check rows on eight interleaved accumulators plus a tail: a bad value is caught
-    in every lane and in the tail (d = 21: two rounds of eight, then five)."""
+    """The encoders check each row's bits in vectorised lanes plus a scalar tail: a bad value is
+    caught in every position (d = 21: two vectors of eight, then five)."""
     X = rng.standard_normal((21, 21)).astype(np.float32)
     codec = make_codec(spec).fit(X)
     for j in range(21):

@@ -368,6 +368,13 @@ class BFloat16(Codec):
         halves = np.ascontiguousarray(codes).view("<u2").astype(np.uint32)
         return (halves << np.uint32(16)).view(np.float32)
 
+    def _encode_fast(self, X, out):
+        return kernels.bf16_encode(X, out)
+
+    def _decode_fast(self, codes, out):
+        kernels.bf16_decode(codes, out)
+        return True
+
     def _score_fast(self, Q, codes):
         return kernels.bf16_scores(Q, codes)
 

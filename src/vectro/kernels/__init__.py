@@ -1,7 +1,8 @@
 """Compiled kernels (numba, a core dependency) behind the codecs, with the NumPy code as the fallback.
 
 What runs where:
-    encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, rq:B;
+    encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, bf16,
+                         rq:B;
                          each writes straight into the caller's output rows (`out=`)
     scoring, few queries every codec reads its codes in place: int8 / int16 / int8-dim /
                          float16 / bf16 / rq:3 kernels; the table of 16 (256) levels for int4,
@@ -93,11 +94,8 @@ def _scales(codes: np.ndarray, code_bytes: int) -> np.ndarray:
 
 def absmax_encode(X: np.ndarray, out: np.ndarray, qmax: int, bits: int) -> int:
     """Per-vector abs-max codes, then the float32 scale, into uint8 out (n, width); first bad row or -1."""
-    width = out.shape[1]
-    scales = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
-    _module().absmax_encode(X, out, scales, bad, qmax, bits)
-    out[:, width - 4 :] = scales.view(np.uint8).reshape(-1, 4)
+    _module().absmax_encode(X, out, bad, qmax, bits)
     return _first(bad)
 
 
@@ -240,6 +238,17 @@ def half_encode(X, out) -> int:
 
 def half_decode(codes, out) -> None:
     _module().half_decode(np.ascontiguousarray(codes).view("<u2"), out)
+
+
+def bf16_encode(X, out) -> int:
+    """float32 (n, d) -> bfloat16 bits into uint8 out (n, 2d); first bad row or -1."""
+    bad = np.zeros(len(X), dtype=np.bool_)
+    _module().bf16_encode(X, out.view("<u2"), bad)
+    return _first(bad)
+
+
+def bf16_decode(codes, out) -> None:
+    _module().bf16_decode(np.ascontiguousarray(codes).view("<u2"), out)
 
 
 def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
