@@ -162,3 +162,21 @@ def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
     cache = Path(jit.__file__).parent / "__pycache__"
     assert any(p.name.startswith("_jit.absmax_encode") and p.suffix == ".nbi" for p in cache.iterdir())
 
+
+
+@pytest.mark.parametrize("count, k", [(10, 10), (40, 10), (7, 12), (100, 40)])
+def test_best_candidates_select_as_the_sort_does(count, k, rng, numpy_only):
+    """The selection kernel (few candidates) and the sort (the NumPy path, and many candidates) agree:
+    score descending, ties to the lower row, -1 rows scored -inf last."""
+    rows = rng.integers(-1, 50, (6, count))
+    scores = rng.integers(0, 5, (6, count)).astype(np.float32)  # many ties
+    scores[rows < 0] = -np.inf
+    fast_rows, fast_scores = kernels.best_candidates(rows, scores, k)
+    numpy_only()
+    slow_rows, slow_scores = kernels.best_candidates(rows, scores, k)
+    np.testing.assert_array_equal(fast_rows, slow_rows)
+    np.testing.assert_array_equal(fast_scores, slow_scores)
+    assert fast_rows.shape == (6, min(k, count))
+    for q in range(6):  # against an independent reference: Python's sort of (-score, row)
+        expected = sorted(zip(-scores[q], rows[q]))[: min(k, count)]
+        assert [(-s, r) for s, r in expected] == list(zip(fast_scores[q], fast_rows[q]))

@@ -19,7 +19,8 @@ def as_matrix(X, name: str = "X", dim: int | None = None, allow_empty: bool = Fa
         arr = np.asarray(X)
     except (ValueError, TypeError) as exc:
         raise VectroError(f"{name} is not an array of numbers: {exc}") from exc
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
+    if arr.dtype != np.float32 and (arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                                              or np.issubdtype(arr.dtype, np.integer))):
         raise VectroError(f"{name} has dtype {arr.dtype}; expected real numbers (float or int)")
     if arr.ndim != 2:
         hint = " Reshape a single vector with x.reshape(1, -1)." if arr.ndim == 1 else ""

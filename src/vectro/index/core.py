@@ -323,9 +323,7 @@ class Index:
         if self.rerank_codec is not None and rows.shape[1]:
             self._rerank.prefetch(rows[rows >= 0])  # a remote index fetches just the candidates' rows
             scores = self._rescore(self.rerank_codec, snap.rerank, snap.rerank_sq_norms, Q, rows)
-        order = np.lexsort((rows, -scores), axis=1)[:, :k]
-        picked = np.arange(len(rows))[:, None], order
-        rows, scores = rows[picked], scores[picked]
+        rows, scores = kernels.best_candidates(rows, scores, k)
         if self.metric == "l2":
             scores = scores - np.einsum("ij,ij->i", Q, Q)[:, None]  # -|q - x|^2 exactly
         if rows.shape[1] < k:
@@ -343,9 +341,11 @@ class Index:
         """
         with self._graph_lock:
             rows = self.ann.search(Q, depth, allowed, ef, graph=snap.graph)
-        rows[rows >= snap.ids.rows] = -1
-        short = (rows >= 0).sum(axis=1) < need
-        if short.any():
+            grown = snap.graph.ntotal > snap.ids.rows
+        if grown:
+            rows[rows >= snap.ids.rows] = -1
+        short = (rows >= 0).sum(axis=1) < need if rows.min() < 0 else None
+        if short is not None and short.any():
             exact, _ = self._scan(snap, Q[short], depth, allowed)
             rows[short] = -1
             rows[np.flatnonzero(short)[:, None], np.arange(exact.shape[1])] = exact
@@ -386,7 +386,8 @@ class Index:
         """Scores of each query against its own candidate rows (nq, c); rows of -1 score -inf."""
         if not rows.shape[1]:
             return np.zeros(rows.shape, dtype=np.float32)
-        safe = np.where(rows >= 0, rows, 0)
+        missing = rows.min() < 0
+        safe = np.where(rows >= 0, rows, 0) if missing else rows
         if self.metric == "hamming" and codec is self.codec:  # graph candidates of a Hamming index
             query_words = kernels.as_words(codec.encode(Q))[:, None, :]
             distances = kernels.popcount(kernels.as_words(np.asarray(codes[safe.ravel()])).reshape(
@@ -394,7 +395,8 @@ class Index:
             scores = -distances.astype(np.float32)
         else:
             scores = metric_scores(codec.score_candidates(Q, codes, safe), sq_norms[safe], self._vector_metric)
-        scores[rows < 0] = -np.inf
+        if missing:
+            scores[rows < 0] = -np.inf
         return scores.astype(np.float32, copy=False)
 
     def ids(self) -> np.ndarray:
@@ -528,10 +530,7 @@ def _decoded_sq_norms(codec: Codec, codes: np.ndarray) -> np.ndarray:
 
 
 def _merge(rows_a, scores_a, rows_b, scores_b, depth):
-    rows = np.hstack([rows_a, rows_b])
-    scores = np.hstack([scores_a, scores_b])
-    order = np.lexsort((rows, -scores), axis=1)[:, :depth]
-    return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+    return kernels.best_candidates(np.hstack([rows_a, rows_b]), np.hstack([scores_a, scores_b]), depth)
 
 
 __all__ = ["Index", "METRICS"]

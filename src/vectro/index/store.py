@@ -325,13 +325,16 @@ class IdView:
 
     def ids_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """User ids for a (nq, k) array of rows; -1 rows give -1 (int ids) or None (string ids)."""
-        safe = np.where(rows >= 0, rows, 0)
+        missing = rows.size and rows.min() < 0
+        safe = np.where(rows >= 0, rows, 0) if missing else rows
         if self.kind == "str":
             out = np.asarray(self.row_ids[safe], dtype=object) if self.rows else np.full(rows.shape, None, dtype=object)
-            out[rows < 0] = None
+            if missing:
+                out[rows < 0] = None
             return out
-        out = self.row_ids[safe].astype(np.int64) if self.rows else np.full(rows.shape, -1, dtype=np.int64)
-        out[rows < 0] = -1
+        out = self.row_ids[safe].astype(np.int64, copy=False) if self.rows else np.full(rows.shape, -1, dtype=np.int64)
+        if missing:
+            out[rows < 0] = -1
         return out
 
 

@@ -305,6 +305,21 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
                                    np.ascontiguousarray(levels, dtype=np.float32))
 
 
+# candidates x places above which best_candidates sorts (n log n) instead of selecting (n x k)
+SELECT_UP_TO = 4096
+
+
+def best_candidates(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's k best of its candidates: rows int64 (nq, c), scores float32 (nq, c) -> both
+    (nq, min(k, c)), by score descending, ties to the lower row (so -1 rows, scored -inf, come last)."""
+    count = rows.shape[1]
+    if count * min(k, count) <= SELECT_UP_TO and available():
+        return _module().best_candidates(np.ascontiguousarray(rows, dtype=np.int64),
+                                         np.ascontiguousarray(scores, dtype=np.float32), k)
+    order = np.lexsort((rows, -scores), axis=1)[:, :k]
+    return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+
+
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
     """Q float32 (nq, d) against its own candidate rows (nq, c) of int8 codes (n, d + 4): (nq, c)."""
     codes = np.asarray(codes)

@@ -639,6 +639,30 @@ def packed_scores(Qs, query_sums, codes, scales, levels):
 
 
 @serial
+def best_candidates(rows, scores, k):
+    """Each query's k best candidates (score descending, then row ascending), best first: a selection
+    over a few dozen candidates costs less than one NumPy sort call."""
+    nq, count = rows.shape
+    k = min(k, count)
+    top_rows = np.empty((nq, k), dtype=np.int64)
+    top_scores = np.empty((nq, k), dtype=np.float32)
+    order = np.empty(count, dtype=np.int64)
+    for q in range(nq):
+        for j in range(count):
+            order[j] = j
+        for place in range(k):
+            best = place
+            for j in range(place + 1, count):
+                a, b = order[j], order[best]
+                if scores[q, a] > scores[q, b] or (scores[q, a] == scores[q, b] and rows[q, a] < rows[q, b]):
+                    best = j
+            order[place], order[best] = order[best], order[place]
+            top_rows[q, place] = rows[q, order[place]]
+            top_scores[q, place] = scores[q, order[place]]
+    return top_rows, top_scores
+
+
+@serial
 def int8_candidate_scores(Q, codes, scales, rows, dim):
     """Shortlist re-scoring: each query against its own c candidate rows; scales (n,) per row."""
     nq, c = rows.shape
