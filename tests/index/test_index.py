@@ -123,6 +123,25 @@ def test_filters_return_k_hits_whenever_k_are_allowed(sample):
         index.search(queries[0], 10, filter=np.ones(10, dtype=bool))
 
 
+@pytest.mark.parametrize("as_type", [list, set, np.array])
+def test_id_filters_allow_exactly_the_live_ids_named(as_type, rng):
+    """An id filter (list, set or array; string ids) allows the rows of the named ids that are live
+    now: unknown, removed and replaced ids resolve as one id at a time would."""
+    index = vectro.Index(8, "int8")
+    X = rng.standard_normal((40, 8)).astype(np.float32)
+    index.add(X[:30], ids=[f"doc-{i}" for i in range(30)])
+    index.remove(["doc-3", "doc-4"])
+    index.add(X[30:32], ids=["doc-5", "doc-40"])  # doc-5 replaced: its new row, not its old one
+    named = ["doc-1", "doc-3", "doc-5", "doc-40", "nobody", "doc-29", "doc-1"]
+    view = index._snapshot(lookup=True).ids
+    allowed = view.allowed_rows(as_type(named))
+    expected = {view._row(key) for key in named} - {None}
+    assert set(np.flatnonzero(allowed).tolist()) == expected
+    assert len(expected) == 4 and view._row("doc-5") == 30  # row 5 was its first
+    ids, _ = index.search(X[5], 10, filter=as_type(named))
+    assert sorted(i for i in ids.tolist() if i is not None) == ["doc-1", "doc-29", "doc-40", "doc-5"]
+
+
 def test_bad_input_is_named(clustered):
     index = vectro.Index(23, "int8")
     with pytest.raises(VectroError, match="22 dimensions, but 23"):

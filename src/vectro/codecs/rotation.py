@@ -210,7 +210,7 @@ class RotationQuantizer(Codec):
         return np.ascontiguousarray(self.rotate(Q), dtype=np.float32)  # q.x = Rq.Rx: no row is rotated back
 
     def _score_block(self, rotated_queries, codes):
-        alpha = np.ascontiguousarray(codes[:, -4:]).view("<f4")[:, 0]
+        alpha = kernels.float_columns(codes, codes.shape[1] - 4)[:, 0]
         if len(rotated_queries) <= kernels.SMALL_BATCH and self.bits in (4, 8) and kernels.available():
             return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha)
         if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:

@@ -161,7 +161,7 @@ class _ScaledCodec(Codec):
         code_bytes = self._code_bytes(self.dim_)
         values = np.arange(2**self.bits, dtype=np.uint8)  # every value a byte (or part of one) holds
         levels = self._from_codes(values.view(np.int8) if self.bits == 8 else values).astype(np.float32)
-        scales = np.ascontiguousarray(codes[:, code_bytes:]).view("<f4")
+        scales = kernels.float_columns(codes, code_bytes)
         if groups == 1 and self.bits == 4:  # 16 levels in L1; 2 bits: the per-byte tables need 4x fewer reads
             return kernels.packed_scores(Q, codes, levels, self.bits, scales[:, 0])
         group_bytes = code_bytes if groups == 1 else size * self.bits // 8

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import json
 import os
 import tempfile
@@ -267,6 +269,8 @@ def _key(item):
 
 def _keys(ids) -> list:
     """Dictionary keys for one id or a sequence of ids."""
+    if isinstance(ids, (list, tuple)) and set(map(type, ids)) == {str}:  # the service's filters: as they are
+        return list(ids)
     return [_key(i) for i in np.atleast_1d(np.asarray(ids, dtype=object)).tolist()]
 
 
@@ -310,18 +314,29 @@ class IdView:
         """Boolean (rows,) of rows a search may return (live, allowed by the filter); None: all rows."""
         if filter is None:
             return None if self.alive is None else self.alive.copy()
-        flt = np.asarray(filter)
         allowed = np.zeros(self.rows, dtype=bool)
-        if flt.dtype == bool:
+        if isinstance(filter, (set, frozenset)):
+            filter = list(filter)
+        flt = filter if isinstance(filter, (list, tuple)) else np.asarray(filter)  # a list of ids stays a list
+        if getattr(flt, "dtype", None) == bool:
             if flt.shape != (self.live_count,):
                 raise VectroError(
                     f"a boolean filter needs one entry per vector in the index ({self.live_count}), got {flt.shape}"
                 )
             allowed[self.live_rows()[flt]] = True
             return allowed
-        rows = [self._row(k) for k in _keys(flt)]
-        allowed[[r for r in rows if r is not None]] = True
+        allowed[self._present_rows(_keys(flt))] = True
         return allowed
+
+    def _present_rows(self, keys: list) -> np.ndarray:
+        """The rows of those keys that this view holds, live (what _row checks, one array step at a time)."""
+        found = np.fromiter(map(self.lookup.get, keys, itertools.repeat(-1)), dtype=np.int64, count=len(keys))
+        held = (found >= 0) & (found < self.rows)
+        if self.alive is not None:
+            held[held] = self.alive[found[held]]
+        rows = found[held]
+        same = self.row_ids[rows] == np.array(keys, dtype=object)[held]  # not replaced since the view was taken
+        return rows[same.astype(bool)]
 
     def ids_of_rows(self, rows: np.ndarray) -> np.ndarray:
         """User ids for a (nq, k) array of rows; -1 rows give -1 (int ids) or None (string ids)."""
