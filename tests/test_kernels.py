@@ -59,7 +59,8 @@ def test_float16_kernel_matches_numpy_on_every_exponent(rng, numpy_only):
 @pytest.mark.parametrize("kind", ["hw", "bits"])
 def test_both_float16_kernels_give_numpys_bits(kind, rng):
     """The CPU-conversion kernels (F16C) and the bit-field ones that run without it: the same bits
-    as NumPy's clip + astype, both ways, on every exponent, ties, subnormals and saturation."""
+    as NumPy's clip + astype, both ways, on every exponent, ties, subnormals and saturation; and
+    scores that match a float64 reference."""
     from vectro.kernels import _jit
 
     if kind == "hw" and not _jit.HARDWARE_HALF:
@@ -78,6 +79,12 @@ def test_both_float16_kernels_give_numpys_bits(kind, rng):
     decoded = np.empty(every_half.shape, dtype=np.float32)
     decode(every_half, decoded)
     np.testing.assert_array_equal(decoded, every_half.view(np.float16).astype(np.float32))
+    rows = rng.standard_normal((300, 70)).astype(np.float16)
+    rows[0, :5] = [6e-8, -6e-8, 65504, -65504, 0]  # subnormals and the extremes
+    Q = rng.standard_normal((3, 70)).astype(np.float32)
+    expected = Q.astype(np.float64) @ rows.astype(np.float64).T
+    scores = getattr(_jit, f"_half_scores_{kind}")(Q, rows.view(np.uint16))
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
 
 
 @pytest.mark.parametrize("spec", KERNEL_CODECS)

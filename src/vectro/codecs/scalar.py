@@ -152,20 +152,44 @@ class _ScaledCodec(Codec):
         scales = np.ascontiguousarray(codes[:, code_bytes:]).view("<f4")
         return values, scales
 
-    def _score_fast(self, Q, codes):
-        """4-bit codes with one scale per row through the table of their 16 levels; the others through
-        per-byte tables (each byte's values times q_j, summed), times each group's scale."""
+    def _table_kind(self) -> str | None:
+        """How a few queries score these codes in place: "levels" (4 bits, one scale per row: the table
+        of 16 levels), "bytes" (per-byte tables, times each group's scale), "direct" (int8 / int16,
+        no tables), or None (no kernel)."""
         groups, size = self._groups(self.dim_)
         if self.bits > 8 or (groups > 1 and size * self.bits % 8):  # a byte would straddle two groups
             return None
-        code_bytes = self._code_bytes(self.dim_)
+        return "levels" if groups == 1 and self.bits == 4 else "bytes"  # 2 bits: the per-byte tables need 4x fewer reads
+
+    def _levels(self) -> np.ndarray:
         values = np.arange(2**self.bits, dtype=np.uint8)  # every value a byte (or part of one) holds
-        levels = self._from_codes(values.view(np.int8) if self.bits == 8 else values).astype(np.float32)
-        scales = kernels.float_columns(codes, code_bytes)
-        if groups == 1 and self.bits == 4:  # 16 levels in L1; 2 bits: the per-byte tables need 4x fewer reads
-            return kernels.packed_scores(Q, codes, levels, self.bits, scales[:, 0])
-        group_bytes = code_bytes if groups == 1 else size * self.bits // 8
-        return kernels.scaled_lut_scores(kernels.packed_value_luts(Q, levels, self.bits), codes, scales, group_bytes)
+        return self._from_codes(values.view(np.int8) if self.bits == 8 else values).astype(np.float32)
+
+    def _scoring_queries(self, Q):
+        """With per-byte tables: (Q, the tables), built once per call rather than once per block."""
+        if len(Q) <= kernels.SMALL_BATCH and kernels.available() and self._table_kind() == "bytes":
+            return Q, kernels.packed_value_luts(Q, self._levels(), self.bits)
+        return Q
+
+    def _score_block(self, prepared, codes):
+        if isinstance(prepared, tuple):
+            Q, luts = prepared
+            code_bytes = self._code_bytes(self.dim_)
+            groups, size = self._groups(self.dim_)
+            group_bytes = code_bytes if groups == 1 else size * self.bits // 8
+            return kernels.scaled_lut_scores(luts, codes, kernels.float_columns(codes, code_bytes), group_bytes)
+        return super()._score_block(prepared, codes)
+
+    def _score_fast(self, Q, codes):
+        """4-bit codes with one scale per row through the table of their 16 levels; the others through
+        per-byte tables (each byte's values times q_j, summed), times each group's scale."""
+        kind = self._table_kind()
+        if kind is None:
+            return None
+        if kind == "bytes":
+            return self._score_block(self._scoring_queries(Q), codes)
+        scales = kernels.float_columns(codes, self._code_bytes(self.dim_))
+        return kernels.packed_scores(Q, codes, self._levels(), self.bits, scales[:, 0])
 
     def _decode_block(self, codes: np.ndarray) -> np.ndarray:
         values, scales = self.split(codes)
@@ -196,8 +220,13 @@ class _AbsMaxUniform(_ScaledCodec):
         kernels.absmax_decode(codes, out, self.bits)
         return True
 
-    def _score_fast(self, Q, codes):
+    def _table_kind(self):
         if self.group is None and self.bits >= 8:  # one value per byte or two: read in place, no tables
+            return "direct"
+        return super()._table_kind()
+
+    def _score_fast(self, Q, codes):
+        if self._table_kind() == "direct":
             kernel = kernels.int8_scores if self.bits == 8 else kernels.int16_scores
             return kernel(Q, codes, self.dim_)
         return super()._score_fast(Q, codes)  # int4: the packed-levels kernel
