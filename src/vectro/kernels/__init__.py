@@ -321,7 +321,7 @@ SELECT_UP_TO = 4096
 
 def best_candidates(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """Each query's k best of its candidates: rows int64 (nq, c), scores float32 (nq, c) -> both
-    (nq, min(k, c)), by score descending, ties to the lower row (so -1 rows, scored -inf, come last)."""
+    (nq, min(k, c)), by score descending, ties to the lower row (-1 rows, scored -inf, after every real one)."""
     count = rows.shape[1]
     if count * min(k, count) <= SELECT_UP_TO and available():
         return _module().best_candidates(np.ascontiguousarray(rows, dtype=np.int64),

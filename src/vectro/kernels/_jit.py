@@ -6,8 +6,8 @@ division does, so both paths produce the same bytes. Scoring kernels may reassoc
 """
 
 import numpy as np
-from numba import njit, prange, types
 from llvmlite import ir
+from numba import njit, prange, types
 from numba.extending import intrinsic
 
 from . import HAMMING_ROW_BITS
@@ -16,6 +16,7 @@ exact = njit(parallel=True, cache=True, nogil=True)
 fast = njit(parallel=True, fastmath=True, cache=True, nogil=True)
 serial = njit(fastmath=True, cache=True, nogil=True)  # small jobs: no thread-pool start-up per call
 FLOAT32_MAX = np.float32(3.4028235e38)
+
 
 @intrinsic
 def _float_bits(typingctx, x):
