@@ -354,9 +354,13 @@ class Service:
                     candidates = None
                 else:
                     candidates = [[i for i in row if isinstance(i, str)] for row in ids]
-        dropped = 0
+        dropped, records = 0, None
         if candidates is not None:  # re-score the shortlists exactly on the originals read from disk
-            originals = self._fetch(coll, list({i for row in candidates for i in row}), "id, vector")
+            # a shortlist's whole rows, so the hits' payloads come from this read (an exact search's
+            # candidates are every record: their payloads are read for the hits only)
+            originals = self._fetch(coll, list({i for row in candidates for i in row}),
+                                    "id, vector" if exact else "id, vector, payload")
+            records = None if exact else originals
             hits = []
             for q, row in zip(Q, candidates):
                 dropped += sum(i not in originals for i in row)
@@ -364,14 +368,16 @@ class Service:
                 X = coll.from_blobs([originals[i][1] for i in row]) if row else np.zeros((0, cfg.dimension), np.float32)
                 hits.append(_ranked(np.array(row, dtype=object), exact_scores(q, X, cfg.metric), depth))
         hits = [[h for h in row[offset:] if score_threshold is None or h[1] >= score_threshold] for row in hits]
-        results, missing = self._with_records(coll, hits, with_payload, with_vector)
+        results, missing = self._with_records(coll, hits, with_payload, with_vector, records)
         return results, dropped + missing
 
-    def _with_records(self, coll, hits, with_payload, with_vector) -> tuple[list[list[dict]], int]:
-        """The hits with their records, and how many were left out because their record is gone."""
+    def _with_records(self, coll, hits, with_payload, with_vector, rows: dict | None = None) -> tuple[list[list[dict]], int]:
+        """The hits with their records (from `rows`, whole rows by id, when the caller has read them),
+        and how many were left out because their record is gone."""
         if not (with_payload or with_vector):
             return [[{"id": i, "score": s} for i, s in row] for row in hits], 0
-        rows = self._fetch(coll, list({i for row in hits for i, _ in row}))
+        if rows is None:
+            rows = self._fetch(coll, list({i for row in hits for i, _ in row}))
         out, missing = [], 0
         for row in hits:
             results = []
