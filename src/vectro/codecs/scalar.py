@@ -181,13 +181,10 @@ class _ScaledCodec(Codec):
         return super()._score_block(prepared, codes)
 
     def _score_fast(self, Q, codes):
-        """4-bit codes with one scale per row through the table of their 16 levels; the others through
-        per-byte tables (each byte's values times q_j, summed), times each group's scale."""
-        kind = self._table_kind()
-        if kind is None:
+        """4-bit codes with one scale per row through the table of their 16 levels. (Per-byte tables
+        are built once per call by `_scoring_queries` and read in `_score_block`.)"""
+        if self._table_kind() != "levels":
             return None
-        if kind == "bytes":
-            return self._score_block(self._scoring_queries(Q), codes)
         scales = kernels.float_columns(codes, self._code_bytes(self.dim_))
         return kernels.packed_scores(Q, codes, self._levels(), self.bits, scales[:, 0])
 

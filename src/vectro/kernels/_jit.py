@@ -463,8 +463,6 @@ def bf16_decode(halves, out):
             bits[i, j] = np.uint32(halves[i, j]) << np.uint32(16)
 
 
-
-
 # ----- asymmetric scoring: float queries against codes, read in place ---------------------------
 @fast
 def int8_scores(Q, codes, scales, dim):
@@ -534,10 +532,6 @@ def scaled_lut_scores(luts, codes, scales, group_bytes):
     return out
 
 
-# 2**112: a half's exponent and mantissa bits moved into a float32 (<< 13) give its value times 2**-112
-HALF_TO_FLOAT = np.float32(2.0**112)
-
-
 @fast
 def _half_scores_hw(Q, halves):
     """IEEE half rows (n, d) as uint16, read in place, each value converted by the CPU (F16C) inside
@@ -552,6 +546,10 @@ def _half_scores_hw(Q, halves):
                 acc += Q[q, j] * _half_value(row[j])
             out[q, i] = acc
     return out
+
+
+# 2**112: a half's exponent and mantissa bits moved into a float32 (<< 13) give its value times 2**-112
+HALF_TO_FLOAT = np.float32(2.0**112)
 
 
 @fast
