@@ -15,6 +15,7 @@ in this process (threads), so absolute QPS is bounded by the machine; compare th
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import socket
 import subprocess
@@ -41,21 +42,43 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process and its children (Linux /proc)."""
-    total = 0
-    pids = [pid]
+def _process_tree(pid: int) -> list[int]:
+    """pid and its descendants (Linux /proc)."""
+    found, pids = [], [pid]
     while pids:
         p = pids.pop()
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        found.append(p)
+        pids += [int(c) for c in children]
+    return found
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its children."""
+    total = 0
+    for p in _process_tree(pid):
         try:
             for line in open(f"/proc/{p}/status"):
                 if line.startswith("VmRSS:"):
                     total += int(line.split()[1]) * 1024
-            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
         except OSError:
             continue
-        pids += [int(c) for c in children]
     return total
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time used so far by a process and its children (their threads included)."""
+    total = 0
+    for p in _process_tree(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime in clock ticks
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(check, timeout=120.0, what="server"):
@@ -151,8 +174,6 @@ class ChromaTarget:
 
 
 def _env():
-    import os
-
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT / "src") + os.pathsep + env.get("PYTHONPATH", "")
     return env
@@ -181,7 +202,8 @@ def recall_phase(target, queries, truth, flt) -> float:
 
 
 def load_test(target, queries, clients: int, seconds: float, flt) -> dict:
-    """`clients` threads, each with its own HTTP client, searching for `seconds`; QPS and latency."""
+    """`clients` threads, each with its own HTTP client, searching for `seconds`; QPS, latency, and the
+    CPU time per search of the server process and of the clients (this process)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = threading.Event()
     errors: list = []
@@ -201,6 +223,7 @@ def load_test(target, queries, clients: int, seconds: float, flt) -> dict:
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(clients)]
+    server_cpu, client_cpu = cpu_seconds(target.proc.pid), time.process_time()
     started = time.perf_counter()
     for t in threads:
         t.start()
@@ -209,10 +232,12 @@ def load_test(target, queries, clients: int, seconds: float, flt) -> dict:
     for t in threads:
         t.join()
     elapsed = time.perf_counter() - started
+    server_cpu, client_cpu = cpu_seconds(target.proc.pid) - server_cpu, time.process_time() - client_cpu
     if errors:
         raise SystemExit(f"{target.label}: {errors[0]!r}")
     all_ms = np.array([x for slot in latencies for x in slot]) * 1000
-    return {"qps": len(all_ms) / elapsed, "p50": float(np.percentile(all_ms, 50)), "p99": float(np.percentile(all_ms, 99))}
+    return {"qps": len(all_ms) / elapsed, "p50": float(np.percentile(all_ms, 50)), "p99": float(np.percentile(all_ms, 99)),
+            "server_cpu_ms": 1000 * server_cpu / len(all_ms), "client_cpu_ms": 1000 * client_cpu / len(all_ms)}
 
 
 def run(args) -> list[dict]:
@@ -288,6 +313,10 @@ def markdown(results: list[dict], args) -> str:
         f"{status(i8[(mid, 'plain')]['qps'] >= chroma[(mid, 'plain')]['qps'] and i8[(mid, 'filter')]['qps'] >= chroma[(mid, 'filter')]['qps'])}; "
         f"with the HNSW graph {i8h[(mid, 'plain')]['qps'] / chroma[(mid, 'plain')]['qps']:.2f} unfiltered "
         f"(recall@10 {i8h['recall']:.4f}, RSS / Chroma {i8h['rss'] / chroma['rss']:.2f}).",
+        f"- CPU time per unfiltered search at {mid} clients, server / client (ms; both sides share the machine's "
+        f"cores, so a heavier client also lowers QPS): "
+        + ", ".join(f"{r['label']} {r[(mid, 'plain')]['server_cpu_ms']:.2f} / {r[(mid, 'plain')]['client_cpu_ms']:.2f}"
+                    for r in results) + ".",
         f"- Upsert throughput, vectro int8 / Chroma: {i8['upsert_per_s'] / chroma['upsert_per_s']:.2f}.",
     ]
     return "\n".join([

@@ -7,7 +7,7 @@
     result.ids, result.scores                                           # numpy, (k,) or (nq, k)
 
 Every failure (an error answer, or no answer) raises `ClientError`, with the server's code,
-message and path. One Client holds one keep-alive connection: use one Client per thread.
+message and path. A Client may be shared by threads: each thread gets its own keep-alive connection.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import http.client
 import json
 import sys
+import threading
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -57,15 +58,27 @@ class Client:
         self._headers = {"content-type": "application/json"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
-        self._conn = None
+        self._local = threading.local()  # this thread's connection: http.client's is not thread-safe
+        self._open: set = set()  # every thread's, for close()
+        self._open_lock = threading.Lock()
 
     # ----- transport ---------------------------------------------------------------------------
     def _connection(self):
-        if self._conn is None:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
             scheme, host, port = self._conn_args
             cls = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
-            self._conn = cls(host, port, timeout=self.timeout)
-        return self._conn
+            conn = self._local.conn = cls(host, port, timeout=self.timeout)
+            with self._open_lock:
+                self._open.add(conn)
+        return conn
+
+    def _drop(self, conn) -> None:
+        """Close this thread's connection (the next request opens a new one)."""
+        conn.close()
+        self._local.conn = None
+        with self._open_lock:
+            self._open.discard(conn)
 
     def request(self, method: str, path: str, body=None):
         """One request; the parsed JSON answer (or text), or ClientError."""
@@ -78,11 +91,11 @@ class Client:
                 raw = resp.read()
                 break
             except (http.client.HTTPException, BrokenPipeError, ConnectionResetError) as exc:
-                self.close()
+                self._drop(conn)
                 if attempt:
                     raise ClientError(f"no answer from {self.url}: {exc}") from None
             except OSError as exc:  # refused, unreachable, timed out
-                self.close()
+                self._drop(conn)
                 raise ClientError(f"cannot reach {self.url}: {exc}") from None
         is_json = resp.getheader("content-type", "").startswith("application/json")
         answer = json.loads(raw) if is_json and raw else raw.decode()
@@ -92,9 +105,12 @@ class Client:
         return answer
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        """Close every thread's connection; the Client stays usable (requests reconnect)."""
+        with self._open_lock:
+            conns, self._open = self._open, set()
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
     def __enter__(self):
         return self

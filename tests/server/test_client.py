@@ -80,3 +80,28 @@ def test_client_errors_are_one_type(server):
     assert info.value.status is None and "cannot reach" in str(info.value)
     with pytest.raises(vectro.VectroError):
         vectro.Client("localhost:6390")
+
+
+def test_one_client_shared_by_threads(server, sample):
+    """http.client connections are not thread-safe: each thread must get its own, and every answer
+    must be the one to its own request (a shared connection interleaves them, or fails)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    base, queries = sample
+    X = base[:500]
+    client = vectro.Client(server.url, api_key="client-test-key-0123456789")
+    client.create_collection("shared", 384, codec="float32")
+    client.upsert("shared", X, ids=[f"s{i}" for i in range(len(X))])
+    truth = [[f"s{t[0]}" for t in exact_top(X, q, 5)] for q in queries[:40]]
+
+    def ask(i):
+        return list(client.search("shared", queries[i], k=5, with_payload=False).ids)
+
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(ask, list(range(40)) * 3))
+    assert answers == truth * 3
+    assert len(client._open) > 1  # more than one thread's connection was opened
+    client.close()
+    assert client._open == set() and ask(0) == truth[0]  # closed, and usable again
+    client.delete_collection("shared")
+    client.close()

@@ -200,8 +200,7 @@ class RotationQuantizer(Codec):
 
     def _rotated_decode(self, codes) -> np.ndarray:
         values = unpack_bitplanes(np.ascontiguousarray(codes[:, :-4]), self.bits, self.dim_)
-        alpha = np.ascontiguousarray(codes[:, -4:]).view("<f4")
-        return self.levels_[values] * alpha
+        return self.levels_[values] * kernels.float_columns(codes, codes.shape[1] - 4)
 
     def _decode_block(self, codes):
         return self.unrotate(self._rotated_decode(codes))

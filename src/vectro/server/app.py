@@ -29,7 +29,7 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=(), 
     from starlette.exceptions import HTTPException
 
     from .. import __version__
-    from .routes import collections, dashboard, models, records, search, seed, system
+    from .routes import collections, dashboard, deps, models, records, search, seed, system
 
     app = FastAPI(title="vectro", version=__version__,
                   description="A vector database whose collections live compressed.")
@@ -44,7 +44,7 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=(), 
     def openapi():
         if app.openapi_schema is None:
             schema = plain_openapi()
-            schema.setdefault("components", {}).setdefault("schemas", {}).update(records.openapi_schemas())
+            schema.setdefault("components", {}).setdefault("schemas", {}).update(deps.openapi_schemas())
         return app.openapi_schema
 
     app.openapi = openapi

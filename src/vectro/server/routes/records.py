@@ -4,23 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
-from pydantic import ValidationError
 
 from ..errors import invalid, not_found, too_large
 from ..schemas import CountRecords, DeleteRecords, GetRecords, Scroll, Upsert, record_id
 from ..text import record_vectors
-from .deps import READ, WRITE, as_vectors, service
+from .deps import READ, WRITE, as_vectors, json_response, parsed, self_parsed_body, service
 
 router = APIRouter(tags=["records"])
 
 
-#: the body of an upsert, for the OpenAPI schema (the route parses it itself, see `upsert`)
-UPSERT_BODY = {"requestBody": {"required": True, "content": {"application/json": {
-    "schema": {"$ref": "#/components/schemas/Upsert"}}}}}
-
-
-@router.put("/collections/{name}/records", dependencies=[WRITE], openapi_extra=UPSERT_BODY)
+@router.put("/collections/{name}/records", dependencies=[WRITE], openapi_extra=self_parsed_body(Upsert))
 async def upsert(name: str, request: Request):
     """Batch upsert, one transaction. The body is parsed by pydantic straight from the bytes (twice as
     fast as JSON to dicts to models, for the megabytes a batch of vectors takes), off the event loop."""
@@ -31,10 +24,7 @@ async def upsert(name: str, request: Request):
 def _upsert(request: Request, name: str, raw: bytes) -> dict:
     svc = service(request)
     coll = svc.collection(name)
-    try:
-        body = Upsert.model_validate_json(raw)
-    except ValidationError as exc:
-        raise RequestValidationError(exc.errors(include_url=False)) from None
+    body = parsed(Upsert, raw)
     limit = svc.limits.max_batch_records
     if len(body.records) > limit:
         raise too_large(f"{len(body.records)} records in one request; the limit is max_batch_records={limit}",
@@ -50,15 +40,9 @@ def _upsert(request: Request, name: str, raw: bytes) -> dict:
     return {"upserted": svc.upsert(name, ids, X, payloads)}
 
 
-def openapi_schemas() -> dict:
-    """Component schemas of the bodies routes parse themselves (Upsert and what it refers to)."""
-    schema = Upsert.model_json_schema(ref_template="#/components/schemas/{model}")
-    return {"Upsert": schema, **schema.pop("$defs", {})}
-
-
 @router.get("/collections/{name}/records/{id}", dependencies=[READ])
 def get_record(name: str, id: str, request: Request):
-    return service(request).get_record(name, _path_id(id))
+    return json_response(service(request).get_record(name, _path_id(id)))
 
 
 @router.delete("/collections/{name}/records/{id}", dependencies=[WRITE])
@@ -72,7 +56,7 @@ def delete_record(name: str, id: str, request: Request):
 
 @router.post("/collections/{name}/records/get", dependencies=[READ])
 def get_records(name: str, body: GetRecords, request: Request):
-    return {"records": service(request).get_records(name, body.ids, body.with_vector, body.with_payload)}
+    return json_response({"records": service(request).get_records(name, body.ids, body.with_vector, body.with_payload)})
 
 
 @router.post("/collections/{name}/records/delete", dependencies=[WRITE])
@@ -91,7 +75,7 @@ def scroll(name: str, body: Scroll, request: Request):
     if body.limit > svc.limits.max_scroll:
         raise too_large(f"limit {body.limit} is above max_scroll={svc.limits.max_scroll}", "limit")
     records, cursor = svc.scroll(name, body.limit, body.cursor, body.filter, body.with_vector, body.with_payload)
-    return {"records": records, "next_cursor": cursor}
+    return json_response({"records": records, "next_cursor": cursor})
 
 
 def _path_id(value: str) -> str:

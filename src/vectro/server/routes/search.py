@@ -5,18 +5,26 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from ..errors import too_large
 from ..schemas import Search
 from ..text import query_vectors
-from .deps import READ, as_vectors, service
+from .deps import READ, as_vectors, json_response, parsed, self_parsed_body, service
 
 router = APIRouter(tags=["search"])
 
 
-@router.post("/collections/{name}/search", dependencies=[READ])
-def search(name: str, body: Search, request: Request):
+@router.post("/collections/{name}/search", dependencies=[READ], openapi_extra=self_parsed_body(Search))
+async def search(name: str, request: Request):
+    """The body is parsed from its bytes by pydantic, and the search runs off the event loop."""
     started = time.perf_counter()
+    raw = await request.body()
+    return await run_in_threadpool(_search, request, name, raw, started)
+
+
+def _search(request: Request, name: str, raw: bytes, started: float):
+    body = parsed(Search, raw)
     svc = service(request)
     coll = svc.collection(name)
     if body.k + body.offset > svc.limits.max_k:
@@ -29,4 +37,5 @@ def search(name: str, body: Search, request: Request):
     results = svc.search(name, Q, k=body.k, flt=body.filter, with_payload=body.with_payload,
                          with_vector=body.with_vector, score_threshold=body.score_threshold, offset=body.offset,
                          oversampling=body.oversampling, rescore=body.rescore, exact=body.exact)
-    return {"results": results[0] if single else results, "took_ms": round(1000 * (time.perf_counter() - started), 3)}
+    return json_response({"results": results[0] if single else results,
+                          "took_ms": round(1000 * (time.perf_counter() - started), 3)})
