@@ -25,7 +25,9 @@ import numpy as np
 import vectro
 from vectro.bench import clustered_vectors
 
-from _common import (data_flag, arguments, machine_line, one_thread, pin_threads, public_data, status, timed, use_data,
+from vectro.speed import interleaved
+
+from _common import (data_flag, arguments, machine_line, one_thread, pin_threads, public_data, status, use_data,
                      write_section)
 
 K = 10
@@ -245,16 +247,24 @@ def hamming(n: int, repeats: int = 3) -> tuple[list[str], list[str]]:
     theirs = faiss.IndexBinaryFlat(384)
     theirs.add(np.asarray(index.codes()))  # the same bytes: FAISS counts differing bits the same way
     query_codes = vectro.compress(queries, "binary").codes
-    ours_s, (ids, scores) = timed(lambda: index.search(queries, K), repeats)
-    theirs_s, (distances, _) = timed(lambda: theirs.search(query_codes, K), repeats)
-    same = bool(np.array_equal(-scores, distances))
     single = 100
-    with one_thread():
-        ours_1, _ = timed(lambda: [index.search(q, K) for q in queries[:single]], repeats)
-        theirs_1, _ = timed(lambda: [theirs.search(q[None], K) for q in query_codes[:single]], repeats)
+
+    def one_by_one(search, rows):
+        def run():
+            with one_thread():
+                return [search(row) for row in rows[:single]]
+        return run
+
+    times = interleaved({"ours": lambda: index.search(queries, K), "theirs": lambda: theirs.search(query_codes, K),
+                         "ours_1": one_by_one(lambda q: index.search(q, K), queries),
+                         "theirs_1": one_by_one(lambda q: theirs.search(q[None], K), query_codes)}, repeats)
+    (ours_s, (ids, scores)), (theirs_s, (distances, _)) = times["ours"], times["theirs"]
+    ours_1, theirs_1 = times["ours_1"][0], times["theirs_1"][0]
+    same = bool(np.array_equal(-scores, distances))
     ratio = theirs_s / ours_s
     lines = [f"{n:,} binary codes (sign bits of synthetic clustered vectors, d=384, 48 bytes each), 1,000 queries, "
-             f"top-{K} by Hamming distance; warm-up, then best of {repeats}. Batched: 1,000 queries in one call on every "
+             f"top-{K} by Hamming distance; {repeats} interleaved rounds (each side once per round, in turn, a warm-up call "
+             f"first; each keeps its best round). Batched: 1,000 queries in one call on every "
              f"pinned thread; single: the first {single} queries one call each on one thread. Both return the same "
              f"{K} distances for every query: {'yes' if same else '**no**'}.", "",
              "| method | QPS (batch of 1,000) | QPS (1 query) |", "|---|---:|---:|",

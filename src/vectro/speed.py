@@ -94,6 +94,18 @@ def timed(fn, repeats: int = 3, warmup: int = 1) -> tuple[float, object]:
     return best(fn, repeats)
 
 
+def interleaved(methods: dict, rounds: int = 3) -> dict:
+    """name -> (fastest wall time, last result) of each zero-argument callable, timed in `rounds`
+    rounds that each call every method once, in turn (a warm-up call first, in the first round):
+    a change in the machine's load during the run reaches every method alike."""
+    out = {}
+    for round_ in range(rounds):
+        for name, fn in methods.items():
+            seconds, result = timed(fn, 1, warmup=int(round_ == 0))
+            out[name] = (min(seconds, out.get(name, (np.inf,))[0]), result)
+    return out
+
+
 def _quiet(row: dict) -> None:
     """The default row callback: the library prints nothing (the CLI's --json owns stdout)."""
 

@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -168,3 +169,23 @@ def test_bench_speed_runs_every_kernel_codec(capsys):
     assert scanned >= {"float32", *CODECS, "pca:13+int8", "pq:5"}
     assert all(row["single_ms"] > 0 and row["batch_qps"] > 0 for row in report["scan"]["rows"])
     assert run(capsys, "bench", "fastest")[0] == 2
+
+
+def test_interleaved_rounds_call_every_method_once_per_round():
+    """Each round calls every method once, in turn (a warm-up first, in the first round), and each keeps
+    its fastest round and its last result."""
+    from vectro.speed import interleaved
+
+    calls = []
+
+    def method(name, pause):
+        def run():
+            calls.append(name)
+            time.sleep(pause)
+            return len(calls)
+        return run
+
+    out = interleaved({"a": method("a", 0.001), "b": method("b", 0.004)}, rounds=3)
+    assert calls == ["a", "a", "b", "b", "a", "b", "a", "b"]
+    assert out["a"][1] == 7 and out["b"][1] == 8
+    assert 0.001 <= out["a"][0] < 0.004 <= out["b"][0] < 0.05
