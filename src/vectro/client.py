@@ -16,6 +16,7 @@ import http.client
 import json
 import sys
 import threading
+import weakref
 from dataclasses import dataclass
 from urllib.parse import quote, urlsplit
 
@@ -58,9 +59,20 @@ class Client:
         self._headers = {"content-type": "application/json"}
         if api_key:
             self._headers["authorization"] = f"Bearer {api_key}"
+        self._no_connections()
+
+    def _no_connections(self) -> None:
         self._local = threading.local()  # this thread's connection: http.client's is not thread-safe
-        self._open: set = set()  # every thread's, for close()
+        # every live thread's, for close(); weak, so a finished thread's connection is freed with it
+        self._open: weakref.WeakSet = weakref.WeakSet()
         self._open_lock = threading.Lock()
+
+    def __getstate__(self) -> dict:  # pickled (e.g. sent to a worker process) without its connections
+        return {k: v for k, v in self.__dict__.items() if k not in ("_local", "_open", "_open_lock")}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._no_connections()
 
     # ----- transport ---------------------------------------------------------------------------
     def _connection(self):
@@ -107,7 +119,8 @@ class Client:
     def close(self) -> None:
         """Close every thread's connection; the Client stays usable (requests reconnect)."""
         with self._open_lock:
-            conns, self._open = self._open, set()
+            conns = list(self._open)
+            self._open.clear()
         for conn in conns:
             conn.close()
         self._local = threading.local()

@@ -147,7 +147,41 @@ def test_limits_are_published_and_enforced(client, vectors):
     msg = error(client.put("/collections/c/records", content=big, headers={"content-type": "application/json"}), 413)
     assert "max_request_bytes=8,388,608" in msg
     error(client.post("/collections/c/search", json={"vector": X[0].tolist(), "k": 20000}), 413, "k")
+
+    def chunked():  # no Content-Length: the limit is found while the body streams in
+        yield b'{"records": ['
+        for _ in range(9):
+            yield b" " * (1 << 20)
+        yield b"]}"
+
+    for method, path in [("PUT", "records"), ("POST", "search"), ("POST", "records/scroll")]:
+        r = client.request(method, f"/collections/c/{path}", content=chunked(), headers={"content-type": "application/json"})
+        assert "content-length" not in r.request.headers
+        assert "max_request_bytes=8,388,608" in error(r, 413, code="payload_too_large")
     assert client.post("/collections/c/records/count", json={}).json() == {"count": 0}
+
+
+def test_bodies_are_json(client, vectors):
+    """What FastAPI takes as a JSON body, the self-parsed routes (search, upsert) take too, and no more."""
+    X, _ = vectors
+    client.post("/collections", json={"name": "c", "dimension": 384, "codec": "float32"})
+    upsert = b'{"records": [{"id": "a", "vector": %s}]}' % str(X[0].tolist()).encode()
+    search = b'{"vector": %s, "k": 1}' % str(X[0].tolist()).encode()
+    for path, method, body in [("records", "PUT", upsert), ("search", "POST", search)]:
+        url = f"/collections/c/{path}"
+        for ctype in ("text/plain", "application/x-www-form-urlencoded"):
+            msg = error(client.request(method, url, content=body, headers={"content-type": ctype}), 415,
+                        code="unsupported_media_type")
+            assert ctype in msg and "application/json" in msg
+        for ctype in ("application/json; charset=utf-8", "application/vnd.api+json", None):
+            headers = {"content-type": ctype} if ctype else {}
+            assert client.request(method, url, content=body, headers=headers).status_code == 200, ctype
+        bom = client.request(method, url, content=b"\xef\xbb\xbf" + body, headers={"content-type": "application/json"})
+        assert bom.status_code == 200
+        for empty in (b"", b"  \n"):
+            msg = error(client.request(method, url, content=empty, headers={"content-type": "application/json"}), 422)
+            assert msg == "the request body is required"
+    assert client.post("/collections/c/search", json={"vector": X[0].tolist(), "k": 1}).json()["results"][0]["id"] == "a"
 
 
 def test_scroll_pages_in_id_order(client, vectors):

@@ -1,5 +1,9 @@
 """vectro.Client against a real server: every call, numpy in and out, one exception type."""
 
+import gc
+import pickle
+import threading
+
 import numpy as np
 import pytest
 
@@ -94,14 +98,34 @@ def test_one_client_shared_by_threads(server, sample):
     client.upsert("shared", X, ids=[f"s{i}" for i in range(len(X))])
     truth = [[f"s{t[0]}" for t in exact_top(X, q, 5)] for q in queries[:40]]
 
+    opened = []
+
     def ask(i):
-        return list(client.search("shared", queries[i], k=5, with_payload=False).ids)
+        ids = list(client.search("shared", queries[i], k=5, with_payload=False).ids)
+        opened.append(len(client._open))
+        return ids
 
     with ThreadPoolExecutor(8) as pool:
         answers = list(pool.map(ask, list(range(40)) * 3))
     assert answers == truth * 3
-    assert len(client._open) > 1  # more than one thread's connection was opened
+    assert max(opened) > 2  # the pool's threads had a connection each (and the main thread one)
     client.close()
-    assert client._open == set() and ask(0) == truth[0]  # closed, and usable again
+    assert len(client._open) == 0 and ask(0) == truth[0]  # closed, and usable again
+
+    # a connection lives as long as its thread: 30 short-lived threads leave none open behind them
+    client.close()
+    seen = []
+    assert len(client._open) == 0
+    for i in range(30):
+        thread = threading.Thread(target=lambda: seen.append((ask(i) == truth[i], len(client._open))))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert seen == [(True, 1)] * 30 and len(client._open) == 0
+
+    # pickled (e.g. for a process pool) without its connections, and it works on the other side
+    copy = pickle.loads(pickle.dumps(client))
+    assert list(copy.search("shared", queries[0], k=5).ids) == truth[0]
     client.delete_collection("shared")
     client.close()
+    copy.close()

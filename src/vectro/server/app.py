@@ -10,6 +10,8 @@ import json
 import logging
 import time
 
+from starlette.exceptions import HTTPException
+
 from ..errors import VectroError
 from .auth import Authenticator
 from .errors import ApiError, location
@@ -26,7 +28,6 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=(), 
     from fastapi import FastAPI
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
 
     from .. import __version__
     from .routes import collections, dashboard, deps, models, records, search, seed, system
@@ -67,7 +68,7 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=(), 
         if first.get("type") == "extra_forbidden":
             message = f"unknown field {path!r}"
         elif first.get("type") == "missing":
-            message = f"field {path!r} is required"
+            message = f"field {path!r} is required" if path else "the request body is required"
         return envelope(ApiError(422, message, path))
 
     @app.exception_handler(HTTPException)
@@ -115,13 +116,13 @@ class LimitsAndMetrics:
                 message = await receive()
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLarge(received)
+                    raise _TooLarge(received, self.max_bytes)
                 return message
 
             try:
                 await self.app(scope, receiving, sending)
             except _TooLarge as exc:
-                await self._too_large(send, exc.args[0])
+                await self._too_large(send, exc.size)
                 status["code"] = 413
         finally:
             route = scope.get("route")
@@ -136,5 +137,10 @@ class LimitsAndMetrics:
         await send({"type": "http.response.body", "body": body})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised while a body without Content-Length streams in past max_request_bytes. An HTTPException,
+    so that a route reading the body answers it with the 413 envelope (the handler above)."""
+
+    def __init__(self, size: int, max_bytes: int):
+        super().__init__(413, f"request body of at least {size:,} bytes is above max_request_bytes={max_bytes:,}")
+        self.size = size

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..errors import VectroError
 
 CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-         409: "conflict", 413: "payload_too_large", 422: "invalid", 500: "internal"}
+         409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 422: "invalid", 500: "internal"}
 
 
 class ApiError(VectroError):

@@ -9,7 +9,7 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from ..errors import invalid
+from ..errors import ApiError, invalid
 from ..service import Service
 
 
@@ -40,13 +40,24 @@ def self_parsed_body(model: type[BaseModel]) -> dict:
         "schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}}
 
 
-def parsed(model: type[BaseModel], raw: bytes):
+def parsed(model: type[BaseModel], raw: bytes, content_type: str | None):
     """`raw` validated by pydantic straight from the bytes: about twice as fast as FastAPI's way
-    (JSON to dicts, then dicts to the model). Errors take the same path as FastAPI's own (422, 400)."""
+    (JSON to dicts, then dicts to the model). Errors are FastAPI's own (422 naming the field, 400 for
+    malformed JSON), as is what counts as JSON: no content type, or application/json or */*+json,
+    and a leading UTF-8 byte-order mark is skipped; another content type is a 415."""
+    if content_type and not _is_json(content_type):
+        raise ApiError(415, f"the body must be JSON (Content-Type: application/json), not {content_type!r}")
+    if not raw.strip():
+        raise RequestValidationError([{"type": "missing", "loc": ("body",), "msg": "Field required", "input": None}])
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw.removeprefix(b"\xef\xbb\xbf"))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def openapi_schemas() -> dict:

@@ -15,8 +15,8 @@ router = APIRouter(tags=["records"])
 
 @router.put("/collections/{name}/records", dependencies=[WRITE], openapi_extra=self_parsed_body(Upsert))
 async def upsert(name: str, request: Request):
-    """Batch upsert, one transaction. The body is parsed by pydantic straight from the bytes (twice as
-    fast as JSON to dicts to models, for the megabytes a batch of vectors takes), off the event loop."""
+    """Insert or replace a batch of records in one transaction: all of them are stored, or none."""
+    # parsed by pydantic straight from the bytes (deps.parsed), off the event loop: a batch can be megabytes
     raw = await request.body()
     return await run_in_threadpool(_upsert, request, name, raw)
 
@@ -24,7 +24,7 @@ async def upsert(name: str, request: Request):
 def _upsert(request: Request, name: str, raw: bytes) -> dict:
     svc = service(request)
     coll = svc.collection(name)
-    body = parsed(Upsert, raw)
+    body = parsed(Upsert, raw, request.headers.get("content-type"))
     limit = svc.limits.max_batch_records
     if len(body.records) > limit:
         raise too_large(f"{len(body.records)} records in one request; the limit is max_batch_records={limit}",

@@ -17,14 +17,16 @@ router = APIRouter(tags=["search"])
 
 @router.post("/collections/{name}/search", dependencies=[READ], openapi_extra=self_parsed_body(Search))
 async def search(name: str, request: Request):
-    """The body is parsed from its bytes by pydantic, and the search runs off the event loop."""
+    """The k nearest records to each query (vector, vectors, text or texts), best first; a filter
+    is applied before the top-k."""
+    # the body is parsed from its bytes by pydantic (deps.parsed), and the search runs off the event loop
     started = time.perf_counter()
     raw = await request.body()
     return await run_in_threadpool(_search, request, name, raw, started)
 
 
 def _search(request: Request, name: str, raw: bytes, started: float):
-    body = parsed(Search, raw)
+    body = parsed(Search, raw, request.headers.get("content-type"))
     svc = service(request)
     coll = svc.collection(name)
     if body.k + body.offset > svc.limits.max_k:
