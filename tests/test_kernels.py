@@ -10,6 +10,14 @@ from vectro.codecs import make_codec
 pytestmark = pytest.mark.skipif(not kernels.available(), reason="numba not installed")
 
 
+@pytest.fixture(params=["auto", "numba"])
+def compiled(request):
+    """Each compiled backend in turn: "auto" takes the C kernels where they are built (the int8 path),
+    "numba" skips them. A test lists it before `numpy_only`, so the NumPy block nests inside it."""
+    with kernels.backend(request.param):
+        yield request.param
+
+
 @pytest.fixture
 def numpy_only():
     """Calling it switches this test to the NumPy fallback (kernels.backend, no patched module global)."""
@@ -32,7 +40,7 @@ def edge_cases(rng, n, dim):
 
 @pytest.mark.parametrize("spec", KERNEL_CODECS)
 @pytest.mark.parametrize("n, dim", [(1, 384), (1, 1), (37, 7), (200, 63), (50, 129), (300, 385)])
-def test_fast_codes_are_bit_exact_with_numpy(spec, n, dim, rng, numpy_only):
+def test_fast_codes_are_bit_exact_with_numpy(spec, n, dim, rng, compiled, numpy_only):
     X = edge_cases(rng, n, dim)
     codec = make_codec(spec).fit(X)
     fast_codes = codec.encode(X)
@@ -88,7 +96,7 @@ def test_both_float16_kernels_give_numpys_bits(kind, rng):
 
 
 @pytest.mark.parametrize("spec", KERNEL_CODECS)
-def test_fast_path_names_the_first_bad_row(spec, rng):
+def test_fast_path_names_the_first_bad_row(spec, rng, compiled):
     X = rng.standard_normal((100, 20)).astype(np.float32)
     codec = make_codec(spec).fit(X)
     X[61, 3] = np.inf
@@ -98,7 +106,7 @@ def test_fast_path_names_the_first_bad_row(spec, rng):
 
 
 @pytest.mark.parametrize("spec", KERNEL_CODECS + ["rq:4"])
-def test_every_position_of_nan_or_inf_is_caught(spec, rng):
+def test_every_position_of_nan_or_inf_is_caught(spec, rng, compiled):
     """The encoders check each row's bits in vectorised lanes plus a scalar tail: a bad value is
     caught in every position (d = 21: two vectors of eight, then five)."""
     X = rng.standard_normal((21, 21)).astype(np.float32)
@@ -113,7 +121,7 @@ def test_every_position_of_nan_or_inf_is_caught(spec, rng):
 @pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int8:16", "nf4", "int2", "binary", "float16",
                                   "bf16", "int8-dim", "rq:3", "rq:4"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])
-def test_single_query_scores_match_numpy(spec, dim, rng, numpy_only):
+def test_single_query_scores_match_numpy(spec, dim, rng, compiled, numpy_only):
     X = rng.standard_normal((300, dim)).astype(np.float32)
     X[5] = 0
     X[6] *= 1e30
@@ -125,7 +133,7 @@ def test_single_query_scores_match_numpy(spec, dim, rng, numpy_only):
     np.testing.assert_allclose(fast, codec.score(Q, codes), rtol=1e-5, atol=1e-5 * np.abs(fast).max())
 
 
-def test_candidate_scores_match_numpy(rng, numpy_only):
+def test_candidate_scores_match_numpy(rng, compiled, numpy_only):
     X = rng.standard_normal((500, 33)).astype(np.float32)
     codec = make_codec("int8").fit(X)
     codes = codec.encode(X)
@@ -163,16 +171,36 @@ def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
     import vectro.kernels._jit as jit
 
     probe = ("import sys, vectro; assert 'numba' not in sys.modules, 'import vectro loaded numba'; "
-             "import numpy as np; vectro.compress(np.ones((3, 16), np.float32), 'int8'); "
+             "import numpy as np; vectro.compress(np.ones((3, 16), np.float32), 'float16'); "
              "assert 'numba' in sys.modules")
     subprocess.run([sys.executable, "-c", probe], check=True)
     cache = Path(jit.__file__).parent / "__pycache__"
-    assert any(p.name.startswith("_jit.absmax_encode") and p.suffix == ".nbi" for p in cache.iterdir())
+    assert any(p.name.startswith("_jit._half_encode") and p.suffix == ".nbi" for p in cache.iterdir())
 
+
+@pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
+def test_the_int8_path_runs_without_numba():
+    """Encode, brute-force search with re-scoring on the codes, and the top-k of the shortlist: all in
+    C, so the process never loads numba and LLVM (what keeps `vectro serve`'s memory small)."""
+    import subprocess
+    import sys
+
+    probe = """
+import sys, numpy as np, vectro
+X = np.random.default_rng(0).standard_normal((3000, 64)).astype(np.float32)
+index = vectro.Index(64, "int8", rerank="int8")
+index.add(X)
+ids, scores = index.search(X[:3], k=5)
+assert ids[:, 0].tolist() == [0, 1, 2], ids
+vectro.compress(X, "int4")
+assert vectro.get_backend_info()["backend"] == "native"
+assert "numba" not in sys.modules and "llvmlite" not in sys.modules, "the int8 path loaded numba"
+"""
+    subprocess.run([sys.executable, "-c", probe], check=True)
 
 
 @pytest.mark.parametrize("count, k", [(10, 10), (40, 10), (7, 12), (100, 40)])
-def test_best_candidates_select_as_the_sort_does(count, k, rng, numpy_only):
+def test_best_candidates_select_as_the_sort_does(count, k, rng, compiled, numpy_only):
     """The selection kernel (few candidates) and the sort (the NumPy path, and many candidates) agree:
     score descending, ties to the lower row, -1 rows scored -inf last."""
     rows = rng.integers(-1, 50, (6, count))

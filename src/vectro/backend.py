@@ -27,19 +27,23 @@ def get_backend_info() -> dict:
 
     from . import __version__, kernels
 
-    fast = kernels.available()
+    active = kernels.active()
+    available = ["numpy"]
     versions = {}
-    if fast:
-        import numba
+    if active != "numpy":
+        from importlib.metadata import version
 
-        versions["numba"] = numba.__version__
+        available[:0] = ["native", "numba"] if kernels._c_module() is not None else ["numba"]
+        versions["numba"] = version("numba")  # not imported: the C kernels may be all this process needs
+    numba_jobs = ("encode/decode of int8, int16, int4, nf4, int8-dim, binary, float16, rq; few-query scoring of "
+                  "every codec on its codes in place; Hamming top-k by popcount")
+    kernels_run = {"native": "C: int8 (and int4, int16) encode and decode, int8 scoring, shortlist re-scoring and top-k; numba: "
+                             "the rest of " + numba_jobs,
+                   "numba": "numba: " + numba_jobs, "numpy": "numpy"}[active]
     return {
-        "backend": "numba" if fast else "numpy",
-        "available_backends": ["numba", "numpy"] if fast else ["numpy"],
-        "kernels": ("numba: encode/decode of int8, int16, int4, nf4, int8-dim, binary, float16, rq; few-query "
-                    "scoring of every codec on its codes in place; Hamming top-k by popcount; numpy + BLAS: batched "
-                    "scoring")
-        if fast else "numpy",
+        "backend": active,
+        "available_backends": available,
+        "kernels": kernels_run + ("; numpy + BLAS: batched scoring" if active != "numpy" else ""),
         **versions,
         "threads": thread_count(),
         "vectro": __version__,

@@ -1,4 +1,4 @@
-"""Compiled kernels (numba, a core dependency) behind the codecs, with the NumPy code as the fallback.
+"""Compiled kernels behind the codecs (C where built, numba for the rest), with the NumPy code as the fallback.
 
 What runs where:
     encode / decode      int8, int16, int4, nf4 (per-vector scale), int8-dim, binary, float16, bf16,
@@ -12,15 +12,20 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
-Kernels compile on first use and are cached on disk, so `import vectro` stays fast and a restart
-does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which produces
-the same codes byte for byte and the same scores to float rounding. Threads: `VECTRO_THREADS`
-or `vectro.set_threads(n)`; all cores by default.
+The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring and its
+top-k) also has C kernels (`_native.c`, built at install where a C compiler is found): they run
+in place of numba's, so a process that uses only them (a `vectro serve` of int8 collections)
+never loads numba and LLVM, which hold about 150 MiB of resident memory.
+numba's kernels compile on first use and are cached on disk, so `import vectro` stays fast and a
+restart does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which
+produces the same codes byte for byte and the same scores to float rounding; `VECTRO_BACKEND=numba`
+skips the C kernels. Threads: `VECTRO_THREADS` or `vectro.set_threads(n)`; all cores by default.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
@@ -31,9 +36,22 @@ import numpy as np
 SMALL_BATCH = 8
 
 
+BACKENDS = ("auto", "numba", "numpy")
+
+
+def _configured() -> str:
+    from ..errors import VectroError
+
+    name = os.environ.get("VECTRO_BACKEND", "auto").strip().lower() or "auto"
+    if name not in BACKENDS:
+        raise VectroError(f"VECTRO_BACKEND must be one of {', '.join(BACKENDS)}, got {name!r}")
+    return name
+
+
 @lru_cache(maxsize=1)
 def _module():
-    if os.environ.get("VECTRO_BACKEND", "auto").lower() == "numpy":
+    """numba's kernels, imported (with numba and LLVM) on the first call that needs one."""
+    if _configured() == "numpy":
         return None
     try:
         import numba  # noqa: F401
@@ -45,13 +63,44 @@ def _module():
     return _jit
 
 
-# "numpy" while a `backend("numpy")` block runs in this thread or task; None: the configured backend
+@lru_cache(maxsize=1)
+def _has_numba() -> bool:
+    from importlib.util import find_spec
+
+    return _configured() != "numpy" and find_spec("numba") is not None
+
+
+@lru_cache(maxsize=1)
+def _c_module():
+    if _configured() != "auto":
+        return None
+    try:
+        from . import _native
+    except ImportError:  # not built: no C compiler at install
+        return None
+    return _native
+
+
+def _c():
+    """The C kernels, unless this thread forced another backend (or they were not built)."""
+    return _c_module() if _forced.get() is None else None
+
+
+# "numpy" or "numba" while a `backend(...)` block runs in this thread or task; None: the configured backend
 _forced: ContextVar[str | None] = ContextVar("vectro_backend", default=None)
 
 
 def available() -> bool:
-    """Whether the compiled kernels run here: numba is importable, not disabled, not overridden."""
-    return _forced.get() != "numpy" and _module() is not None
+    """Whether the compiled kernels run here: numba is installed, not disabled, not overridden
+    (checked without importing it: numba loads on the first kernel the C ones do not cover)."""
+    return _forced.get() != "numpy" and _has_numba()
+
+
+def active() -> str:
+    """The backend this thread's calls take: "native" (C, numba for the rest), "numba" or "numpy"."""
+    if not available():
+        return "numpy"
+    return "native" if _c() is not None else "numba"
 
 
 @contextmanager
@@ -63,8 +112,8 @@ def backend(name: str):
     """
     from ..errors import VectroError
 
-    if name not in ("numpy", "auto"):
-        raise VectroError(f"unknown backend {name!r}; use 'numpy' or 'auto'")
+    if name not in BACKENDS:
+        raise VectroError(f"unknown backend {name!r}; use one of {', '.join(BACKENDS)}")
     token = _forced.set(None if name == "auto" else name)
     try:
         yield
@@ -74,18 +123,23 @@ def backend(name: str):
 
 def set_threads(count: int | None) -> int:
     """Limit the kernels to `count` threads (None: VECTRO_THREADS or every core); returns the count."""
+    global _threads
     from ..backend import thread_count
 
     if count is not None:
         os.environ["VECTRO_THREADS"] = str(int(count))
-    threads = thread_count()
-    try:
-        import numba
+    _threads = thread_count()
+    numba = sys.modules.get("numba")  # not imported here: the C kernels may be all this process needs
+    if numba is not None:
+        numba.set_num_threads(min(_threads, numba.config.NUMBA_NUM_THREADS))
+    return _threads
 
-        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
-    except ImportError:
-        pass
-    return threads
+
+_threads: int | None = None  # the C kernels' thread count (set_threads); numba keeps its own
+
+
+def _c_threads() -> int:
+    return _threads if _threads is not None else set_threads(None)
 
 
 def float_columns(codes: np.ndarray, start: int) -> np.ndarray:
@@ -105,7 +159,11 @@ def _scales(codes: np.ndarray, code_bytes: int) -> np.ndarray:
 def absmax_encode(X: np.ndarray, out: np.ndarray, qmax: int, bits: int) -> int:
     """Per-vector abs-max codes, then the float32 scale, into uint8 out (n, width); first bad row or -1."""
     bad = np.zeros(len(X), dtype=np.bool_)
-    _module().absmax_encode(X, out, bad, qmax, bits)
+    c = _c()
+    if c is not None and X.dtype == np.float32 and X.flags.c_contiguous and out.flags.c_contiguous:
+        c.absmax_encode(X, out, bad, X.shape[0], X.shape[1], out.shape[1], qmax, bits, _c_threads())
+    else:
+        _module().absmax_encode(X, out, bad, qmax, bits)
     return _first(bad)
 
 
@@ -115,7 +173,12 @@ def _first(bad: np.ndarray) -> int:
 
 def absmax_decode(codes: np.ndarray, out: np.ndarray, bits: int) -> None:
     """Per-vector abs-max rows (n, width) decoded into float32 out (n, d)."""
-    _module().absmax_decode(np.ascontiguousarray(codes), _scales(codes, codes.shape[1] - 4), out, bits)
+    codes = np.ascontiguousarray(codes)
+    c = _c()
+    if c is not None and out.dtype == np.float32 and out.flags.c_contiguous:
+        c.absmax_decode(codes, out, out.shape[0], out.shape[1], codes.shape[1], bits, _c_threads())
+    else:
+        _module().absmax_decode(codes, _scales(codes, codes.shape[1] - 4), out, bits)
 
 
 def codebook_encode(X: np.ndarray, out: np.ndarray, thresholds: np.ndarray, bits: int) -> int:
@@ -263,9 +326,13 @@ def bf16_decode(codes, out) -> None:
 
 def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
     """Q float32 (nq, d) against per-vector int8 rows (n, d + 4): float32 (nq, n)."""
-    codes = np.asarray(codes)
-    return _module().int8_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8),
-                                 _scales(codes, dim), dim)
+    codes, Q = np.asarray(codes), np.ascontiguousarray(Q, dtype=np.float32)
+    c = _c()
+    if c is not None and codes.flags.c_contiguous:
+        out = np.empty((len(Q), len(codes)), dtype=np.float32)
+        c.int8_scores(Q, codes, out, len(Q), len(codes), codes.shape[1], dim, _c_threads())
+        return out
+    return _module().int8_scores(Q, codes.view(np.int8), _scales(codes, dim), dim)
 
 
 def int16_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
@@ -324,23 +391,35 @@ def best_candidates(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nd
     (nq, min(k, c)), by score descending, ties to the lower row (-1 rows, scored -inf, after every real one)."""
     count = rows.shape[1]
     if count * min(k, count) <= SELECT_UP_TO and available():
-        return _module().best_candidates(np.ascontiguousarray(rows, dtype=np.int64),
-                                         np.ascontiguousarray(scores, dtype=np.float32), k)
+        rows, scores = np.ascontiguousarray(rows, dtype=np.int64), np.ascontiguousarray(scores, dtype=np.float32)
+        c = _c()
+        if c is None:
+            return _module().best_candidates(rows, scores, k)
+        top = min(k, count)
+        top_rows, top_scores = np.empty((len(rows), top), np.int64), np.empty((len(rows), top), np.float32)
+        c.best_candidates(rows, scores, top_rows, top_scores, len(rows), count, top)
+        return top_rows, top_scores
     order = np.lexsort((rows, -scores), axis=1)[:, :k]
     return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
 
 
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:
     """Q float32 (nq, d) against its own candidate rows (nq, c) of int8 codes (n, d + 4): (nq, c)."""
-    codes = np.asarray(codes)
+    codes, Q = np.asarray(codes), np.ascontiguousarray(Q, dtype=np.float32)
+    c = _c()
+    if c is not None and codes.flags.c_contiguous:
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        out = np.empty(rows.shape, dtype=np.float32)
+        c.int8_candidate_scores(Q, codes, rows, out, len(Q), len(codes), codes.shape[1], dim, rows.shape[1])
+        return out
     if dim % 4 == 0 and codes.flags.c_contiguous:
         scales = codes.view("<f4")[:, dim // 4]  # aligned: a strided view of every row's scale, no copy
     else:
         scales = np.zeros(len(codes), dtype=np.float32)
         used = np.unique(rows)
         scales[used] = _scales(codes[used], dim)
-    return _module().int8_candidate_scores(np.ascontiguousarray(Q, dtype=np.float32), codes.view(np.int8), scales,
-                                           np.ascontiguousarray(rows, dtype=np.int64), dim)
+    return _module().int8_candidate_scores(Q, codes.view(np.int8), scales, np.ascontiguousarray(rows, dtype=np.int64),
+                                           dim)
 
 
 def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:

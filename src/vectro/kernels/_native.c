@@ -1,0 +1,392 @@
+/* C kernels for the int8 path: per-vector abs-max encode and decode, single-query int8 scoring, shortlist
+ * re-scoring and the top-k of a shortlist. Built at install where a C compiler is found (an optional
+ * extension: without one, numba's kernels do the same jobs). They do what numba's do in a process
+ * that never loads numba and LLVM: about 150 MiB less resident memory (a `vectro serve` process).
+ *
+ * Arrays arrive through the buffer protocol, C-contiguous; the GIL is released while they run.
+ * Encode rounds exactly as NumPy does (float32 division, rint: ties to even), so both paths write
+ * the same bytes; scores may sum in another order (vectorised), as numba's fastmath kernels do.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <math.h>
+#include <stdint.h>
+#include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
+/* one build runs everywhere: the loader picks the x86-64-v4 (AVX-512) or -v3 (AVX2) clone where the CPU has it */
+#define VECTRO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define VECTRO_CLONES
+#endif
+
+static inline float row_scale(const uint8_t *row, Py_ssize_t at) {
+    float s;
+    memcpy(&s, row + at, sizeof s); /* little-endian float32 after the codes; any alignment */
+    return s;
+}
+
+/* ----- encode ----------------------------------------------------------------------------- */
+static inline int32_t level(float value, float scale, int32_t qmax) {
+    int32_t v = (int32_t)rintf(value / scale);
+    return v < -qmax ? -qmax : (v > qmax ? qmax : v);
+}
+
+VECTRO_CLONES
+static void absmax_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, uint8_t *out, Py_ssize_t width,
+                               uint8_t *bad, int32_t qmax, int bits, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n * dim >= (1 << 18))
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const float *x = X + i * dim;
+        uint8_t *row = out + i * width;
+        uint32_t peak = 0; /* max |x| from the bits: finite floats order as their bits, Inf/NaN above */
+        for (Py_ssize_t j = 0; j < dim; j++) {
+            uint32_t b;
+            memcpy(&b, x + j, 4);
+            b &= 0x7FFFFFFFu;
+            peak = b > peak ? b : peak;
+        }
+        bad[i] = peak >= 0x7F800000u;
+        float top;
+        memcpy(&top, &peak, 4);
+        float scale = top / (float)qmax;
+        if (scale == 0.0f)
+            scale = 1.0f;
+        if (bits == 8) {
+            for (Py_ssize_t j = 0; j < dim; j++)
+                row[j] = (uint8_t)(level(x[j], scale, qmax) & 0xFF);
+        } else if (bits == 16) {
+            for (Py_ssize_t j = 0; j < dim; j++) {
+                int32_t v = level(x[j], scale, qmax);
+                row[2 * j] = (uint8_t)(v & 0xFF);
+                row[2 * j + 1] = (uint8_t)((v >> 8) & 0xFF);
+            }
+        } else { /* 4 bits, two per byte, low nibble first, offset binary */
+            for (Py_ssize_t p = 0; p < dim / 2; p++)
+                row[p] = (uint8_t)((level(x[2 * p], scale, qmax) + 8) | ((level(x[2 * p + 1], scale, qmax) + 8) << 4));
+            if (dim % 2)
+                row[dim / 2] = (uint8_t)(level(x[dim - 1], scale, qmax) + 8);
+        }
+        memcpy(row + width - 4, &scale, 4);
+    }
+}
+
+VECTRO_CLONES
+static void absmax_decode_rows(const uint8_t *codes, Py_ssize_t n, Py_ssize_t dim, Py_ssize_t width, float *out,
+                               int bits, int threads) {
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && n * dim >= (1 << 18))
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const uint8_t *row = codes + i * width;
+        float scale = row_scale(row, width - 4), *x = out + i * dim;
+        if (bits == 8) {
+            for (Py_ssize_t j = 0; j < dim; j++)
+                x[j] = (float)(int8_t)row[j] * scale;
+        } else if (bits == 16) {
+            for (Py_ssize_t j = 0; j < dim; j++)
+                x[j] = (float)(int16_t)(uint16_t)(row[2 * j] | (row[2 * j + 1] << 8)) * scale;
+        } else {
+            for (Py_ssize_t j = 0; j < dim; j++)
+                x[j] = ((float)((row[j >> 1] >> (4 * (j & 1))) & 15) - 8.0f) * scale;
+        }
+    }
+}
+
+/* ----- scoring: an AVX2+FMA path picked at load where the CPU has it, plain C elsewhere ----- */
+static float int8_dot_plain(const float *q, const int8_t *c, Py_ssize_t dim) {
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f; /* four sums: adds do not wait on each other */
+    Py_ssize_t j = 0;
+    for (; j + 4 <= dim; j += 4) {
+        a0 += q[j] * (float)c[j];
+        a1 += q[j + 1] * (float)c[j + 1];
+        a2 += q[j + 2] * (float)c[j + 2];
+        a3 += q[j + 3] * (float)c[j + 3];
+    }
+    for (; j < dim; j++)
+        a0 += q[j] * (float)c[j];
+    return (a0 + a1) + (a2 + a3);
+}
+
+typedef float (*dot_fn)(const float *q, const int8_t *c, Py_ssize_t dim);
+
+/* rows start..stop-1 of codes against every query: out[q * n + i] */
+#define SCORE_ROWS(name, dot)                                                                            \
+    static void name(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t start, Py_ssize_t stop, \
+                     Py_ssize_t n, Py_ssize_t width, Py_ssize_t dim, float *out) {                          \
+        for (Py_ssize_t i = start; i < stop; i++) {                                                       \
+            const uint8_t *row = codes + i * width;                                                       \
+            float scale = row_scale(row, dim);                                                            \
+            for (Py_ssize_t q = 0; q < nq; q++)                                                           \
+                out[q * n + i] = dot(Q + q * dim, (const int8_t *)row, dim) * scale;                      \
+        }                                                                                                 \
+    }
+SCORE_ROWS(score_rows_plain, int8_dot_plain)
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define VECTRO_AVX2 __attribute__((target("avx2,fma")))
+
+/* 32 codes per step: sign-extend 8 at a time to int32, convert, multiply-add into 4 running sums */
+VECTRO_AVX2 static inline float int8_dot_avx2(const float *q, const int8_t *c, Py_ssize_t dim) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+#define WIDE(at) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(c + (at)))))
+    Py_ssize_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), WIDE(j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), WIDE(j + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), WIDE(j + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), WIDE(j + 24), a3);
+    }
+    for (; j + 8 <= dim; j += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), WIDE(j), a0);
+#undef WIDE
+    __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+    for (; j < dim; j++)
+        acc += q[j] * (float)c[j];
+    return acc;
+}
+
+VECTRO_AVX2 SCORE_ROWS(score_rows_avx2, int8_dot_avx2)
+
+#define VECTRO_AVX512 __attribute__((target("avx512f")))
+
+/* the same, 16 codes per register */
+VECTRO_AVX512 static inline float int8_dot_avx512(const float *q, const int8_t *c, Py_ssize_t dim) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+#define WIDE(at) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(c + (at)))))
+    Py_ssize_t j = 0;
+    for (; j + 64 <= dim; j += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), WIDE(j), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), WIDE(j + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), WIDE(j + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), WIDE(j + 48), a3);
+    }
+    for (; j + 16 <= dim; j += 16)
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), WIDE(j), a0);
+#undef WIDE
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; j < dim; j++)
+        acc += q[j] * (float)c[j];
+    return acc;
+}
+
+VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512)
+
+/* 2: AVX-512, 1: AVX2 and FMA, 0: neither */
+static int x86_level(void) {
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f"))
+        return 2;
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#else
+#define int8_dot_avx2 int8_dot_plain
+#define score_rows_avx2 score_rows_plain
+#define int8_dot_avx512 int8_dot_plain
+#define score_rows_avx512 score_rows_plain
+static int x86_level(void) { return 0; }
+#endif
+
+typedef void (*rows_fn)(const float *, Py_ssize_t, const uint8_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
+                        Py_ssize_t, float *);
+static rows_fn score_rows = score_rows_plain; /* set at module load (PyInit__native) */
+static dot_fn int8_dot = int8_dot_plain;
+
+static void int8_scores_rows(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t n, Py_ssize_t width,
+                             Py_ssize_t dim, float *out, int threads) {
+    if (threads < 2 || n * dim * nq < (1 << 20)) {
+        score_rows(Q, nq, codes, 0, n, n, width, dim, out);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), count = omp_get_num_threads();
+#else
+        int t = 0, count = 1;
+#endif
+        score_rows(Q, nq, codes, n * t / count, n * (t + 1) / count, n, width, dim, out);
+    }
+}
+
+static void int8_candidates(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t width, Py_ssize_t dim,
+                            const int64_t *rows, Py_ssize_t c, float *out) {
+    for (Py_ssize_t q = 0; q < nq; q++)
+        for (Py_ssize_t j = 0; j < c; j++) {
+            const uint8_t *row = codes + rows[q * c + j] * width;
+            out[q * c + j] = int8_dot(Q + q * dim, (const int8_t *)row, dim) * row_scale(row, dim);
+        }
+}
+
+/* each query's k best (score descending, then row ascending) by selection: a few dozen candidates */
+static void best_of(const int64_t *rows, const float *scores, Py_ssize_t nq, Py_ssize_t count, Py_ssize_t k,
+                    int64_t *top_rows, float *top_scores, Py_ssize_t *order) {
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        const int64_t *r = rows + q * count;
+        const float *s = scores + q * count;
+        for (Py_ssize_t j = 0; j < count; j++)
+            order[j] = j;
+        for (Py_ssize_t place = 0; place < k; place++) {
+            Py_ssize_t best = place;
+            for (Py_ssize_t j = place + 1; j < count; j++) {
+                Py_ssize_t a = order[j], b = order[best];
+                if (s[a] > s[b] || (s[a] == s[b] && r[a] < r[b]))
+                    best = j;
+            }
+            Py_ssize_t t = order[place];
+            order[place] = order[best];
+            order[best] = t;
+            top_rows[q * k + place] = r[order[place]];
+            top_scores[q * k + place] = s[order[place]];
+        }
+    }
+}
+
+/* ----- Python bindings: the wrappers in __init__.py check shapes and dtypes ------------------ */
+static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
+    if (b->len < bytes) {
+        PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, %zd expected", what, b->len, bytes);
+        return 0;
+    }
+    return 1;
+}
+
+static PyObject *py_absmax_encode(PyObject *self, PyObject *args) {
+    Py_buffer X, out, bad;
+    Py_ssize_t n, dim, width;
+    int qmax, bits, threads;
+    if (!PyArg_ParseTuple(args, "y*w*w*nnniii", &X, &out, &bad, &n, &dim, &width, &qmax, &bits, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (need(&X, n * dim * 4, "X") && need(&out, n * width, "out") && need(&bad, n, "bad")) {
+        Py_BEGIN_ALLOW_THREADS
+        absmax_encode_rows(X.buf, n, dim, out.buf, width, bad.buf, qmax, bits, threads);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&bad);
+    return result;
+}
+
+static PyObject *py_absmax_decode(PyObject *self, PyObject *args) {
+    Py_buffer codes, out;
+    Py_ssize_t n, dim, width;
+    int bits, threads;
+    if (!PyArg_ParseTuple(args, "y*w*nnnii", &codes, &out, &n, &dim, &width, &bits, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (need(&codes, n * width, "codes") && need(&out, n * dim * 4, "out")) {
+        Py_BEGIN_ALLOW_THREADS
+        absmax_decode_rows(codes.buf, n, dim, width, out.buf, bits, threads);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *py_int8_scores(PyObject *self, PyObject *args) {
+    Py_buffer Q, codes, out;
+    Py_ssize_t nq, n, width, dim;
+    int threads;
+    if (!PyArg_ParseTuple(args, "y*y*w*nnnni", &Q, &codes, &out, &nq, &n, &width, &dim, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&out, nq * n * 4, "out")) {
+        Py_BEGIN_ALLOW_THREADS
+        int8_scores_rows(Q.buf, nq, codes.buf, n, width, dim, out.buf, threads);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&Q);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *py_int8_candidate_scores(PyObject *self, PyObject *args) {
+    Py_buffer Q, codes, rows, out;
+    Py_ssize_t nq, n, width, dim, c;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnn", &Q, &codes, &rows, &out, &nq, &n, &width, &dim, &c))
+        return NULL;
+    PyObject *result = NULL;
+    if (need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&rows, nq * c * 8, "rows") &&
+        need(&out, nq * c * 4, "out")) {
+        const int64_t *r = rows.buf;
+        for (Py_ssize_t j = 0; j < nq * c; j++)
+            if (r[j] < 0 || r[j] >= n) {
+                PyErr_Format(PyExc_IndexError, "candidate row %lld is outside 0..%zd", (long long)r[j], n - 1);
+                goto done;
+            }
+        Py_BEGIN_ALLOW_THREADS
+        int8_candidates(Q.buf, nq, codes.buf, width, dim, r, c, out.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+done:
+    PyBuffer_Release(&Q);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *py_best_candidates(PyObject *self, PyObject *args) {
+    Py_buffer rows, scores, top_rows, top_scores;
+    Py_ssize_t nq, count, k;
+    if (!PyArg_ParseTuple(args, "y*y*w*w*nnn", &rows, &scores, &top_rows, &top_scores, &nq, &count, &k))
+        return NULL;
+    PyObject *result = NULL;
+    Py_ssize_t *order = NULL;
+    if (need(&rows, nq * count * 8, "rows") && need(&scores, nq * count * 4, "scores") &&
+        need(&top_rows, nq * k * 8, "top_rows") && need(&top_scores, nq * k * 4, "top_scores") && k <= count) {
+        order = PyMem_RawMalloc((count ? count : 1) * sizeof *order);
+        if (!order) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS
+            best_of(rows.buf, scores.buf, nq, count, k, top_rows.buf, top_scores.buf, order);
+            Py_END_ALLOW_THREADS
+            result = Py_NewRef(Py_None);
+        }
+    } else if (!PyErr_Occurred()) {
+        PyErr_SetString(PyExc_ValueError, "k is above the number of candidates");
+    }
+    PyMem_RawFree(order);
+    PyBuffer_Release(&rows);
+    PyBuffer_Release(&scores);
+    PyBuffer_Release(&top_rows);
+    PyBuffer_Release(&top_scores);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
+    {"absmax_decode", py_absmax_decode, METH_VARARGS, "per-vector abs-max rows (4, 8, 16 bits) to float32"},
+    {"int8_scores", py_int8_scores, METH_VARARGS, "queries against per-vector int8 rows"},
+    {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
+    {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's C kernels (see _native.c)", -1, methods};
+
+PyMODINIT_FUNC PyInit__native(void) {
+    int level = x86_level();
+    if (level == 2) {
+        score_rows = score_rows_avx512;
+        int8_dot = int8_dot_avx512;
+    } else if (level == 1) {
+        score_rows = score_rows_avx2;
+        int8_dot = int8_dot_avx2;
+    }
+    return PyModule_Create(&module);
+}
