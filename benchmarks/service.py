@@ -69,6 +69,17 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
+def maps_library(pid: int, name: str) -> bool:
+    """Whether a process (or a child) has a shared library whose path holds `name` mapped."""
+    for p in _process_tree(pid):
+        try:
+            if name in Path(f"/proc/{p}/maps").read_text():
+                return True
+        except OSError:
+            continue
+    return False
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time used so far by a process and its children (their threads included)."""
     total = 0
@@ -192,7 +203,8 @@ def load_phase(target, base, payloads, queries) -> dict:
     target.load(base[BATCH:], payloads[BATCH:], first=BATCH)
     seconds += time.perf_counter() - started
     time.sleep(1.0)
-    return {"upsert_per_s": len(base) / seconds, "rss": rss_bytes(target.proc.pid), "rss_warm": warm}
+    return {"upsert_per_s": len(base) / seconds, "rss": rss_bytes(target.proc.pid), "rss_warm": warm,
+            "llvm": maps_library(target.proc.pid, "libllvmlite")}
 
 
 def recall_phase(target, queries, truth, flt) -> float:
@@ -298,7 +310,8 @@ def markdown(results: list[dict], args) -> str:
         f"{status(i8['rss'] <= 0.4 * chroma['rss'])}; vectro int8 / vectro float32 = {i8['rss'] / f32['rss']:.2f} "
         f"(target <= 0.35): {status(i8['rss'] <= 0.35 * f32['rss'])}. Most of it is each server's fixed cost, "
         f"measured after its first batch of {BATCH} records and one search: vectro {i8['rss_warm'] / 2**20:,.0f} MiB "
-        f"(Python, FastAPI, NumPy, the numba/LLVM kernels), Chroma {chroma['rss_warm'] / 2**20:,.0f} MiB.",
+        f"(Python, FastAPI, NumPy, " + ("numba and LLVM" if i8["llvm"] else "vectro's C kernels; numba and LLVM not "
+                                          "loaded") + f"), Chroma {chroma['rss_warm'] / 2**20:,.0f} MiB.",
         f"- What each further vector costs in RAM (RSS growth over the last {args.n - BATCH:,} records, per record): "
         f"vectro int8 {growth(i8, args.n):,.0f} B, vectro float32 {growth(f32, args.n):,.0f} B, Chroma "
         f"{growth(chroma, args.n):,.0f} B: int8 / Chroma = {growth(i8, args.n) / growth(chroma, args.n):.2f}, "

@@ -119,7 +119,7 @@ def test_every_position_of_nan_or_inf_is_caught(spec, rng, compiled):
 
 
 @pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int8:16", "nf4", "int2", "binary", "float16",
-                                  "bf16", "int8-dim", "rq:3", "rq:4"])
+                                  "bf16", "int8-dim", "rq:2", "rq:3", "rq:4"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])
 def test_single_query_scores_match_numpy(spec, dim, rng, compiled, numpy_only):
     X = rng.standard_normal((300, dim)).astype(np.float32)
@@ -176,6 +176,42 @@ def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
     subprocess.run([sys.executable, "-c", probe], check=True)
     cache = Path(jit.__file__).parent / "__pycache__"
     assert any(p.name.startswith("_jit._half_encode") and p.suffix == ".nbi" for p in cache.iterdir())
+
+
+@pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
+@pytest.mark.parametrize("simd", ["avx512", "avx2", "none"])
+def test_every_instruction_set_of_the_c_kernels_scores_as_numpy_does(simd):
+    """The C kernels pick AVX-512, AVX2 or plain C at load; VECTRO_SIMD caps the choice, so each path
+    is checked here (against the NumPy fallback, in a process of its own) whatever this CPU has."""
+    import os
+    import subprocess
+    import sys
+
+    probe = """
+import numpy as np, vectro
+from vectro import kernels
+from vectro.codecs import make_codec
+rng = np.random.default_rng(7)
+for dim in (1, 7, 31, 64, 100, 385):
+    X = rng.standard_normal((300, dim)).astype(np.float32)
+    Q = rng.standard_normal((3, dim)).astype(np.float32)
+    for spec in ("int8", "int4", "nf4", "int2", "rq:2", "rq:4"):
+        codec = make_codec(spec).fit(X)
+        codes = codec.encode(X)
+        fast = codec.score(Q, codes)
+        rows = rng.integers(0, 300, (3, 9))
+        candidates = codec.score_candidates(Q, codes, rows)
+        with kernels.backend("numpy"):
+            np.testing.assert_array_equal(codes, codec.encode(X))
+            slow = codec.score(Q, codes)
+            np.testing.assert_allclose(candidates, codec.score_candidates(Q, codes, rows), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * np.abs(slow).max(), err_msg=f"{spec} d={dim}")
+print(kernels._c_module().simd())
+"""
+    env = {**os.environ, "VECTRO_SIMD": simd}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    levels = ["none", "avx2", "avx512"]
+    assert levels.index(done.stdout.strip()) <= levels.index(simd)  # capped (less where the CPU has less)
 
 
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")

@@ -210,8 +210,10 @@ class RotationQuantizer(Codec):
 
     def _score_block(self, rotated_queries, codes):
         alpha = kernels.float_columns(codes, codes.shape[1] - 4)[:, 0]
-        if len(rotated_queries) <= kernels.SMALL_BATCH and self.bits in (4, 8) and kernels.available():
-            return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha)
+        packed = self.bits in (4, 8) or (self.bits == 2 and kernels.native())  # 2 bits: C's levels kernel
+        if len(rotated_queries) <= kernels.SMALL_BATCH and packed and kernels.available():
+            return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha,
+                                         scale_at=codes.shape[1] - 4)
         if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
             # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place
             luts = np.zeros((len(rotated_queries), codes.shape[1], 256), dtype=np.float32)

@@ -12,10 +12,12 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
-The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring and its
-top-k) also has C kernels (`_native.c`, built at install where a C compiler is found): they run
-in place of numba's, so a process that uses only them (a `vectro serve` of int8 collections)
-never loads numba and LLVM, which hold about 150 MiB of resident memory.
+The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
+and its top-k) and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
+their levels looked up in registers, where numba reads a table or per-byte tables) also have C
+kernels (`_native.c`, built at install where a C compiler is found). They run in place of
+numba's, so a process that uses only them (a `vectro serve` of int8 collections) never loads
+numba and LLVM, which hold about 150 MiB of resident memory.
 numba's kernels compile on first use and are cached on disk, so `import vectro` stays fast and a
 restart does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which
 produces the same codes byte for byte and the same scores to float rounding; `VECTRO_BACKEND=numba`
@@ -84,6 +86,11 @@ def _c_module():
 def _c():
     """The C kernels, unless this thread forced another backend (or they were not built)."""
     return _c_module() if _forced.get() is None else None
+
+
+def native() -> bool:
+    """Whether this thread's calls take the C kernels (for the choices that only they make good)."""
+    return _c() is not None and available()
 
 
 # "numpy" or "numba" while a `backend(...)` block runs in this thread or task; None: the configured backend
@@ -372,10 +379,22 @@ def bitplane_scores(rotated_queries: np.ndarray, codes: np.ndarray, levels: np.n
                                      _scales(codes, codes.shape[1] - 4), levels, bits)
 
 
-def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray) -> np.ndarray:
-    """Q float32 (nq, d) against rows packing d values of `bits` bits (4 or 8), low bits first, in their
-    first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32 (nq, n). The codes
-    are read in place; trailing bytes (a stored scale) are not read."""
+def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray,
+                  scale_at: int | None = None) -> np.ndarray:
+    """Q float32 (nq, d) against rows packing d values of `bits` bits (2 with the C kernels, 4 or 8), low
+    bits first, in their first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32
+    (nq, n). The codes are read in place; trailing bytes (a stored scale) are not read. `scale_at`: the
+    byte where each row stores scales[i] as float32 (the C kernels read it there)."""
+    c = _c()
+    codes = np.asarray(codes)
+    if c is not None and bits in (2, 4) and scale_at is not None and codes.flags.c_contiguous:
+        Q = np.ascontiguousarray(Q, dtype=np.float32)
+        table = np.zeros(16, dtype=np.float32)
+        table[: 2**bits] = levels
+        out = np.empty((len(Q), len(codes)), dtype=np.float32)
+        c.packed_scores(Q, codes, table, out, len(Q), len(codes), codes.shape[1], Q.shape[1], scale_at, bits,
+                        _c_threads())
+        return out
     split = np.ascontiguousarray(_by_code_byte(Q, bits).transpose(0, 2, 1))
     return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes),
                                    np.asarray(scales, dtype=np.float32),

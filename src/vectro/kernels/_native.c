@@ -1,5 +1,6 @@
 /* C kernels for the int8 path: per-vector abs-max encode and decode, single-query int8 scoring, shortlist
- * re-scoring and the top-k of a shortlist. Built at install where a C compiler is found (an optional
+ * re-scoring and the top-k of a shortlist; and few-query scoring of packed 2- and 4-bit codes (int2, int4,
+ * nf4, rq:2, rq:4) with their levels looked up in registers. Built at install where a C compiler is found (an optional
  * extension: without one, numba's kernels do the same jobs). They do what numba's do in a process
  * that never loads numba and LLVM: about 150 MiB less resident memory (a `vectro serve` process).
  *
@@ -11,6 +12,7 @@
 #include <Python.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -93,6 +95,44 @@ static void absmax_decode_rows(const uint8_t *codes, Py_ssize_t n, Py_ssize_t di
         }
     }
 }
+
+/* ----- packed 2- and 4-bit codes through their table of levels ----------------------------
+ * Rows pack d values of `bits` bits, low bits first; a row's score is its scale times
+ * sum_j q_j * levels[v_j]. The SIMD paths look the levels up in registers (a permute of 16 or 4
+ * floats), so no table is read from memory and nothing is built per query. */
+typedef struct {
+    const float *Q;
+    Py_ssize_t nq, dim;
+    const uint8_t *codes;
+    Py_ssize_t n, width, scale_at;
+    const float *levels; /* 16 floats; 2-bit codes use the first 4 */
+    int bits;
+    float *out;
+} packed_job;
+
+static float packed_dot_plain(const float *q, const uint8_t *row, Py_ssize_t dim, const float *levels, int bits) {
+    float a0 = 0.0f, a1 = 0.0f;
+    int per_byte = 8 / bits, mask = (1 << bits) - 1;
+    Py_ssize_t j = 0;
+    for (; j + 1 < dim; j += 2) {
+        a0 += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & mask];
+        a1 += q[j + 1] * levels[(row[(j + 1) / per_byte] >> (bits * ((j + 1) % per_byte))) & mask];
+    }
+    if (j < dim)
+        a0 += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & mask];
+    return a0 + a1;
+}
+
+#define PACKED_ROWS(name, dot)                                                                            \
+    static void name(const packed_job *job, Py_ssize_t start, Py_ssize_t stop) {                         \
+        for (Py_ssize_t i = start; i < stop; i++) {                                                       \
+            const uint8_t *row = job->codes + i * job->width;                                             \
+            float scale = row_scale(row, job->scale_at);                                                  \
+            for (Py_ssize_t q = 0; q < job->nq; q++)                                                      \
+                job->out[q * job->n + i] = dot(job->Q + q * job->dim, row, job->dim, job->levels, job->bits) * scale; \
+        }                                                                                                 \
+    }
+PACKED_ROWS(packed_rows_plain, packed_dot_plain)
 
 /* ----- scoring: an AVX2+FMA path picked at load where the CPU has it, plain C elsewhere ----- */
 static float int8_dot_plain(const float *q, const int8_t *c, Py_ssize_t dim) {
@@ -177,6 +217,83 @@ VECTRO_AVX512 static inline float int8_dot_avx512(const float *q, const int8_t *
 
 VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512)
 
+/* the code bits of 8 values: 4 bytes of 4-bit codes, 2 of 2-bit ones (fixed sizes: memcpy inlines) */
+static inline __attribute__((always_inline)) uint32_t eight_values(const uint8_t *at, int bits) {
+    uint32_t w = 0;
+    if (bits == 4)
+        memcpy(&w, at, 4);
+    else
+        memcpy(&w, at, 2);
+    return w;
+}
+
+/* 8 values a step: the step's code bits broadcast to 8 lanes, shifted by each lane's place, masked;
+ * 16 levels are two 8-float permutes and a blend on the index's bit 3, 4 levels one permute */
+VECTRO_AVX2 static inline float packed_dot_avx2(const float *q, const uint8_t *row, Py_ssize_t dim,
+                                                const float *levels, int bits) {
+    const __m256 low = _mm256_loadu_ps(levels), high = _mm256_loadu_ps(levels + 8);
+    const __m256i shifts = bits == 4 ? _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)
+                                     : _mm256_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14);
+    const __m256i mask = _mm256_set1_epi32((1 << bits) - 1);
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
+    Py_ssize_t j = 0;
+    for (; j + 16 <= dim; j += 16) {
+        const uint8_t *at = row + j * bits / 8;
+        __m256i i0 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)eight_values(at, bits)), shifts), mask);
+        __m256i i1 = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32((int)eight_values(at + bits, bits)), shifts),
+                                      mask);
+        __m256 v0 = _mm256_permutevar8x32_ps(low, i0), v1 = _mm256_permutevar8x32_ps(low, i1);
+        if (bits == 4) {
+            v0 = _mm256_blendv_ps(v0, _mm256_permutevar8x32_ps(high, i0), _mm256_castsi256_ps(_mm256_slli_epi32(i0, 28)));
+            v1 = _mm256_blendv_ps(v1, _mm256_permutevar8x32_ps(high, i1), _mm256_castsi256_ps(_mm256_slli_epi32(i1, 28)));
+        }
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), v0, a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), v1, a1);
+    }
+    __m256 a = _mm256_add_ps(a0, a1);
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+    if (j < dim) {
+        int per_byte = 8 / bits, m = (1 << bits) - 1;
+        for (; j < dim; j++)
+            acc += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & m];
+    }
+    return acc;
+}
+
+VECTRO_AVX2 PACKED_ROWS(packed_rows_avx2, packed_dot_avx2)
+
+/* 16 values a step: one permute of the 16 levels */
+VECTRO_AVX512 static inline float packed_dot_avx512(const float *q, const uint8_t *row, Py_ssize_t dim,
+                                                    const float *levels, int bits) {
+    const __m512 table = _mm512_loadu_ps(levels);
+    const __m512i shifts = bits == 4 ? _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28)
+                                     : _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14);
+    const __m512i mask = _mm512_set1_epi32((1 << bits) - 1);
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
+    Py_ssize_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+        __m512i w[2];
+        for (int t = 0; t < 2; t++) { /* 16 values: 8 in the low lanes, the next 8 in the high ones */
+            const uint8_t *at = row + (j + 16 * t) * bits / 8;
+            __m256i lo = _mm256_set1_epi32((int)eight_values(at, bits)), hi = _mm256_set1_epi32((int)eight_values(at + bits, bits));
+            w[t] = _mm512_and_si512(_mm512_srlv_epi32(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1), shifts), mask);
+        }
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_permutexvar_ps(w[0], table), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), _mm512_permutexvar_ps(w[1], table), a1);
+    }
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
+    if (j < dim) {
+        int per_byte = 8 / bits, m = (1 << bits) - 1;
+        for (; j < dim; j++)
+            acc += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & m];
+    }
+    return acc;
+}
+
+VECTRO_AVX512 PACKED_ROWS(packed_rows_avx512, packed_dot_avx512)
+
 /* 2: AVX-512, 1: AVX2 and FMA, 0: neither */
 static int x86_level(void) {
     __builtin_cpu_init();
@@ -189,12 +306,16 @@ static int x86_level(void) {
 #define score_rows_avx2 score_rows_plain
 #define int8_dot_avx512 int8_dot_plain
 #define score_rows_avx512 score_rows_plain
+#define packed_rows_avx2 packed_rows_plain
+#define packed_rows_avx512 packed_rows_plain
 static int x86_level(void) { return 0; }
 #endif
 
 typedef void (*rows_fn)(const float *, Py_ssize_t, const uint8_t *, Py_ssize_t, Py_ssize_t, Py_ssize_t, Py_ssize_t,
                         Py_ssize_t, float *);
-static rows_fn score_rows = score_rows_plain; /* set at module load (PyInit__native) */
+static int simd_level = 0;                        /* 0 plain C, 1 AVX2 + FMA, 2 AVX-512: set at module load */
+static rows_fn score_rows = score_rows_plain; /* set with it (PyInit__native) */
+static void (*packed_rows)(const packed_job *, Py_ssize_t, Py_ssize_t) = packed_rows_plain;
 static dot_fn int8_dot = int8_dot_plain;
 
 static void int8_scores_rows(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t n, Py_ssize_t width,
@@ -211,6 +332,22 @@ static void int8_scores_rows(const float *Q, Py_ssize_t nq, const uint8_t *codes
         int t = 0, count = 1;
 #endif
         score_rows(Q, nq, codes, n * t / count, n * (t + 1) / count, n, width, dim, out);
+    }
+}
+
+static void packed_scores_rows(const packed_job *job, int threads) {
+    if (threads < 2 || job->n * job->dim * job->nq < (1 << 20)) {
+        packed_rows(job, 0, job->n);
+        return;
+    }
+#pragma omp parallel num_threads(threads)
+    {
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), count = omp_get_num_threads();
+#else
+        int t = 0, count = 1;
+#endif
+        packed_rows(job, job->n * t / count, job->n * (t + 1) / count);
     }
 }
 
@@ -254,6 +391,11 @@ static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
         return 0;
     }
     return 1;
+}
+
+static PyObject *py_simd(PyObject *self, PyObject *unused) {
+    static const char *names[] = {"none", "avx2", "avx512"};
+    return PyUnicode_FromString(names[simd_level]);
 }
 
 static PyObject *py_absmax_encode(PyObject *self, PyObject *args) {
@@ -308,6 +450,38 @@ static PyObject *py_int8_scores(PyObject *self, PyObject *args) {
     }
     PyBuffer_Release(&Q);
     PyBuffer_Release(&codes);
+    PyBuffer_Release(&out);
+    return result;
+}
+
+static PyObject *py_packed_scores(PyObject *self, PyObject *args) {
+    Py_buffer Q, codes, levels, out;
+    packed_job job;
+    int threads;
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnnii", &Q, &codes, &levels, &out, &job.nq, &job.n, &job.width, &job.dim,
+                          &job.scale_at, &job.bits, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (job.bits != 2 && job.bits != 4) {
+        PyErr_Format(PyExc_ValueError, "packed codes of %d bits: 2 or 4 expected", job.bits);
+    } else if (need(&Q, job.nq * job.dim * 4, "Q") && need(&codes, job.n * job.width, "codes") &&
+               need(&levels, 16 * 4, "levels") && need(&out, job.nq * job.n * 4, "out")) {
+        if (job.scale_at + 4 > job.width || (job.dim * job.bits + 7) / 8 > job.scale_at) {
+            PyErr_SetString(PyExc_ValueError, "the scale must follow the packed codes inside each row");
+        } else {
+            job.Q = Q.buf;
+            job.codes = codes.buf;
+            job.levels = levels.buf;
+            job.out = out.buf;
+            Py_BEGIN_ALLOW_THREADS
+            packed_scores_rows(&job, threads);
+            Py_END_ALLOW_THREADS
+            result = Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&Q);
+    PyBuffer_Release(&codes);
+    PyBuffer_Release(&levels);
     PyBuffer_Release(&out);
     return result;
 }
@@ -369,9 +543,11 @@ static PyObject *py_best_candidates(PyObject *self, PyObject *args) {
 }
 
 static PyMethodDef methods[] = {
+    {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
     {"absmax_decode", py_absmax_decode, METH_VARARGS, "per-vector abs-max rows (4, 8, 16 bits) to float32"},
     {"int8_scores", py_int8_scores, METH_VARARGS, "queries against per-vector int8 rows"},
+    {"packed_scores", py_packed_scores, METH_VARARGS, "queries against packed 2- or 4-bit codes and their levels"},
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
     {NULL, NULL, 0, NULL},
@@ -381,12 +557,20 @@ static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's 
 
 PyMODINIT_FUNC PyInit__native(void) {
     int level = x86_level();
+    const char *cap = getenv("VECTRO_SIMD"); /* "avx2" or "none": at most that (tests reach every path) */
+    if (cap && strcmp(cap, "none") == 0)
+        level = 0;
+    else if (cap && strcmp(cap, "avx2") == 0 && level > 1)
+        level = 1;
+    simd_level = level;
     if (level == 2) {
         score_rows = score_rows_avx512;
         int8_dot = int8_dot_avx512;
+        packed_rows = packed_rows_avx512;
     } else if (level == 1) {
         score_rows = score_rows_avx2;
         int8_dot = int8_dot_avx2;
+        packed_rows = packed_rows_avx2;
     }
     return PyModule_Create(&module);
 }
