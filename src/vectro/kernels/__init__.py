@@ -13,7 +13,7 @@ What runs where:
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
 The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
-and its top-k) and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
+and its top-k), float32 scoring, and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
 their levels looked up in registers, where numba reads a table or per-byte tables) also have C
 kernels (`_native.c`, built at install where a C compiler is found). They run in place of
 numba's, so a process that uses only them (a `vectro serve` of int8 collections) never loads
@@ -337,9 +337,21 @@ def int8_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:
     c = _c()
     if c is not None and codes.flags.c_contiguous:
         out = np.empty((len(Q), len(codes)), dtype=np.float32)
-        c.int8_scores(Q, codes, out, len(Q), len(codes), codes.shape[1], dim, _c_threads())
+        c.row_scores(Q, codes, out, len(Q), len(codes), codes.shape[1], dim, _c_threads(), False)
         return out
     return _module().int8_scores(Q, codes.view(np.int8), _scales(codes, dim), dim)
+
+
+def float32_scores(Q: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
+    """Q float32 (nq, d) against float32 rows stored as bytes (n, 4d), read in place: float32 (nq, n);
+    None without the C kernels (numba's would be no faster than BLAS)."""
+    c, codes = _c(), np.asarray(codes)
+    if c is None or not codes.flags.c_contiguous:
+        return None
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    out = np.empty((len(Q), len(codes)), dtype=np.float32)
+    c.row_scores(Q, codes, out, len(Q), len(codes), codes.shape[1], Q.shape[1], _c_threads(), True)
+    return out
 
 
 def int16_scores(Q: np.ndarray, codes: np.ndarray, dim: int) -> np.ndarray:

@@ -151,18 +151,35 @@ static float int8_dot_plain(const float *q, const int8_t *c, Py_ssize_t dim) {
 
 typedef float (*dot_fn)(const float *q, const int8_t *c, Py_ssize_t dim);
 
-/* rows start..stop-1 of codes against every query: out[q * n + i] */
-#define SCORE_ROWS(name, dot)                                                                            \
+/* rows start..stop-1 of codes against every query: out[q * n + i]; SCALED: times the row's float32
+ * scale stored after its dim codes (int8), or not (float32 rows are the vectors themselves) */
+#define SCORE_ROWS(name, dot, SCALED)                                                                    \
     static void name(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t start, Py_ssize_t stop, \
                      Py_ssize_t n, Py_ssize_t width, Py_ssize_t dim, float *out) {                          \
         for (Py_ssize_t i = start; i < stop; i++) {                                                       \
             const uint8_t *row = codes + i * width;                                                       \
-            float scale = row_scale(row, dim);                                                            \
+            float scale = SCALED ? row_scale(row, dim) : 1.0f;                                            \
             for (Py_ssize_t q = 0; q < nq; q++)                                                           \
-                out[q * n + i] = dot(Q + q * dim, (const int8_t *)row, dim) * scale;                      \
+                out[q * n + i] = dot(Q + q * dim, (const void *)row, dim) * scale;                        \
         }                                                                                                 \
     }
-SCORE_ROWS(score_rows_plain, int8_dot_plain)
+
+static float f32_dot_plain(const float *q, const float *x, Py_ssize_t dim) {
+    float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+    Py_ssize_t j = 0;
+    for (; j + 4 <= dim; j += 4) {
+        a0 += q[j] * x[j];
+        a1 += q[j + 1] * x[j + 1];
+        a2 += q[j + 2] * x[j + 2];
+        a3 += q[j + 3] * x[j + 3];
+    }
+    for (; j < dim; j++)
+        a0 += q[j] * x[j];
+    return (a0 + a1) + (a2 + a3);
+}
+
+SCORE_ROWS(score_rows_plain, int8_dot_plain, 1)
+SCORE_ROWS(f32_rows_plain, f32_dot_plain, 0)
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -191,7 +208,29 @@ VECTRO_AVX2 static inline float int8_dot_avx2(const float *q, const int8_t *c, P
     return acc;
 }
 
-VECTRO_AVX2 SCORE_ROWS(score_rows_avx2, int8_dot_avx2)
+VECTRO_AVX2 SCORE_ROWS(score_rows_avx2, int8_dot_avx2, 1)
+
+VECTRO_AVX2 static inline float f32_dot_avx2(const float *q, const float *x, Py_ssize_t dim) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+    Py_ssize_t j = 0;
+    for (; j + 32 <= dim; j += 32) {
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(x + j), a0);
+        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), _mm256_loadu_ps(x + j + 8), a1);
+        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), _mm256_loadu_ps(x + j + 16), a2);
+        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), _mm256_loadu_ps(x + j + 24), a3);
+    }
+    for (; j + 8 <= dim; j += 8)
+        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(x + j), a0);
+    __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
+    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+    for (; j < dim; j++)
+        acc += q[j] * x[j];
+    return acc;
+}
+
+VECTRO_AVX2 SCORE_ROWS(f32_rows_avx2, f32_dot_avx2, 0)
 
 #define VECTRO_AVX512 __attribute__((target("avx512f")))
 
@@ -215,7 +254,26 @@ VECTRO_AVX512 static inline float int8_dot_avx512(const float *q, const int8_t *
     return acc;
 }
 
-VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512)
+VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512, 1)
+
+VECTRO_AVX512 static inline float f32_dot_avx512(const float *q, const float *x, Py_ssize_t dim) {
+    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
+    Py_ssize_t j = 0;
+    for (; j + 64 <= dim; j += 64) {
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(x + j), a0);
+        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), _mm512_loadu_ps(x + j + 16), a1);
+        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), _mm512_loadu_ps(x + j + 32), a2);
+        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), _mm512_loadu_ps(x + j + 48), a3);
+    }
+    for (; j + 16 <= dim; j += 16)
+        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(x + j), a0);
+    float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    for (; j < dim; j++)
+        acc += q[j] * x[j];
+    return acc;
+}
+
+VECTRO_AVX512 SCORE_ROWS(f32_rows_avx512, f32_dot_avx512, 0)
 
 /* the code bits of 8 values: 4 bytes of 4-bit codes, 2 of 2-bit ones (fixed sizes: memcpy inlines) */
 static inline __attribute__((always_inline)) uint32_t eight_values(const uint8_t *at, int bits) {
@@ -306,6 +364,8 @@ static int x86_level(void) {
 #define score_rows_avx2 score_rows_plain
 #define int8_dot_avx512 int8_dot_plain
 #define score_rows_avx512 score_rows_plain
+#define f32_rows_avx2 f32_rows_plain
+#define f32_rows_avx512 f32_rows_plain
 #define packed_rows_avx2 packed_rows_plain
 #define packed_rows_avx512 packed_rows_plain
 static int x86_level(void) { return 0; }
@@ -315,13 +375,15 @@ typedef void (*rows_fn)(const float *, Py_ssize_t, const uint8_t *, Py_ssize_t, 
                         Py_ssize_t, float *);
 static int simd_level = 0;                        /* 0 plain C, 1 AVX2 + FMA, 2 AVX-512: set at module load */
 static rows_fn score_rows = score_rows_plain; /* set with it (PyInit__native) */
+static rows_fn f32_rows = f32_rows_plain;
 static void (*packed_rows)(const packed_job *, Py_ssize_t, Py_ssize_t) = packed_rows_plain;
 static dot_fn int8_dot = int8_dot_plain;
 
-static void int8_scores_rows(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t n, Py_ssize_t width,
-                             Py_ssize_t dim, float *out, int threads) {
+/* `rows` over every row, split between `threads` where the scan is big enough to pay for them */
+static void scan_rows(rows_fn rows, const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t n,
+                      Py_ssize_t width, Py_ssize_t dim, float *out, int threads) {
     if (threads < 2 || n * dim * nq < (1 << 20)) {
-        score_rows(Q, nq, codes, 0, n, n, width, dim, out);
+        rows(Q, nq, codes, 0, n, n, width, dim, out);
         return;
     }
 #pragma omp parallel num_threads(threads)
@@ -331,7 +393,7 @@ static void int8_scores_rows(const float *Q, Py_ssize_t nq, const uint8_t *codes
 #else
         int t = 0, count = 1;
 #endif
-        score_rows(Q, nq, codes, n * t / count, n * (t + 1) / count, n, width, dim, out);
+        rows(Q, nq, codes, n * t / count, n * (t + 1) / count, n, width, dim, out);
     }
 }
 
@@ -435,16 +497,17 @@ static PyObject *py_absmax_decode(PyObject *self, PyObject *args) {
     return result;
 }
 
-static PyObject *py_int8_scores(PyObject *self, PyObject *args) {
+/* int8 rows (float_rows 0: dim codes, then the scale) or float32 rows (1: the vectors) */
+static PyObject *py_row_scores(PyObject *self, PyObject *args) {
     Py_buffer Q, codes, out;
     Py_ssize_t nq, n, width, dim;
-    int threads;
-    if (!PyArg_ParseTuple(args, "y*y*w*nnnni", &Q, &codes, &out, &nq, &n, &width, &dim, &threads))
+    int threads, float_rows;
+    if (!PyArg_ParseTuple(args, "y*y*w*nnnnip", &Q, &codes, &out, &nq, &n, &width, &dim, &threads, &float_rows))
         return NULL;
     PyObject *result = NULL;
     if (need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&out, nq * n * 4, "out")) {
         Py_BEGIN_ALLOW_THREADS
-        int8_scores_rows(Q.buf, nq, codes.buf, n, width, dim, out.buf, threads);
+        scan_rows(float_rows ? f32_rows : score_rows, Q.buf, nq, codes.buf, n, width, dim, out.buf, threads);
         Py_END_ALLOW_THREADS
         result = Py_NewRef(Py_None);
     }
@@ -546,7 +609,7 @@ static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
     {"absmax_decode", py_absmax_decode, METH_VARARGS, "per-vector abs-max rows (4, 8, 16 bits) to float32"},
-    {"int8_scores", py_int8_scores, METH_VARARGS, "queries against per-vector int8 rows"},
+    {"row_scores", py_row_scores, METH_VARARGS, "queries against per-vector int8 rows, or float32 rows"},
     {"packed_scores", py_packed_scores, METH_VARARGS, "queries against packed 2- or 4-bit codes and their levels"},
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
@@ -565,10 +628,12 @@ PyMODINIT_FUNC PyInit__native(void) {
     simd_level = level;
     if (level == 2) {
         score_rows = score_rows_avx512;
+        f32_rows = f32_rows_avx512;
         int8_dot = int8_dot_avx512;
         packed_rows = packed_rows_avx512;
     } else if (level == 1) {
         score_rows = score_rows_avx2;
+        f32_rows = f32_rows_avx2;
         int8_dot = int8_dot_avx2;
         packed_rows = packed_rows_avx2;
     }
