@@ -31,16 +31,21 @@ class FilterError(VectroError):
         self.path = path
 
 
+_TRUE, _FALSE, _NULL = ("b", True), ("b", False), ("z", None)  # shared: every record holding them meets here
+
+
 def _key(value):
-    """A hashable key under which equal JSON scalars meet (1 == 1.0, but True is not 1)."""
+    """A hashable key under which equal JSON scalars meet (1 == 1.0, but True is not 1): a string is its
+    own key and a number its float (no tuple per distinct value: unique strings such as titles are
+    common, and each would cost one); true, false and null are three shared tuples."""
     if isinstance(value, bool):
-        return ("b", value)
+        return _TRUE if value else _FALSE
     if isinstance(value, (int, float)):
-        return ("n", float(value))
+        return float(value)
     if isinstance(value, str):
-        return ("s", value)
+        return value
     if value is None:
-        return ("z", None)
+        return _NULL
     return None  # objects are reached by their dotted paths, not compared whole
 
 
@@ -70,16 +75,18 @@ def _members(entry) -> set | tuple:
 
 
 class PayloadIndex:
-    """Per dotted path: which ids hold it (`present`) and value key -> ids (`values`).
+    """Per dotted path: value key -> ids (`values`), and which ids hold an object or a list there
+    (`containers`); which ids hold a path at all ($exists) is the union of the two.
 
     The server keeps one per collection in RAM, so what a record costs here is counted: a value
     held by one record maps to that id itself (a set only from the second holder on: unique
-    values such as titles would otherwise cost a set each), and a record's own entries, kept so
-    that removal touches only them, are one flat tuple (path, value, path, value, ...) of interned
-    paths and the raw values, from which removal rebuilds the keys."""
+    values such as titles would otherwise cost a set each), no per-path set lists every holder of
+    a scalar, and a record's own entries, kept so that removal touches only them, are one flat
+    tuple (path, value, path, value, ...) of interned paths and the raw values, from which removal
+    rebuilds the keys."""
 
     def __init__(self):
-        self.present: dict[str, set] = defaultdict(set)
+        self.containers: dict[str, set] = defaultdict(set)
         self.values: dict[str, dict] = defaultdict(dict)
         self._fields: dict[str, tuple] = {}
 
@@ -93,8 +100,8 @@ class PayloadIndex:
         entries = []
         for path, value, container in _flatten(payload or {}):
             path = sys.intern(path)
-            self.present[path].add(id_)
             if container:
+                self.containers[path].add(id_)
                 entries += (path, _CONTAINER)
                 continue
             bucket, key = self.values[path], _key(value)
@@ -111,8 +118,8 @@ class PayloadIndex:
     def remove(self, id_: str) -> None:
         entries = self._fields.pop(id_, ())
         for path, value in zip(entries[::2], entries[1::2]):
-            self.present[path].discard(id_)
             if value is _CONTAINER:
+                self.containers[path].discard(id_)
                 continue
             bucket, key = self.values[path], _key(value)
             held = bucket.get(key)
@@ -177,7 +184,7 @@ class PayloadIndex:
         if op == "$exists":
             if not isinstance(operand, bool):
                 raise FilterError("$exists takes true or false", where)
-            present = set(self.present.get(path, ()))
+            present = set(self.containers.get(path, ())).union(*map(_members, values.values()))
             return present if operand else self.all_ids() - present
         if op in ("$gt", "$gte", "$lt", "$lte"):
             return self._range(values, op, operand, where)
@@ -185,8 +192,8 @@ class PayloadIndex:
             key = _scalar_key(operand, op, where)
             hit = set(_members(values.get(key)))  # list elements are indexed under the path
             if isinstance(operand, str):  # and strings holding it as a substring
-                for (kind, value), held in values.items():
-                    if kind == "s" and operand in value:
+                for key, held in values.items():
+                    if type(key) is str and operand in key:
                         hit.update(_members(held))
             return hit
         raise FilterError(f"unknown operator {op!r}; use one of {', '.join(sorted(FIELD_OPS | LOGIC_OPS))}", where)
@@ -195,11 +202,12 @@ class PayloadIndex:
         if isinstance(operand, bool) or not isinstance(operand, (int, float, str)) or (
                 isinstance(operand, float) and not math.isfinite(operand)):
             raise FilterError(f"{op} compares with a number or a string, got {operand!r}", where)
-        kind, bound = ("s", operand) if isinstance(operand, str) else ("n", float(operand))
+        bound = operand if isinstance(operand, str) else float(operand)
+        kind = type(bound)  # strings compare with strings, numbers (float keys) with numbers
         compare = {"$gt": bound.__lt__, "$gte": bound.__le__, "$lt": bound.__gt__, "$lte": bound.__ge__}[op]
         hit = set()
-        for (value_kind, value), held in values.items():  # distinct values, never payloads
-            if value_kind == kind and compare(value):
+        for key, held in values.items():  # distinct values, never payloads
+            if type(key) is kind and compare(key):
                 hit.update(_members(held))
         return hit
 
