@@ -178,6 +178,22 @@ def test_import_is_lazy_and_compiled_kernels_are_cached_on_disk(tmp_path):
     assert any(p.name.startswith("_jit._half_encode") and p.suffix == ".nbi" for p in cache.iterdir())
 
 
+@pytest.mark.parametrize("n, k", [(5000, 40), (100, 1), (1000, 999), (7, 3), (12, 12)])
+def test_top_k_orders_by_score_then_index(n, k, rng, compiled):
+    """ranking.top_k (the C heap where built, else argpartition): score descending, ties to the lower
+    index, against an independent reference (Python's sort of (-score, index)); many ties, and -inf."""
+    from vectro.metrics import top_k
+
+    scores = rng.integers(0, 20, (3, n)).astype(np.float32)
+    scores[0, ::7] = -np.inf
+    ids, best = top_k(scores, k)
+    for q in range(3):
+        expected = sorted(range(n), key=lambda i: (-scores[q, i], i))[:k]
+        np.testing.assert_array_equal(best[q], scores[q, expected])
+        if compiled == "auto" and kernels._c_module() is not None:  # argpartition may pick any of tied ids
+            assert ids[q].tolist() == expected
+
+
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
 @pytest.mark.parametrize("simd", ["avx512", "avx2", "none"])
 def test_every_instruction_set_of_the_c_kernels_scores_as_numpy_does(simd):

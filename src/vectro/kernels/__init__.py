@@ -13,7 +13,7 @@ What runs where:
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
 The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
-and its top-k), float32 scoring, and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
+and its top-k, the top-k of a scan), float32 scoring, and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
 their levels looked up in registers, where numba reads a table or per-byte tables) also have C
 kernels (`_native.c`, built at install where a C compiler is found). They run in place of
 numba's, so a process that uses only them (a `vectro serve` of int8 collections) never loads
@@ -411,6 +411,19 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
     return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes),
                                    np.asarray(scales, dtype=np.float32),
                                    np.ascontiguousarray(levels, dtype=np.float32))
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each row's k highest of float32 scores (nq, n), 1 <= k <= n: indices int64 and scores (nq, k),
+    score descending, ties to the lower index; None without the C kernels (a heap of k per row:
+    one compare per score where NumPy's argpartition copies and partitions the whole row)."""
+    c = _c()
+    if c is None:
+        return None
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    ids, best = np.empty((len(scores), k), dtype=np.int64), np.empty((len(scores), k), dtype=np.float32)
+    c.top_k(scores, ids, best, scores.shape[0], scores.shape[1], k)
+    return ids, best
 
 
 # candidates x places above which best_candidates sorts (n log n) instead of selecting (n x k)

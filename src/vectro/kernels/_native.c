@@ -1,5 +1,5 @@
 /* C kernels for the int8 path: per-vector abs-max encode and decode, single-query int8 scoring, shortlist
- * re-scoring and the top-k of a shortlist; and few-query scoring of packed 2- and 4-bit codes (int2, int4,
+ * re-scoring, the top-k of a shortlist and of a scan; and few-query scoring of packed 2- and 4-bit codes (int2, int4,
  * nf4, rq:2, rq:4) with their levels looked up in registers. Built at install where a C compiler is found (an optional
  * extension: without one, numba's kernels do the same jobs). They do what numba's do in a process
  * that never loads numba and LLVM: about 150 MiB less resident memory (a `vectro serve` process).
@@ -446,6 +446,50 @@ static void best_of(const int64_t *rows, const float *scores, Py_ssize_t nq, Py_
     }
 }
 
+/* ----- the k best of each row of scores: a heap of k, the worst at its root ----------------------
+ * Order: score descending, then index ascending (what ranking.top_k's sort gives). Most scores
+ * of a long row lose to the root at one compare, so the cost is one pass over the row. */
+static inline int worse(float sa, int64_t ia, float sb, int64_t ib) { return sa < sb || (sa == sb && ia > ib); }
+
+static void sift_down(float *hs, int64_t *hi, Py_ssize_t size, Py_ssize_t at) {
+    for (;;) {
+        Py_ssize_t child = 2 * at + 1, worst = at;
+        if (child < size && worse(hs[child], hi[child], hs[worst], hi[worst]))
+            worst = child;
+        if (child + 1 < size && worse(hs[child + 1], hi[child + 1], hs[worst], hi[worst]))
+            worst = child + 1;
+        if (worst == at)
+            return;
+        float ts = hs[at];
+        int64_t ti = hi[at];
+        hs[at] = hs[worst], hi[at] = hi[worst], hs[worst] = ts, hi[worst] = ti;
+        at = worst;
+    }
+}
+
+static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssize_t k, int64_t *ids, float *best) {
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        const float *row = scores + q * n;
+        float *hs = best + q * k;
+        int64_t *hi = ids + q * k;
+        for (Py_ssize_t i = 0; i < k; i++)
+            hs[i] = row[i], hi[i] = i;
+        for (Py_ssize_t at = k / 2; at-- > 0;)
+            sift_down(hs, hi, k, at);
+        for (Py_ssize_t i = k; i < n; i++)
+            if (worse(hs[0], hi[0], row[i], i)) {
+                hs[0] = row[i], hi[0] = i;
+                sift_down(hs, hi, k, 0);
+            }
+        for (Py_ssize_t size = k; size > 1; size--) { /* heap sort: the worst goes last, best first remains */
+            float ts = hs[0];
+            int64_t ti = hi[0];
+            hs[0] = hs[size - 1], hi[0] = hi[size - 1], hs[size - 1] = ts, hi[size - 1] = ti;
+            sift_down(hs, hi, size - 1, 0);
+        }
+    }
+}
+
 /* ----- Python bindings: the wrappers in __init__.py check shapes and dtypes ------------------ */
 static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     if (b->len < bytes) {
@@ -605,6 +649,26 @@ static PyObject *py_best_candidates(PyObject *self, PyObject *args) {
     return result;
 }
 
+static PyObject *py_top_k(PyObject *self, PyObject *args) {
+    Py_buffer scores, ids, best;
+    Py_ssize_t nq, n, k;
+    if (!PyArg_ParseTuple(args, "y*w*w*nnn", &scores, &ids, &best, &nq, &n, &k))
+        return NULL;
+    PyObject *result = NULL;
+    if (k < 1 || k > n) {
+        PyErr_Format(PyExc_ValueError, "k = %zd: 1..%zd expected", k, n);
+    } else if (need(&scores, nq * n * 4, "scores") && need(&ids, nq * k * 8, "ids") && need(&best, nq * k * 4, "best")) {
+        Py_BEGIN_ALLOW_THREADS
+        top_k_rows(scores.buf, nq, n, k, ids.buf, best.buf);
+        Py_END_ALLOW_THREADS
+        result = Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&scores);
+    PyBuffer_Release(&ids);
+    PyBuffer_Release(&best);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
@@ -612,6 +676,7 @@ static PyMethodDef methods[] = {
     {"row_scores", py_row_scores, METH_VARARGS, "queries against per-vector int8 rows, or float32 rows"},
     {"packed_scores", py_packed_scores, METH_VARARGS, "queries against packed 2- or 4-bit codes and their levels"},
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
+    {"top_k", py_top_k, METH_VARARGS, "each row's k highest scores, best first (ties: lower index first)"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
     {NULL, NULL, 0, NULL},
 };

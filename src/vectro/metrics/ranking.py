@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
+
 #: |x|^2 at or below which a row counts as the zero vector when cosine divides by |x|: its score is 0
 ZERO_SQ_NORM = 1e-30
 
@@ -37,6 +39,13 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """
     nq, n = scores.shape
     kk = min(k, n)
+    fast = kernels.top_k(scores, kk) if 0 < kk < n and kernels.available() else None  # C: one pass, a heap of k
+    if fast is not None:
+        ids, best = fast
+        if kk < k:
+            ids = np.hstack([ids, np.full((nq, k - kk), -1, dtype=np.int64)])
+            best = np.hstack([best, np.full((nq, k - kk), -np.inf, dtype=np.float32)])
+        return ids, best
     part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (nq, 1))
     part_scores = np.take_along_axis(scores, part, axis=1)
     order = np.lexsort((part, -part_scores), axis=1)
