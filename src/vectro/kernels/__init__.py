@@ -12,7 +12,7 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
-The int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
+The int8 path (abs-max encode and decode at 4, 8 and 16 bits, nf4's encode, int8 scoring, shortlist re-scoring
 and its top-k, the top-k of a scan), float32 scoring, and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
 their levels looked up in registers, where numba reads a table or per-byte tables) also have C
 kernels (`_native.c`, built at install where a C compiler is found). They run in place of
@@ -191,8 +191,15 @@ def absmax_decode(codes: np.ndarray, out: np.ndarray, bits: int) -> None:
 def codebook_encode(X: np.ndarray, out: np.ndarray, thresholds: np.ndarray, bits: int) -> int:
     """Nearest of 2**bits levels on a per-vector abs-max scale, packed, then the float32 scale, into
     uint8 out (n, width); first bad row or -1."""
-    scales = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
+    c = _c()
+    thresholds = np.asarray(thresholds, dtype=np.float32)
+    if (c is not None and X.dtype == np.float32 and X.flags.c_contiguous and out.flags.c_contiguous
+            and np.all(thresholds[1:] >= thresholds[:-1])):
+        c.codebook_encode(X, out, bad, np.ascontiguousarray(thresholds), X.shape[0], X.shape[1], out.shape[1], bits,
+                          _c_threads())
+        return _first(bad)
+    scales = np.empty(len(X), dtype=np.float32)
     _module().codebook_encode(X, out, scales, bad, thresholds, bits)
     out[:, out.shape[1] - 4 :] = scales.view(np.uint8).reshape(-1, 4)
     return _first(bad)

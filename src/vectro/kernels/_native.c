@@ -1,4 +1,4 @@
-/* C kernels for the int8 path: per-vector abs-max encode and decode, single-query int8 scoring, shortlist
+/* C kernels for the int8 path: per-vector abs-max encode (and nf4's) and decode, single-query int8 scoring, shortlist
  * re-scoring, the top-k of a shortlist and of a scan; and few-query scoring of packed 2- and 4-bit codes (int2, int4,
  * nf4, rq:2, rq:4) with their levels looked up in registers. Built at install where a C compiler is found (an optional
  * extension: without one, numba's kernels do the same jobs). They do what numba's do in a process
@@ -74,6 +74,143 @@ static void absmax_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, uin
         }
         memcpy(row + width - 4, &scale, 4);
     }
+}
+
+/* nearest of 2**bits levels on a per-vector abs-max scale (nf4): the code is how many of the sorted
+ * thresholds lie below x / max|x|, counted threshold by threshold over the row (a loop that
+ * vectorises), then packed low value first; the scale follows the packed codes */
+VECTRO_CLONES
+static void codebook_encode_block(const float *X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t dim, uint8_t *out,
+                                  Py_ssize_t width, uint8_t *bad, const float *thresholds, int count, int bits,
+                                  float *values, int32_t *codes) {
+    int per_byte = 8 / bits;
+    for (Py_ssize_t i = start; i < stop; i++) {
+        const float *x = X + i * dim;
+        uint8_t *row = out + i * width;
+        uint32_t peak = 0;
+        for (Py_ssize_t j = 0; j < dim; j++) {
+            uint32_t b;
+            memcpy(&b, x + j, 4);
+            b &= 0x7FFFFFFFu;
+            peak = b > peak ? b : peak;
+        }
+        bad[i] = peak >= 0x7F800000u;
+        float scale;
+        memcpy(&scale, &peak, 4);
+        if (scale == 0.0f)
+            scale = 1.0f;
+        for (Py_ssize_t j = 0; j < dim; j++) {
+            values[j] = x[j] / scale;
+            codes[j] = 0;
+        }
+        for (int t = 0; t < count; t++) {
+            float edge = thresholds[t];
+            for (Py_ssize_t j = 0; j < dim; j++)
+                codes[j] += values[j] > edge;
+        }
+        for (Py_ssize_t b = 0; b < (dim + per_byte - 1) / per_byte; b++) {
+            unsigned byte = 0;
+            for (int t = 0; t < per_byte && b * per_byte + t < dim; t++)
+                byte |= (unsigned)codes[b * per_byte + t] << (t * bits);
+            row[b] = (uint8_t)byte;
+        }
+        memcpy(row + width - 4, &scale, 4);
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+/* 4-bit codes with at most 15 sorted thresholds (nf4), 16 values a step: a branch-free binary search,
+ * each probe one permute of the thresholds (padded with +inf) and one compare; then each pair of
+ * codes becomes a byte (low value first) */
+__attribute__((target("avx512f,avx512bw,avx512vl")))
+static void nibble_search_rows(const float *X, Py_ssize_t start, Py_ssize_t stop, Py_ssize_t dim, uint8_t *out,
+                               Py_ssize_t width, uint8_t *bad, const float *thresholds, int count) {
+    float table[16];
+    for (int t = 0; t < 16; t++)
+        table[t] = t < count ? thresholds[t] : INFINITY;
+    const __m512 edges = _mm512_loadu_ps(table);
+    const __m512i one = _mm512_set1_epi32(1), two = _mm512_set1_epi32(2), four = _mm512_set1_epi32(4),
+                  eight = _mm512_set1_epi32(8), three = _mm512_set1_epi32(3), seven = _mm512_set1_epi32(7);
+    const __m128i pair = _mm_set1_epi16(0x1001); /* byte 2i + 16 * byte 2i+1 */
+    for (Py_ssize_t i = start; i < stop; i++) {
+        const float *x = X + i * dim;
+        uint8_t *row = out + i * width;
+        uint32_t peak = 0;
+        for (Py_ssize_t j = 0; j < dim; j++) {
+            uint32_t b;
+            memcpy(&b, x + j, 4);
+            b &= 0x7FFFFFFFu;
+            peak = b > peak ? b : peak;
+        }
+        bad[i] = peak >= 0x7F800000u;
+        float scale;
+        memcpy(&scale, &peak, 4);
+        if (scale == 0.0f)
+            scale = 1.0f;
+        const __m512 s = _mm512_set1_ps(scale);
+        Py_ssize_t j = 0;
+        for (; j + 16 <= dim; j += 16) {
+            __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + j), s);
+            __m512i at = _mm512_maskz_mov_epi32(_mm512_cmp_ps_mask(v, _mm512_permutexvar_ps(seven, edges), _CMP_GT_OQ), eight);
+            at = _mm512_mask_add_epi32(at, _mm512_cmp_ps_mask(v, _mm512_permutexvar_ps(_mm512_add_epi32(at, three), edges), _CMP_GT_OQ), at, four);
+            at = _mm512_mask_add_epi32(at, _mm512_cmp_ps_mask(v, _mm512_permutexvar_ps(_mm512_add_epi32(at, one), edges), _CMP_GT_OQ), at, two);
+            at = _mm512_mask_add_epi32(at, _mm512_cmp_ps_mask(v, _mm512_permutexvar_ps(at, edges), _CMP_GT_OQ), at, one);
+            __m128i bytes = _mm512_cvtepi32_epi8(at);
+            __m128i packed = _mm_packus_epi16(_mm_maddubs_epi16(bytes, pair), _mm_setzero_si128());
+            _mm_storel_epi64((__m128i *)(row + j / 2), packed);
+        }
+        for (; j < dim; j += 2) { /* the last values, two to a byte */
+            unsigned byte = 0;
+            for (Py_ssize_t t = j; t < j + 2 && t < dim; t++) {
+                float v = x[t] / scale;
+                unsigned code = 0;
+                for (int e = 0; e < count; e++)
+                    code += v > thresholds[e];
+                byte |= code << (4 * (t - j));
+            }
+            row[j / 2] = (uint8_t)byte;
+        }
+        memcpy(row + width - 4, &scale, 4);
+    }
+}
+
+static int has_avx512bw(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+}
+#endif
+
+static int nibble_search = 0; /* AVX-512 BW: set at module load */
+
+/* `thresholds` sorted ascending (the wrapper checks) */
+static int codebook_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, uint8_t *out, Py_ssize_t width,
+                                uint8_t *bad, const float *thresholds, int count, int bits, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * dim >= (1 << 18))
+    {
+        float *values = malloc(dim * sizeof *values); /* this thread's scratch row */
+        int32_t *codes = malloc(dim * sizeof *codes);
+#ifdef _OPENMP
+        int t = omp_get_thread_num(), parts = omp_get_num_threads();
+#else
+        int t = 0, parts = 1;
+#endif
+        Py_ssize_t first = n * t / parts, last = n * (t + 1) / parts;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        if (nibble_search && bits == 4 && count <= 15)
+            nibble_search_rows(X, first, last, dim, out, width, bad, thresholds, count);
+        else
+#endif
+        if (values && codes)
+            codebook_encode_block(X, first, last, dim, out, width, bad, thresholds, count, bits, values, codes);
+        else
+#pragma omp atomic write
+            failed = 1;
+        free(values);
+        free(codes);
+    }
+    return failed ? -1 : 0;
 }
 
 VECTRO_CLONES
@@ -523,6 +660,30 @@ static PyObject *py_absmax_encode(PyObject *self, PyObject *args) {
     return result;
 }
 
+static PyObject *py_codebook_encode(PyObject *self, PyObject *args) {
+    Py_buffer X, out, bad, thresholds;
+    Py_ssize_t n, dim, width;
+    int bits, threads;
+    if (!PyArg_ParseTuple(args, "y*w*w*y*nnnii", &X, &out, &bad, &thresholds, &n, &dim, &width, &bits, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    int count = (int)(thresholds.len / 4);
+    if (bits != 2 && bits != 4 && bits != 8) {
+        PyErr_Format(PyExc_ValueError, "codes of %d bits: 2, 4 or 8 expected", bits);
+    } else if (need(&X, n * dim * 4, "X") && need(&out, n * width, "out") && need(&bad, n, "bad")) {
+        int failed;
+        Py_BEGIN_ALLOW_THREADS
+        failed = codebook_encode_rows(X.buf, n, dim, out.buf, width, bad.buf, thresholds.buf, count, bits, threads);
+        Py_END_ALLOW_THREADS
+        result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&X);
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&bad);
+    PyBuffer_Release(&thresholds);
+    return result;
+}
+
 static PyObject *py_absmax_decode(PyObject *self, PyObject *args) {
     Py_buffer codes, out;
     Py_ssize_t n, dim, width;
@@ -672,6 +833,7 @@ static PyObject *py_top_k(PyObject *self, PyObject *args) {
 static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
+    {"codebook_encode", py_codebook_encode, METH_VARARGS, "nearest of non-uniform levels (nf4) and the abs-max scale"},
     {"absmax_decode", py_absmax_decode, METH_VARARGS, "per-vector abs-max rows (4, 8, 16 bits) to float32"},
     {"row_scores", py_row_scores, METH_VARARGS, "queries against per-vector int8 rows, or float32 rows"},
     {"packed_scores", py_packed_scores, METH_VARARGS, "queries against packed 2- or 4-bit codes and their levels"},
@@ -691,6 +853,9 @@ PyMODINIT_FUNC PyInit__native(void) {
     else if (cap && strcmp(cap, "avx2") == 0 && level > 1)
         level = 1;
     simd_level = level;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    nibble_search = level == 2 && has_avx512bw();
+#endif
     if (level == 2) {
         score_rows = score_rows_avx512;
         f32_rows = f32_rows_avx512;
