@@ -144,10 +144,11 @@ def compress(X, codec: str | Codec = "int8", *, metric: str = "cosine", fit_rows
     X = as_matrix(X, "X", finite=False)  # the encoders check NaN/Inf in their own pass
     codec = _fitted(codec, X.shape[1], lambda: sample(X, fit_rows, seed), lambda: X[:1], seed, fit_progress)
     codes = np.empty((len(X), codec.bytes_per_vector(X.shape[1])), dtype=np.uint8)
-    for start in range(0, len(X), BLOCK_ROWS):  # each block encoded straight into its rows of codes
-        codec.encode(X[start : start + BLOCK_ROWS], out=codes[start : start + BLOCK_ROWS], first_row=start)
+    step = _aligned(BLOCK_ROWS, codec)
+    for start in range(0, len(X), step):  # each block encoded straight into its rows of codes
+        codec.encode(X[start : start + step], out=codes[start : start + step], first_row=start)
         if progress:
-            progress(min(start + BLOCK_ROWS, len(X)), len(X))
+            progress(min(start + step, len(X)), len(X))
     return Compressed(codec, codes, {"metric": metric, "source_dtype": source_dtype})
 
 
@@ -179,7 +180,7 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     dst = Path(dst)
     if dst.suffix.lower() in (".npz", ".vqz"):
         codes = np.empty((source.n, codec.bytes_per_vector(source.dim)), dtype=np.uint8)
-        for start, block in _blocks(source, block_rows, progress):
+        for start, block in _blocks(source, block_rows, progress, codec):
             codec.encode(block, out=codes[start : start + len(block)], first_row=start)
         compressed = Compressed(codec, codes, meta)
         compressed.save(dst)
@@ -201,13 +202,20 @@ def write_codes(source: VectorSource, dst, codec: Codec, metadata: dict, block_r
     with container.ContainerWriter(dst, _file_meta(codec, source.n, metadata), sections) as writer:
         for name, value in state.items():
             writer.write(f"state/{name}", np.asarray(value))
-        buffer = np.empty((min(block_rows, source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
-        for start, block in _blocks(source, block_rows, progress):  # one code buffer, reused per block
+        buffer = np.empty((min(_aligned(block_rows, codec), source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
+        for start, block in _blocks(source, block_rows, progress, codec):  # one code buffer, reused per block
             writer.write("codes", codec.encode(block, out=buffer[: len(block)], first_row=start))
 
 
-def _blocks(source: VectorSource, rows: int, progress: Progress | None):
-    for start, block in source.blocks(rows):
+def _aligned(rows: int, codec: Codec) -> int:
+    """`rows` rounded up to a multiple of the codec's batch_rows: then every block starts where a
+    batch of the whole array's encode starts, so the codes do not depend on the block size."""
+    unit = max(1, codec.batch_rows)
+    return -(-rows // unit) * unit
+
+
+def _blocks(source: VectorSource, rows: int, progress: Progress | None, codec: Codec):
+    for start, block in source.blocks(_aligned(rows, codec)):
         yield start, block
         if progress:
             progress(start + len(block), source.n)

@@ -48,6 +48,7 @@ class ResidualVectorQuantizer(Codec):
     example = "rvq:16"
     summary = "residual quantisation: the sum of one row from each of M codebooks of 2**B, beam-searched (FAISS)"
     trainable = True
+    batch_rows = ENCODE_ROWS
     state_arrays = ("codebooks_", "scale_")
 
     def __init__(self, arg: str | None = None):
@@ -107,8 +108,9 @@ class ResidualVectorQuantizer(Codec):
     # ----- encode / decode / score ------------------------------------------------------------
     def _encode_block(self, X):
         rq = self._faiss_encoder()
-        # The beam search compares sums that BLAS rounds by the batch's shape, and near-ties flip: FAISS
-        # always gets ENCODE_ROWS-row batches, so a row's code never depends on the rows encoded with it.
+        # The beam search compares sums that BLAS rounds by the batch's shape and by a row's place in it,
+        # and near-ties flip: FAISS always gets ENCODE_ROWS-row batches, and blocks that start at a
+        # multiple of ENCODE_ROWS (batch_rows: compress aligns its blocks) give each row its whole-array code.
         n = len(X)
         padded = np.empty((-(-n // ENCODE_ROWS) * ENCODE_ROWS, X.shape[1]), dtype=np.float32)
         np.divide(X, self.scale_, out=padded[:n])

@@ -86,6 +86,9 @@ class Codec:
     state_arrays: ClassVar[tuple[str, ...]] = ()
     #: the smallest number of rows `fit` accepts
     min_fit_rows: ClassVar[int] = 1
+    #: rows the encoder computes together; a block that starts at a multiple of this encodes each row
+    #: exactly as the whole array does (`compress` aligns its blocks to it)
+    batch_rows: ClassVar[int] = 1
 
     def __init__(self, arg: str | None = None):
         if arg is not None:
