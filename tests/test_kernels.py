@@ -186,9 +186,10 @@ def test_top_k_orders_by_score_then_index(n, k, rng, compiled):
 
     scores = rng.integers(0, 20, (3, n)).astype(np.float32)
     scores[0, ::7] = -np.inf
+    scores[1, 1::5] = np.nan  # an overflowed score: ranked after everything, -inf included (NumPy's sort)
     ids, best = top_k(scores, k)
     for q in range(3):
-        expected = sorted(range(n), key=lambda i: (-scores[q, i], i))[:k]
+        expected = sorted(range(n), key=lambda i: (np.isnan(scores[q, i]), -np.nan_to_num(scores[q, i], nan=0), i))[:k]
         np.testing.assert_array_equal(best[q], scores[q, expected])
         if compiled == "auto" and kernels._c_module() is not None:  # argpartition may pick any of tied ids
             assert ids[q].tolist() == expected
@@ -228,6 +229,36 @@ print(kernels._c_module().simd())
     done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     levels = ["none", "avx2", "avx512"]
     assert levels.index(done.stdout.strip()) <= levels.index(simd)  # capped (less where the CPU has less)
+
+
+def test_a_numba_that_does_not_import_hands_over_to_numpy(tmp_path):
+    """numba found but failing to import (as when it does not support the installed NumPy): one clear
+    error, then the NumPy path for every call (the same codes)."""
+    import os
+    import subprocess
+    import sys
+
+    (tmp_path / "numba").mkdir()
+    (tmp_path / "numba" / "__init__.py").write_text("raise ImportError('Numba needs NumPy 1.0 or less')\n")
+    probe = """
+import numpy as np, vectro
+from vectro import kernels
+from vectro.errors import VectroError
+X = np.random.default_rng(0).standard_normal((50, 16)).astype(np.float32)
+try:
+    vectro.compress(X, "float16")
+    raise SystemExit("no error")
+except VectroError as exc:
+    assert "numba is installed but does not import (Numba needs NumPy 1.0 or less)" in str(exc), exc
+codes = vectro.compress(X, "float16").codes
+with kernels.backend("numpy"):
+    assert (codes == vectro.compress(X, "float16").codes).all()
+print(kernels.active())
+"""
+    env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "numpy"
 
 
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")

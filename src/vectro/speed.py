@@ -224,7 +224,7 @@ def run(n: int = 1_000_000, dim: int = 384, repeats: int = 3, scan_n: int = 50_0
     `scan_queries` (default: scan_n clustered vectors and `queries` more), every library pinned to `threads`.
     `log(row)` is called with each row as it is measured."""
     with pinned_threads(threads) as count:
-        report = {"backend": "numba" if kernels.available() else "numpy", "threads": count, "n": n, "dim": dim,
+        report = {"backend": kernels.active(), "threads": count, "n": n, "dim": dim,
                   "repeats": repeats}
         X = clustered_vectors(n, dim, seed=dim)
         report["refs"], report["codecs"] = codec_rows(X, repeats, log)

@@ -209,16 +209,14 @@ class RotationQuantizer(Codec):
         return np.ascontiguousarray(self.rotate(Q), dtype=np.float32)  # q.x = Rq.Rx: no row is rotated back
 
     def _score_block(self, rotated_queries, codes):
-        alpha = kernels.float_columns(codes, codes.shape[1] - 4)[:, 0]
         packed = self.bits in (4, 8) or (self.bits == 2 and kernels.native())  # 2 bits: C's levels kernel
         if len(rotated_queries) <= kernels.SMALL_BATCH and packed and kernels.available():
-            return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, alpha,
-                                         scale_at=codes.shape[1] - 4)
+            return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, scale_at=codes.shape[1] - 4)
         if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
             # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place
             luts = np.zeros((len(rotated_queries), codes.shape[1], 256), dtype=np.float32)
             luts[:, :-4] = kernels.packed_value_luts(rotated_queries, self.levels_, self.bits)
-            return kernels.table_scores(luts, codes) * alpha
+            return kernels.table_scores(luts, codes) * kernels.float_columns(codes, codes.shape[1] - 4)[:, 0]
         if len(rotated_queries) <= kernels.SMALL_BATCH and kernels.available():
             return kernels.bitplane_scores(rotated_queries, codes, self.levels_, self.bits)
         return rotated_queries @ self._rotated_decode(codes).T

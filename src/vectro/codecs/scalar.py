@@ -187,9 +187,7 @@ class _ScaledCodec(Codec):
         are built once per call by `_scoring_queries` and read in `_score_block`.)"""
         if self._table_kind() != "levels":
             return None
-        code_bytes = self._code_bytes(self.dim_)
-        scales = kernels.float_columns(codes, code_bytes)
-        return kernels.packed_scores(Q, codes, self._levels(), self.bits, scales[:, 0], scale_at=code_bytes)
+        return kernels.packed_scores(Q, codes, self._levels(), self.bits, scale_at=self._code_bytes(self.dim_))
 
     def _decode_block(self, codes: np.ndarray) -> np.ndarray:
         values, scales = self.split(codes)

@@ -52,17 +52,27 @@ def _configured() -> str:
 
 @lru_cache(maxsize=1)
 def _module():
-    """numba's kernels, imported (with numba and LLVM) on the first call that needs one."""
+    """numba's kernels, imported (with numba and LLVM) on the first call that needs one. numba found
+    but failing to import (say, a NumPy it does not support yet) raises once, naming the way out, and
+    `available()` is False from then on: every later call takes the NumPy path."""
+    global _numba_broken
     if _configured() == "numpy":
         return None
     try:
         import numba  # noqa: F401
-    except ImportError:
-        return None
+    except ImportError as exc:
+        from ..errors import VectroError
+
+        _numba_broken = True
+        raise VectroError(f"numba is installed but does not import ({exc}); the NumPy kernels take over from "
+                          "the next call (VECTRO_BACKEND=numpy selects them from the start)") from exc
     from . import _jit
 
     set_threads(None)
     return _jit
+
+
+_numba_broken = False
 
 
 @lru_cache(maxsize=1)
@@ -72,6 +82,10 @@ def _has_numba() -> bool:
     return _configured() != "numpy" and find_spec("numba") is not None
 
 
+#: the version of the C kernels' interface these wrappers call (VECTRO_NATIVE_API in _native.c)
+NATIVE_API = 2
+
+
 @lru_cache(maxsize=1)
 def _c_module():
     if _configured() != "auto":
@@ -79,6 +93,8 @@ def _c_module():
     try:
         from . import _native
     except ImportError:  # not built: no C compiler at install
+        return None
+    if getattr(_native, "API", None) != NATIVE_API:  # built from older sources: numba's kernels are used instead
         return None
     return _native
 
@@ -100,7 +116,7 @@ _forced: ContextVar[str | None] = ContextVar("vectro_backend", default=None)
 def available() -> bool:
     """Whether the compiled kernels run here: numba is installed, not disabled, not overridden
     (checked without importing it: numba loads on the first kernel the C ones do not cover)."""
-    return _forced.get() != "numpy" and _has_numba()
+    return _forced.get() != "numpy" and _has_numba() and not _numba_broken
 
 
 def active() -> str:
@@ -146,7 +162,8 @@ _threads: int | None = None  # the C kernels' thread count (set_threads); numba 
 
 
 def _c_threads() -> int:
-    return _threads if _threads is not None else set_threads(None)
+    """The C kernels' OpenMP threads: set_threads' count, at most the machine's cores (as numba's)."""
+    return min(_threads if _threads is not None else set_threads(None), os.cpu_count() or 1)
 
 
 def float_columns(codes: np.ndarray, start: int) -> np.ndarray:
@@ -398,12 +415,13 @@ def bitplane_scores(rotated_queries: np.ndarray, codes: np.ndarray, levels: np.n
                                      _scales(codes, codes.shape[1] - 4), levels, bits)
 
 
-def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray,
+def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray | None = None,
                   scale_at: int | None = None) -> np.ndarray:
     """Q float32 (nq, d) against rows packing d values of `bits` bits (2 with the C kernels, 4 or 8), low
     bits first, in their first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32
     (nq, n). The codes are read in place; trailing bytes (a stored scale) are not read. `scale_at`: the
-    byte where each row stores scales[i] as float32 (the C kernels read it there)."""
+    byte where each row stores scales[i] as float32 (the C kernels read it there; numba's take `scales`,
+    read from there when not given)."""
     c = _c()
     codes = np.asarray(codes)
     if c is not None and bits in (2, 4) and scale_at is not None and codes.flags.c_contiguous:
@@ -414,6 +432,8 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
         c.packed_scores(Q, codes, table, out, len(Q), len(codes), codes.shape[1], Q.shape[1], scale_at, bits,
                         _c_threads())
         return out
+    if scales is None:
+        scales = float_columns(codes, scale_at)[:, 0]
     split = np.ascontiguousarray(_by_code_byte(Q, bits).transpose(0, 2, 1))
     return _module().packed_scores(split, split.sum(axis=(1, 2), dtype=np.float32), np.asarray(codes),
                                    np.asarray(scales, dtype=np.float32),
@@ -425,9 +445,9 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
     score descending, ties to the lower index; None without the C kernels (a heap of k per row:
     one compare per score where NumPy's argpartition copies and partitions the whole row)."""
     c = _c()
-    if c is None:
+    if c is None or scores.dtype != np.float32:  # float64 ties would be decided after rounding
         return None
-    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    scores = np.ascontiguousarray(scores)
     ids, best = np.empty((len(scores), k), dtype=np.int64), np.empty((len(scores), k), dtype=np.float32)
     c.top_k(scores, ids, best, scores.shape[0], scores.shape[1], k)
     return ids, best

@@ -18,9 +18,10 @@
 #include <omp.h>
 #endif
 
-#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__)
-/* one build runs everywhere: the loader picks the x86-64-v4 (AVX-512) or -v3 (AVX2) clone where the CPU has it */
-#define VECTRO_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(__clang__) && defined(__linux__)
+/* one build runs everywhere: the loader (an ifunc, GCC on Linux) picks the AVX-512 or AVX2 clone
+ * where the CPU has it */
+#define VECTRO_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define VECTRO_CLONES
 #endif
@@ -189,8 +190,8 @@ static int codebook_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, ui
     int failed = 0;
 #pragma omp parallel num_threads(threads) if (threads > 1 && n * dim >= (1 << 18))
     {
-        float *values = malloc(dim * sizeof *values); /* this thread's scratch row */
-        int32_t *codes = malloc(dim * sizeof *codes);
+        float *values = malloc((dim ? dim : 1) * sizeof *values); /* this thread's scratch row */
+        int32_t *codes = malloc((dim ? dim : 1) * sizeof *codes);
 #ifdef _OPENMP
         int t = omp_get_thread_num(), parts = omp_get_num_threads();
 #else
@@ -586,7 +587,12 @@ static void best_of(const int64_t *rows, const float *scores, Py_ssize_t nq, Py_
 /* ----- the k best of each row of scores: a heap of k, the worst at its root ----------------------
  * Order: score descending, then index ascending (what ranking.top_k's sort gives). Most scores
  * of a long row lose to the root at one compare, so the cost is one pass over the row. */
-static inline int worse(float sa, int64_t ia, float sb, int64_t ib) { return sa < sb || (sa == sb && ia > ib); }
+static inline int worse(float sa, int64_t ia, float sb, int64_t ib) {
+    int nan_a = sa != sa, nan_b = sb != sb; /* NaN ranks below -inf (last, as NumPy's sort puts it) */
+    if (nan_a | nan_b)
+        return nan_a && (!nan_b || ia > ib);
+    return sa < sb || (sa == sb && ia > ib);
+}
 
 static void sift_down(float *hs, int64_t *hi, Py_ssize_t size, Py_ssize_t at) {
     for (;;) {
@@ -628,6 +634,16 @@ static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssiz
 }
 
 /* ----- Python bindings: the wrappers in __init__.py check shapes and dtypes ------------------ */
+/* n rows of width bytes, each holding at least `least` bytes: sizes that cannot overflow or go negative */
+static int rows_ok(Py_ssize_t n, Py_ssize_t dim, Py_ssize_t width, Py_ssize_t least) {
+    if (n < 0 || dim < 0 || width < least || (width > 0 && n > PY_SSIZE_T_MAX / width / 4)) {
+        PyErr_Format(PyExc_ValueError, "rows of %zd bytes for %zd values (at least %zd bytes expected), n = %zd", width,
+                     dim, least, n);
+        return 0;
+    }
+    return 1;
+}
+
 static int need(Py_buffer *b, Py_ssize_t bytes, const char *what) {
     if (b->len < bytes) {
         PyErr_Format(PyExc_ValueError, "%s holds %zd bytes, %zd expected", what, b->len, bytes);
@@ -648,7 +664,10 @@ static PyObject *py_absmax_encode(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*w*w*nnniii", &X, &out, &bad, &n, &dim, &width, &qmax, &bits, &threads))
         return NULL;
     PyObject *result = NULL;
-    if (need(&X, n * dim * 4, "X") && need(&out, n * width, "out") && need(&bad, n, "bad")) {
+    if (bits != 4 && bits != 8 && bits != 16)
+        PyErr_Format(PyExc_ValueError, "abs-max codes of %d bits: 4, 8 or 16 expected", bits);
+    else if (rows_ok(n, dim, width, (dim * bits + 7) / 8 + 4) && need(&X, n * dim * 4, "X") &&
+             need(&out, n * width, "out") && need(&bad, n, "bad")) {
         Py_BEGIN_ALLOW_THREADS
         absmax_encode_rows(X.buf, n, dim, out.buf, width, bad.buf, qmax, bits, threads);
         Py_END_ALLOW_THREADS
@@ -670,7 +689,8 @@ static PyObject *py_codebook_encode(PyObject *self, PyObject *args) {
     int count = (int)(thresholds.len / 4);
     if (bits != 2 && bits != 4 && bits != 8) {
         PyErr_Format(PyExc_ValueError, "codes of %d bits: 2, 4 or 8 expected", bits);
-    } else if (need(&X, n * dim * 4, "X") && need(&out, n * width, "out") && need(&bad, n, "bad")) {
+    } else if (rows_ok(n, dim, width, (dim * bits + 7) / 8 + 4) && need(&X, n * dim * 4, "X") &&
+               need(&out, n * width, "out") && need(&bad, n, "bad")) {
         int failed;
         Py_BEGIN_ALLOW_THREADS
         failed = codebook_encode_rows(X.buf, n, dim, out.buf, width, bad.buf, thresholds.buf, count, bits, threads);
@@ -691,7 +711,10 @@ static PyObject *py_absmax_decode(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*w*nnnii", &codes, &out, &n, &dim, &width, &bits, &threads))
         return NULL;
     PyObject *result = NULL;
-    if (need(&codes, n * width, "codes") && need(&out, n * dim * 4, "out")) {
+    if (bits != 4 && bits != 8 && bits != 16)
+        PyErr_Format(PyExc_ValueError, "abs-max codes of %d bits: 4, 8 or 16 expected", bits);
+    else if (rows_ok(n, dim, width, (dim * bits + 7) / 8 + 4) && need(&codes, n * width, "codes") &&
+             need(&out, n * dim * 4, "out")) {
         Py_BEGIN_ALLOW_THREADS
         absmax_decode_rows(codes.buf, n, dim, width, out.buf, bits, threads);
         Py_END_ALLOW_THREADS
@@ -710,7 +733,8 @@ static PyObject *py_row_scores(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*w*nnnnip", &Q, &codes, &out, &nq, &n, &width, &dim, &threads, &float_rows))
         return NULL;
     PyObject *result = NULL;
-    if (need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&out, nq * n * 4, "out")) {
+    if (rows_ok(n, dim, width, float_rows ? 4 * dim : dim + 4) && rows_ok(nq, dim, 4 * dim, 0) &&
+        need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&out, nq * n * 4, "out")) {
         Py_BEGIN_ALLOW_THREADS
         scan_rows(float_rows ? f32_rows : score_rows, Q.buf, nq, codes.buf, n, width, dim, out.buf, threads);
         Py_END_ALLOW_THREADS
@@ -732,7 +756,8 @@ static PyObject *py_packed_scores(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (job.bits != 2 && job.bits != 4) {
         PyErr_Format(PyExc_ValueError, "packed codes of %d bits: 2 or 4 expected", job.bits);
-    } else if (need(&Q, job.nq * job.dim * 4, "Q") && need(&codes, job.n * job.width, "codes") &&
+    } else if (rows_ok(job.n, job.dim, job.width, (job.dim * job.bits + 7) / 8 + 4) && rows_ok(job.nq, job.dim, 4 * job.dim, 0) &&
+               need(&Q, job.nq * job.dim * 4, "Q") && need(&codes, job.n * job.width, "codes") &&
                need(&levels, 16 * 4, "levels") && need(&out, job.nq * job.n * 4, "out")) {
         if (job.scale_at + 4 > job.width || (job.dim * job.bits + 7) / 8 > job.scale_at) {
             PyErr_SetString(PyExc_ValueError, "the scale must follow the packed codes inside each row");
@@ -760,8 +785,8 @@ static PyObject *py_int8_candidate_scores(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnn", &Q, &codes, &rows, &out, &nq, &n, &width, &dim, &c))
         return NULL;
     PyObject *result = NULL;
-    if (need(&Q, nq * dim * 4, "Q") && need(&codes, n * width, "codes") && need(&rows, nq * c * 8, "rows") &&
-        need(&out, nq * c * 4, "out")) {
+    if (rows_ok(n, dim, width, dim + 4) && rows_ok(nq, c, 8 * c, 0) && need(&Q, nq * dim * 4, "Q") &&
+        need(&codes, n * width, "codes") && need(&rows, nq * c * 8, "rows") && need(&out, nq * c * 4, "out")) {
         const int64_t *r = rows.buf;
         for (Py_ssize_t j = 0; j < nq * c; j++)
             if (r[j] < 0 || r[j] >= n) {
@@ -788,7 +813,7 @@ static PyObject *py_best_candidates(PyObject *self, PyObject *args) {
         return NULL;
     PyObject *result = NULL;
     Py_ssize_t *order = NULL;
-    if (need(&rows, nq * count * 8, "rows") && need(&scores, nq * count * 4, "scores") &&
+    if (rows_ok(nq, count, 8 * count, 0) && k >= 0 && need(&rows, nq * count * 8, "rows") && need(&scores, nq * count * 4, "scores") &&
         need(&top_rows, nq * k * 8, "top_rows") && need(&top_scores, nq * k * 4, "top_scores") && k <= count) {
         order = PyMem_RawMalloc((count ? count : 1) * sizeof *order);
         if (!order) {
@@ -818,7 +843,7 @@ static PyObject *py_top_k(PyObject *self, PyObject *args) {
     PyObject *result = NULL;
     if (k < 1 || k > n) {
         PyErr_Format(PyExc_ValueError, "k = %zd: 1..%zd expected", k, n);
-    } else if (need(&scores, nq * n * 4, "scores") && need(&ids, nq * k * 8, "ids") && need(&best, nq * k * 4, "best")) {
+    } else if (rows_ok(nq, n, 4 * n, 0) && need(&scores, nq * n * 4, "scores") && need(&ids, nq * k * 8, "ids") && need(&best, nq * k * 4, "best")) {
         Py_BEGIN_ALLOW_THREADS
         top_k_rows(scores.buf, nq, n, k, ids.buf, best.buf);
         Py_END_ALLOW_THREADS
@@ -845,6 +870,9 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's C kernels (see _native.c)", -1, methods};
 
+/* what the Python wrappers expect (kernels._c_module): a module built from older sources is not used */
+#define VECTRO_NATIVE_API 2
+
 PyMODINIT_FUNC PyInit__native(void) {
     int level = x86_level();
     const char *cap = getenv("VECTRO_SIMD"); /* "avx2" or "none": at most that (tests reach every path) */
@@ -867,5 +895,10 @@ PyMODINIT_FUNC PyInit__native(void) {
         int8_dot = int8_dot_avx2;
         packed_rows = packed_rows_avx2;
     }
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m && PyModule_AddIntConstant(m, "API", VECTRO_NATIVE_API) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }
