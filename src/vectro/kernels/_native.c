@@ -323,94 +323,65 @@ SCORE_ROWS(f32_rows_plain, f32_dot_plain, 0)
 #include <immintrin.h>
 #define VECTRO_AVX2 __attribute__((target("avx2,fma")))
 
-/* 32 codes per step: sign-extend 8 at a time to int32, convert, multiply-add into 4 running sums */
-VECTRO_AVX2 static inline float int8_dot_avx2(const float *q, const int8_t *c, Py_ssize_t dim) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-#define WIDE(at) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(c + (at)))))
-    Py_ssize_t j = 0;
-    for (; j + 32 <= dim; j += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), WIDE(j), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), WIDE(j + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), WIDE(j + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), WIDE(j + 24), a3);
-    }
-    for (; j + 8 <= dim; j += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), WIDE(j), a0);
-#undef WIDE
-    __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
+VECTRO_AVX2 static inline float hsum256(__m256 a) {
     __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
     h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-    for (; j < dim; j++)
-        acc += q[j] * (float)c[j];
-    return acc;
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
 }
 
+/* q . x: 32 values a step into four running sums, so consecutive multiply-adds do not wait on each
+ * other; LOAD(at) gives x[at..at+8) as 8 floats (int8 codes: sign-extended to int32, converted) */
+#define DOT_AVX2(name, type, LOAD)                                                                      \
+    VECTRO_AVX2 static inline float name(const float *q, const type *x, Py_ssize_t dim) {              \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(),         \
+               a3 = _mm256_setzero_ps();                                                                \
+        Py_ssize_t j = 0;                                                                               \
+        for (; j + 32 <= dim; j += 32) {                                                                \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), LOAD(j), a0);                                  \
+            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), LOAD(j + 8), a1);                          \
+            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), LOAD(j + 16), a2);                        \
+            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), LOAD(j + 24), a3);                        \
+        }                                                                                               \
+        for (; j + 8 <= dim; j += 8)                                                                    \
+            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), LOAD(j), a0);                                  \
+        float acc = hsum256(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));             \
+        for (; j < dim; j++)                                                                            \
+            acc += q[j] * (float)x[j];                                                                  \
+        return acc;                                                                                     \
+    }
+#define INT8_X8(at) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(x + (at)))))
+#define FLOAT_X8(at) _mm256_loadu_ps(x + (at))
+DOT_AVX2(int8_dot_avx2, int8_t, INT8_X8)
+DOT_AVX2(f32_dot_avx2, float, FLOAT_X8)
 VECTRO_AVX2 SCORE_ROWS(score_rows_avx2, int8_dot_avx2, 1)
-
-VECTRO_AVX2 static inline float f32_dot_avx2(const float *q, const float *x, Py_ssize_t dim) {
-    __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-    Py_ssize_t j = 0;
-    for (; j + 32 <= dim; j += 32) {
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(x + j), a0);
-        a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), _mm256_loadu_ps(x + j + 8), a1);
-        a2 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 16), _mm256_loadu_ps(x + j + 16), a2);
-        a3 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 24), _mm256_loadu_ps(x + j + 24), a3);
-    }
-    for (; j + 8 <= dim; j += 8)
-        a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), _mm256_loadu_ps(x + j), a0);
-    __m256 a = _mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3));
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
-    for (; j < dim; j++)
-        acc += q[j] * x[j];
-    return acc;
-}
-
 VECTRO_AVX2 SCORE_ROWS(f32_rows_avx2, f32_dot_avx2, 0)
 
 #define VECTRO_AVX512 __attribute__((target("avx512f")))
 
-/* the same, 16 codes per register */
-VECTRO_AVX512 static inline float int8_dot_avx512(const float *q, const int8_t *c, Py_ssize_t dim) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-#define WIDE(at) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(c + (at)))))
-    Py_ssize_t j = 0;
-    for (; j + 64 <= dim; j += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), WIDE(j), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), WIDE(j + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), WIDE(j + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), WIDE(j + 48), a3);
+/* the same, 16 values per register */
+#define DOT_AVX512(name, type, LOAD)                                                                    \
+    VECTRO_AVX512 static inline float name(const float *q, const type *x, Py_ssize_t dim) {            \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(),         \
+               a3 = _mm512_setzero_ps();                                                                \
+        Py_ssize_t j = 0;                                                                               \
+        for (; j + 64 <= dim; j += 64) {                                                                \
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), LOAD(j), a0);                                  \
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), LOAD(j + 16), a1);                        \
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), LOAD(j + 32), a2);                        \
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), LOAD(j + 48), a3);                        \
+        }                                                                                               \
+        for (; j + 16 <= dim; j += 16)                                                                  \
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), LOAD(j), a0);                                  \
+        float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3))); \
+        for (; j < dim; j++)                                                                            \
+            acc += q[j] * (float)x[j];                                                                  \
+        return acc;                                                                                     \
     }
-    for (; j + 16 <= dim; j += 16)
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), WIDE(j), a0);
-#undef WIDE
-    float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; j < dim; j++)
-        acc += q[j] * (float)c[j];
-    return acc;
-}
-
+#define INT8_X16(at) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(x + (at)))))
+#define FLOAT_X16(at) _mm512_loadu_ps(x + (at))
+DOT_AVX512(int8_dot_avx512, int8_t, INT8_X16)
+DOT_AVX512(f32_dot_avx512, float, FLOAT_X16)
 VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512, 1)
-
-VECTRO_AVX512 static inline float f32_dot_avx512(const float *q, const float *x, Py_ssize_t dim) {
-    __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), a2 = _mm512_setzero_ps(), a3 = _mm512_setzero_ps();
-    Py_ssize_t j = 0;
-    for (; j + 64 <= dim; j += 64) {
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(x + j), a0);
-        a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), _mm512_loadu_ps(x + j + 16), a1);
-        a2 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 32), _mm512_loadu_ps(x + j + 32), a2);
-        a3 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 48), _mm512_loadu_ps(x + j + 48), a3);
-    }
-    for (; j + 16 <= dim; j += 16)
-        a0 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j), _mm512_loadu_ps(x + j), a0);
-    float acc = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    for (; j < dim; j++)
-        acc += q[j] * x[j];
-    return acc;
-}
-
 VECTRO_AVX512 SCORE_ROWS(f32_rows_avx512, f32_dot_avx512, 0)
 
 /* the code bits of 8 values: 4 bytes of 4-bit codes, 2 of 2-bit ones (fixed sizes: memcpy inlines) */
@@ -446,10 +417,7 @@ VECTRO_AVX2 static inline float packed_dot_avx2(const float *q, const uint8_t *r
         a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j), v0, a0);
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), v1, a1);
     }
-    __m256 a = _mm256_add_ps(a0, a1);
-    __m128 h = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    h = _mm_add_ps(h, _mm_movehl_ps(h, h));
-    float acc = _mm_cvtss_f32(_mm_add_ss(h, _mm_shuffle_ps(h, h, 1)));
+    float acc = hsum256(_mm256_add_ps(a0, a1));
     if (j < dim) {
         int per_byte = 8 / bits, m = (1 << bits) - 1;
         for (; j < dim; j++)
