@@ -12,12 +12,12 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
-The int8 path (abs-max encode and decode at 4, 8 and 16 bits, nf4's encode, int8 scoring, shortlist re-scoring
-and its top-k, the top-k of a scan), float32 scoring, and few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4:
-their levels looked up in registers, where numba reads a table or per-byte tables) also have C
-kernels (`_native.c`, built at install where a C compiler is found). They run in place of
-numba's, so a process that uses only them (a `vectro serve` of int8 collections) never loads
-numba and LLVM, which hold about 150 MiB of resident memory.
+C kernels (`_native.c`, built at install where a C compiler is found) run in place of numba's for
+the int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
+and its top-k, the top-k of a scan), nf4's encode, float32 scoring, and few-query scoring of
+packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4: their levels looked up in registers,
+where numba reads a table or per-byte tables). A process that uses only them (a `vectro serve`
+of int8 collections) never loads numba and LLVM, which hold about 150 MiB of resident memory.
 numba's kernels compile on first use and are cached on disk, so `import vectro` stays fast and a
 restart does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which
 produces the same codes byte for byte and the same scores to float rounding; `VECTRO_BACKEND=numba`
