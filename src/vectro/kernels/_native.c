@@ -302,6 +302,27 @@ typedef float (*dot_fn)(const float *q, const int8_t *c, Py_ssize_t dim);
         }                                                                                                 \
     }
 
+/* int8 rows (codes, then their scale): for one query two at a time (DOT2 scores a pair: 1.4x on
+ * AVX-512, 1.9x on AVX2 at 50k x 384), else (and the odd last row) one at a time with DOT */
+#define SCORE_ROWS2(name, DOT2, DOT)                                                                     \
+    static void name(const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t start, Py_ssize_t stop, \
+                     Py_ssize_t n, Py_ssize_t width, Py_ssize_t dim, float *out) {                          \
+        Py_ssize_t i = start;                                                                             \
+        for (; nq == 1 && i + 2 <= stop; i += 2) { /* one query (a search): rows in pairs */              \
+            const uint8_t *r0 = codes + i * width, *r1 = r0 + width;                                      \
+            float s0, s1;                                                                                 \
+            DOT2(Q, (const int8_t *)r0, (const int8_t *)r1, dim, &s0, &s1);                               \
+            out[i] = s0 * row_scale(r0, dim);                                                             \
+            out[i + 1] = s1 * row_scale(r1, dim);                                                         \
+        }                                                                                                 \
+        for (; i < stop; i++) {                                                                           \
+            const uint8_t *row = codes + i * width;                                                       \
+            float scale = row_scale(row, dim);                                                            \
+            for (Py_ssize_t q = 0; q < nq; q++)                                                           \
+                out[q * n + i] = DOT(Q + q * dim, (const int8_t *)row, dim) * scale;                      \
+        }                                                                                                 \
+    }
+
 static float f32_dot_plain(const float *q, const float *x, Py_ssize_t dim) {
     float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
     Py_ssize_t j = 0;
@@ -353,8 +374,33 @@ VECTRO_AVX2 static inline float hsum256(__m256 a) {
 #define FLOAT_X8(at) _mm256_loadu_ps(x + (at))
 DOT_AVX2(int8_dot_avx2, int8_t, INT8_X8)
 DOT_AVX2(f32_dot_avx2, float, FLOAT_X8)
-VECTRO_AVX2 SCORE_ROWS(score_rows_avx2, int8_dot_avx2, 1)
-VECTRO_AVX2 SCORE_ROWS(f32_rows_avx2, f32_dot_avx2, 0)
+
+/* two rows against one query at once: each query load serves both, and the two rows' sums (two
+ * each) keep four multiply-adds in flight */
+#define DOT2_AVX2(name, type, LOAD)                                                                     \
+    VECTRO_AVX2 static inline __attribute__((always_inline)) void name(const float *q, const type *x0, const type *x1, Py_ssize_t dim, \
+                                        float *s0, float *s1) {                                         \
+        __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(),          \
+               b1 = _mm256_setzero_ps();                                                                \
+        Py_ssize_t j = 0;                                                                               \
+        for (; j + 16 <= dim; j += 16) {                                                                \
+            __m256 q0 = _mm256_loadu_ps(q + j), q1 = _mm256_loadu_ps(q + j + 8);                        \
+            a0 = _mm256_fmadd_ps(q0, LOAD(x0, j), a0);                                                  \
+            b0 = _mm256_fmadd_ps(q0, LOAD(x1, j), b0);                                                  \
+            a1 = _mm256_fmadd_ps(q1, LOAD(x0, j + 8), a1);                                              \
+            b1 = _mm256_fmadd_ps(q1, LOAD(x1, j + 8), b1);                                              \
+        }                                                                                               \
+        float t0 = hsum256(_mm256_add_ps(a0, a1)), t1 = hsum256(_mm256_add_ps(b0, b1));                \
+        for (; j < dim; j++) {                                                                          \
+            t0 += q[j] * (float)x0[j];                                                                  \
+            t1 += q[j] * (float)x1[j];                                                                  \
+        }                                                                                               \
+        *s0 = t0, *s1 = t1;                                                                             \
+    }
+#define INT8_ROW8(x, at) _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)((x) + (at)))))
+DOT2_AVX2(int8_dot2_avx2, int8_t, INT8_ROW8)
+VECTRO_AVX2 SCORE_ROWS2(score_rows_avx2, int8_dot2_avx2, int8_dot_avx2)
+VECTRO_AVX2 SCORE_ROWS(f32_rows_avx2, f32_dot_avx2, 0) /* float32 rows in pairs ran 2x slower: memory-bound */
 
 #define VECTRO_AVX512 __attribute__((target("avx512f")))
 
@@ -381,7 +427,35 @@ VECTRO_AVX2 SCORE_ROWS(f32_rows_avx2, f32_dot_avx2, 0)
 #define FLOAT_X16(at) _mm512_loadu_ps(x + (at))
 DOT_AVX512(int8_dot_avx512, int8_t, INT8_X16)
 DOT_AVX512(f32_dot_avx512, float, FLOAT_X16)
-VECTRO_AVX512 SCORE_ROWS(score_rows_avx512, int8_dot_avx512, 1)
+
+#define DOT2_AVX512(name, type, LOAD)                                                                   \
+    VECTRO_AVX512 static inline __attribute__((always_inline)) void name(const float *q, const type *x0, const type *x1, Py_ssize_t dim, \
+                                          float *s0, float *s1) {                                       \
+        __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps(), b0 = _mm512_setzero_ps(),          \
+               b1 = _mm512_setzero_ps();                                                                \
+        Py_ssize_t j = 0;                                                                               \
+        for (; j + 32 <= dim; j += 32) {                                                                \
+            __m512 q0 = _mm512_loadu_ps(q + j), q1 = _mm512_loadu_ps(q + j + 16);                       \
+            a0 = _mm512_fmadd_ps(q0, LOAD(x0, j), a0);                                                  \
+            b0 = _mm512_fmadd_ps(q0, LOAD(x1, j), b0);                                                  \
+            a1 = _mm512_fmadd_ps(q1, LOAD(x0, j + 16), a1);                                             \
+            b1 = _mm512_fmadd_ps(q1, LOAD(x1, j + 16), b1);                                             \
+        }                                                                                               \
+        for (; j + 16 <= dim; j += 16) {                                                                \
+            __m512 q0 = _mm512_loadu_ps(q + j);                                                         \
+            a0 = _mm512_fmadd_ps(q0, LOAD(x0, j), a0);                                                  \
+            b0 = _mm512_fmadd_ps(q0, LOAD(x1, j), b0);                                                  \
+        }                                                                                               \
+        float t0 = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)), t1 = _mm512_reduce_add_ps(_mm512_add_ps(b0, b1)); \
+        for (; j < dim; j++) {                                                                          \
+            t0 += q[j] * (float)x0[j];                                                                  \
+            t1 += q[j] * (float)x1[j];                                                                  \
+        }                                                                                               \
+        *s0 = t0, *s1 = t1;                                                                             \
+    }
+#define INT8_ROW16(x, at) _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)((x) + (at)))))
+DOT2_AVX512(int8_dot2_avx512, int8_t, INT8_ROW16)
+VECTRO_AVX512 SCORE_ROWS2(score_rows_avx512, int8_dot2_avx512, int8_dot_avx512)
 VECTRO_AVX512 SCORE_ROWS(f32_rows_avx512, f32_dot_avx512, 0)
 
 /* the code bits of 8 values: 4 bytes of 4-bit codes, 2 of 2-bit ones (fixed sizes: memcpy inlines) */
