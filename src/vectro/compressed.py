@@ -180,7 +180,7 @@ def compress_file(src, dst, codec: str | Codec = "int8", *, column: str | None =
     dst = Path(dst)
     if dst.suffix.lower() in (".npz", ".vqz"):
         codes = np.empty((source.n, codec.bytes_per_vector(source.dim)), dtype=np.uint8)
-        for start, block in _blocks(source, block_rows, progress, codec):
+        for start, block in _blocks(source, _aligned(block_rows, codec), progress):
             codec.encode(block, out=codes[start : start + len(block)], first_row=start)
         compressed = Compressed(codec, codes, meta)
         compressed.save(dst)
@@ -202,8 +202,9 @@ def write_codes(source: VectorSource, dst, codec: Codec, metadata: dict, block_r
     with container.ContainerWriter(dst, _file_meta(codec, source.n, metadata), sections) as writer:
         for name, value in state.items():
             writer.write(f"state/{name}", np.asarray(value))
-        buffer = np.empty((min(_aligned(block_rows, codec), source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
-        for start, block in _blocks(source, block_rows, progress, codec):  # one code buffer, reused per block
+        rows = _aligned(block_rows, codec)
+        buffer = np.empty((min(rows, source.n), codec.bytes_per_vector(source.dim)), dtype=np.uint8)
+        for start, block in _blocks(source, rows, progress):  # one code buffer, reused per block
             writer.write("codes", codec.encode(block, out=buffer[: len(block)], first_row=start))
 
 
@@ -214,8 +215,8 @@ def _aligned(rows: int, codec: Codec) -> int:
     return -(-rows // unit) * unit
 
 
-def _blocks(source: VectorSource, rows: int, progress: Progress | None, codec: Codec):
-    for start, block in source.blocks(_aligned(rows, codec)):
+def _blocks(source: VectorSource, rows: int, progress: Progress | None):
+    for start, block in source.blocks(rows):
         yield start, block
         if progress:
             progress(start + len(block), source.n)

@@ -209,8 +209,7 @@ class RotationQuantizer(Codec):
         return np.ascontiguousarray(self.rotate(Q), dtype=np.float32)  # q.x = Rq.Rx: no row is rotated back
 
     def _score_block(self, rotated_queries, codes):
-        packed = self.bits in (4, 8) or (self.bits == 2 and kernels.native())  # 2 bits: C's levels kernel
-        if len(rotated_queries) <= kernels.SMALL_BATCH and packed and kernels.available():
+        if len(rotated_queries) <= kernels.SMALL_BATCH and kernels.packed_fast(self.bits) and kernels.available():
             return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, scale_at=codes.shape[1] - 4)
         if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
             # per-byte lookup tables; the 4 alpha bytes get all-zero tables, so codes are read in place

@@ -159,9 +159,7 @@ class _ScaledCodec(Codec):
         groups, size = self._groups(self.dim_)
         if self.bits > 8 or (groups > 1 and size * self.bits % 8):  # a byte would straddle two groups
             return None
-        if groups == 1 and (self.bits == 4 or (self.bits == 2 and kernels.native())):
-            return "levels"  # numba reads 2-bit codes faster through per-byte tables (4x fewer reads); C permutes levels in registers
-        return "bytes"
+        return "levels" if groups == 1 and self.bits in (2, 4) and kernels.packed_fast(self.bits) else "bytes"
 
     def _levels(self) -> np.ndarray:
         values = np.arange(2**self.bits, dtype=np.uint8)  # every value a byte (or part of one) holds

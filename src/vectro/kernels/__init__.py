@@ -440,6 +440,13 @@ def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: in
                                    np.ascontiguousarray(levels, dtype=np.float32))
 
 
+def packed_fast(bits: int) -> bool:
+    """Whether `packed_scores` (the table of levels) is the fast way to score `bits`-bit codes here:
+    4 and 8 on any compiled backend, 2 with the C kernels (numba reads 2-bit codes faster through
+    per-byte tables, 4x fewer reads; C permutes the levels in registers)."""
+    return bits in (4, 8) or (bits == 2 and native())
+
+
 def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray] | None:
     """Each row's k highest of float32 scores (nq, n), 1 <= k <= n: indices int64 and scores (nq, k),
     score descending, ties to the lower index; None without the C kernels (a heap of k per row:

@@ -26,6 +26,16 @@
 #define VECTRO_CLONES
 #endif
 
+/* the rows first..last-1 that this OpenMP thread takes of n (all of them outside a parallel region) */
+static inline void thread_rows(Py_ssize_t n, Py_ssize_t *first, Py_ssize_t *last) {
+#ifdef _OPENMP
+    int t = omp_get_thread_num(), count = omp_get_num_threads();
+#else
+    int t = 0, count = 1;
+#endif
+    *first = n * t / count, *last = n * (t + 1) / count;
+}
+
 static inline float row_scale(const uint8_t *row, Py_ssize_t at) {
     float s;
     memcpy(&s, row + at, sizeof s); /* little-endian float32 after the codes; any alignment */
@@ -33,6 +43,22 @@ static inline float row_scale(const uint8_t *row, Py_ssize_t at) {
 }
 
 /* ----- encode ----------------------------------------------------------------------------- */
+/* max |x_j| of a row, read from the bits (finite floats order as their bits, and Inf and NaN lie above
+ * every finite one: an integer max that vectorises); *bad says whether the row holds Inf or NaN */
+static inline float abs_peak(const float *x, Py_ssize_t dim, uint8_t *bad) {
+    uint32_t peak = 0;
+    for (Py_ssize_t j = 0; j < dim; j++) {
+        uint32_t b;
+        memcpy(&b, x + j, 4);
+        b &= 0x7FFFFFFFu;
+        peak = b > peak ? b : peak;
+    }
+    *bad = peak >= 0x7F800000u;
+    float value;
+    memcpy(&value, &peak, 4);
+    return value;
+}
+
 static inline int32_t level(float value, float scale, int32_t qmax) {
     int32_t v = (int32_t)rintf(value / scale);
     return v < -qmax ? -qmax : (v > qmax ? qmax : v);
@@ -45,17 +71,7 @@ static void absmax_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, uin
     for (Py_ssize_t i = 0; i < n; i++) {
         const float *x = X + i * dim;
         uint8_t *row = out + i * width;
-        uint32_t peak = 0; /* max |x| from the bits: finite floats order as their bits, Inf/NaN above */
-        for (Py_ssize_t j = 0; j < dim; j++) {
-            uint32_t b;
-            memcpy(&b, x + j, 4);
-            b &= 0x7FFFFFFFu;
-            peak = b > peak ? b : peak;
-        }
-        bad[i] = peak >= 0x7F800000u;
-        float top;
-        memcpy(&top, &peak, 4);
-        float scale = top / (float)qmax;
+        float scale = abs_peak(x, dim, bad + i) / (float)qmax;
         if (scale == 0.0f)
             scale = 1.0f;
         if (bits == 8) {
@@ -88,16 +104,7 @@ static void codebook_encode_block(const float *X, Py_ssize_t start, Py_ssize_t s
     for (Py_ssize_t i = start; i < stop; i++) {
         const float *x = X + i * dim;
         uint8_t *row = out + i * width;
-        uint32_t peak = 0;
-        for (Py_ssize_t j = 0; j < dim; j++) {
-            uint32_t b;
-            memcpy(&b, x + j, 4);
-            b &= 0x7FFFFFFFu;
-            peak = b > peak ? b : peak;
-        }
-        bad[i] = peak >= 0x7F800000u;
-        float scale;
-        memcpy(&scale, &peak, 4);
+        float scale = abs_peak(x, dim, bad + i);
         if (scale == 0.0f)
             scale = 1.0f;
         for (Py_ssize_t j = 0; j < dim; j++) {
@@ -137,16 +144,7 @@ static void nibble_search_rows(const float *X, Py_ssize_t start, Py_ssize_t stop
     for (Py_ssize_t i = start; i < stop; i++) {
         const float *x = X + i * dim;
         uint8_t *row = out + i * width;
-        uint32_t peak = 0;
-        for (Py_ssize_t j = 0; j < dim; j++) {
-            uint32_t b;
-            memcpy(&b, x + j, 4);
-            b &= 0x7FFFFFFFu;
-            peak = b > peak ? b : peak;
-        }
-        bad[i] = peak >= 0x7F800000u;
-        float scale;
-        memcpy(&scale, &peak, 4);
+        float scale = abs_peak(x, dim, bad + i);
         if (scale == 0.0f)
             scale = 1.0f;
         const __m512 s = _mm512_set1_ps(scale);
@@ -192,12 +190,8 @@ static int codebook_encode_rows(const float *X, Py_ssize_t n, Py_ssize_t dim, ui
     {
         float *values = malloc((dim ? dim : 1) * sizeof *values); /* this thread's scratch row */
         int32_t *codes = malloc((dim ? dim : 1) * sizeof *codes);
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), parts = omp_get_num_threads();
-#else
-        int t = 0, parts = 1;
-#endif
-        Py_ssize_t first = n * t / parts, last = n * (t + 1) / parts;
+        Py_ssize_t first, last;
+        thread_rows(n, &first, &last);
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
         if (nibble_search && bits == 4 && count <= 15)
             nibble_search_rows(X, first, last, dim, out, width, bad, thresholds, count);
@@ -248,16 +242,21 @@ typedef struct {
     float *out;
 } packed_job;
 
+/* value j of a row packing `bits`-bit values, low bits first */
+static inline int packed_value(const uint8_t *row, Py_ssize_t j, int bits) {
+    int per_byte = 8 / bits;
+    return (row[j / per_byte] >> (bits * (j % per_byte))) & ((1 << bits) - 1);
+}
+
 static float packed_dot_plain(const float *q, const uint8_t *row, Py_ssize_t dim, const float *levels, int bits) {
     float a0 = 0.0f, a1 = 0.0f;
-    int per_byte = 8 / bits, mask = (1 << bits) - 1;
     Py_ssize_t j = 0;
     for (; j + 1 < dim; j += 2) {
-        a0 += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & mask];
-        a1 += q[j + 1] * levels[(row[(j + 1) / per_byte] >> (bits * ((j + 1) % per_byte))) & mask];
+        a0 += q[j] * levels[packed_value(row, j, bits)];
+        a1 += q[j + 1] * levels[packed_value(row, j + 1, bits)];
     }
     if (j < dim)
-        a0 += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & mask];
+        a0 += q[j] * levels[packed_value(row, j, bits)];
     return a0 + a1;
 }
 
@@ -492,11 +491,8 @@ VECTRO_AVX2 static inline float packed_dot_avx2(const float *q, const uint8_t *r
         a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q + j + 8), v1, a1);
     }
     float acc = hsum256(_mm256_add_ps(a0, a1));
-    if (j < dim) {
-        int per_byte = 8 / bits, m = (1 << bits) - 1;
-        for (; j < dim; j++)
-            acc += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & m];
-    }
+    for (; j < dim; j++)
+        acc += q[j] * levels[packed_value(row, j, bits)];
     return acc;
 }
 
@@ -522,11 +518,8 @@ VECTRO_AVX512 static inline float packed_dot_avx512(const float *q, const uint8_
         a1 = _mm512_fmadd_ps(_mm512_loadu_ps(q + j + 16), _mm512_permutexvar_ps(w[1], table), a1);
     }
     float acc = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
-    if (j < dim) {
-        int per_byte = 8 / bits, m = (1 << bits) - 1;
-        for (; j < dim; j++)
-            acc += q[j] * levels[(row[j / per_byte] >> (bits * (j % per_byte))) & m];
-    }
+    for (; j < dim; j++)
+        acc += q[j] * levels[packed_value(row, j, bits)];
     return acc;
 }
 
@@ -568,12 +561,9 @@ static void scan_rows(rows_fn rows, const float *Q, Py_ssize_t nq, const uint8_t
     }
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), count = omp_get_num_threads();
-#else
-        int t = 0, count = 1;
-#endif
-        rows(Q, nq, codes, n * t / count, n * (t + 1) / count, n, width, dim, out);
+        Py_ssize_t first, last;
+        thread_rows(n, &first, &last);
+        rows(Q, nq, codes, first, last, n, width, dim, out);
     }
 }
 
@@ -584,12 +574,9 @@ static void packed_scores_rows(const packed_job *job, int threads) {
     }
 #pragma omp parallel num_threads(threads)
     {
-#ifdef _OPENMP
-        int t = omp_get_thread_num(), count = omp_get_num_threads();
-#else
-        int t = 0, count = 1;
-#endif
-        packed_rows(job, job->n * t / count, job->n * (t + 1) / count);
+        Py_ssize_t first, last;
+        thread_rows(job->n, &first, &last);
+        packed_rows(job, first, last);
     }
 }
 

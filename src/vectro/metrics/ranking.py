@@ -42,15 +42,12 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     fast = kernels.top_k(scores, kk) if 0 < kk < n and kernels.available() else None  # C: one pass, a heap of k
     if fast is not None:
         ids, best = fast
-        if kk < k:
-            ids = np.hstack([ids, np.full((nq, k - kk), -1, dtype=np.int64)])
-            best = np.hstack([best, np.full((nq, k - kk), -np.inf, dtype=np.float32)])
-        return ids, best
-    part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (nq, 1))
-    part_scores = np.take_along_axis(scores, part, axis=1)
-    order = np.lexsort((part, -part_scores), axis=1)
-    ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
-    best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
+    else:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk < n else np.tile(np.arange(n), (nq, 1))
+        part_scores = np.take_along_axis(scores, part, axis=1)
+        order = np.lexsort((part, -part_scores), axis=1)
+        ids = np.take_along_axis(part, order, axis=1).astype(np.int64)
+        best = np.take_along_axis(part_scores, order, axis=1).astype(np.float32)
     if kk < k:
         ids = np.hstack([ids, np.full((nq, k - kk), -1, dtype=np.int64)])
         best = np.hstack([best, np.full((nq, k - kk), -np.inf, dtype=np.float32)])

@@ -192,8 +192,8 @@ class PayloadIndex:
             key = _scalar_key(operand, op, where)
             hit = set(_members(values.get(key)))  # list elements are indexed under the path
             if isinstance(operand, str):  # and strings holding it as a substring
-                for key, held in values.items():
-                    if type(key) is str and operand in key:
+                for value_key, held in values.items():
+                    if type(value_key) is str and operand in value_key:
                         hit.update(_members(held))
             return hit
         raise FilterError(f"unknown operator {op!r}; use one of {', '.join(sorted(FIELD_OPS | LOGIC_OPS))}", where)
