@@ -214,6 +214,11 @@ class Codec:
     #: the first name of `inner_products`, kept for code written against it
     score = inner_products
 
+    def row_kernel(self) -> kernels.RowKernel | None:
+        """How compiled code scores one encoded row in place (the HNSW walk over the codes), or None:
+        this codec has no such kernel. Fitted codecs only."""
+        return None
+
     def score_candidates(self, queries: np.ndarray, codes: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Inner products of each query with its own candidates: queries float32 (nq, d), rows int (nq, c)
         indexing `codes` -> float32 (nq, c). Used to re-score shortlists."""

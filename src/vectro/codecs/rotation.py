@@ -208,6 +208,12 @@ class RotationQuantizer(Codec):
     def _scoring_queries(self, Q):
         return np.ascontiguousarray(self.rotate(Q), dtype=np.float32)  # q.x = Rq.Rx: no row is rotated back
 
+    def row_kernel(self):
+        if self.bits not in (2, 4):
+            return None
+        scale_at = self.bytes_per_vector(self.dim_) - 4
+        return kernels.RowKernel("packed", self.bits, self.levels_, scale_at, prepare=self._scoring_queries)
+
     def _score_block(self, rotated_queries, codes):
         if len(rotated_queries) <= kernels.SMALL_BATCH and kernels.packed_fast(self.bits) and kernels.available():
             return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, scale_at=codes.shape[1] - 4)

@@ -161,6 +161,14 @@ class _ScaledCodec(Codec):
             return None
         return "levels" if groups == 1 and self.bits in (2, 4) and kernels.packed_fast(self.bits) else "bytes"
 
+    def row_kernel(self):
+        kind = self._table_kind()
+        if kind == "levels":
+            return kernels.RowKernel("packed", self.bits, self._levels(), self._code_bytes(self.dim_))
+        if kind == "direct" and self.bits == 8:
+            return kernels.RowKernel("int8")
+        return None
+
     def _levels(self) -> np.ndarray:
         values = np.arange(2**self.bits, dtype=np.uint8)  # every value a byte (or part of one) holds
         return self._from_codes(values.view(np.int8) if self.bits == 8 else values).astype(np.float32)
@@ -349,6 +357,9 @@ class Float32(_IEEEFloat):
     name = "float32"
     summary = "no compression: the float32 values (the reference)"
     dtype = "<f4"
+
+    def row_kernel(self):
+        return kernels.RowKernel("float32")
 
     def _score_fast(self, Q, codes):
         fast = kernels.float32_scores(Q, codes)  # one pass over the rows (BLAS's gemv runs at half its speed)

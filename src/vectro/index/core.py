@@ -5,8 +5,8 @@
     ids, scores = index.search(Q, k=10, oversampling=10) # (nq, 10) each, higher score is better
     index.save("docs.vxi"); index = vectro.Index.load("docs.vxi")
 
-Search scores every live code (brute force, exact on the codes) or, with `ann="hnsw"`, walks a
-FAISS HNSW graph for candidates; either way the top `k * oversampling` candidates are re-scored
+Search scores every live code (brute force, exact on the codes) or, with `ann="hnsw"`, walks an
+HNSW graph for candidates (vectro's own over the codes, or FAISS's: see `index/ann.py`); either way the top `k * oversampling` candidates are re-scored
 with the finer `rerank` representation when one is kept. Scores: cosine, inner product, or
 negative squared L2.
 
@@ -66,7 +66,7 @@ class _Snapshot(NamedTuple):
     rerank: np.ndarray | None  # uint8 (rows, re-rank bytes per vector)
     rerank_sq_norms: np.ndarray | None
     ids: IdView
-    graph: object  # the FAISS graph object holding these rows (and maybe later ones), or None
+    graph: object  # the graph (ann.Links or a FAISS index) holding these rows (and maybe later ones), or None
     payloads: dict  # row -> payload; later writes add rows, and compaction publishes a new dict
 
 
@@ -190,7 +190,7 @@ class Index:
             if self.rerank_codec is not None and not self._given_fitted[1]:
                 self.rerank_codec = self.rerank_codec.clone().fit(X, seed=seed)
             if self.ann is not None:
-                self.ann.train(X)
+                self.ann.train(X, self.codec)
             self._publish()
         return self
 
@@ -247,7 +247,7 @@ class Index:
             self._payloads.append(payloads, first_row)
             if self.ann is not None:
                 with self._graph_lock:
-                    self.ann.add(X, codes)
+                    self.ann.add(X, codes, self._codes.view(), self._sq_norms.view()[:, 0])
             self._publish()
         return ids
 
@@ -273,7 +273,7 @@ class Index:
             self._payloads.keep(live)
             if self.ann is not None:
                 with self._graph_lock:
-                    self.ann.rebuild(self._codes.view(), live)
+                    self.ann.rebuild(self._codes.view(), self._sq_norms.view()[:, 0], live)
             self._publish()
 
     # ----- reading --------------------------------------------------------------------------
@@ -314,9 +314,8 @@ class Index:
         n_allowed = snap.ids.rows if allowed is None else int(allowed.sum())
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
         if snap.graph is not None and self.ann.worth_using(n_allowed, depth):
-            rows = self._graph_candidates(snap, Q, depth, allowed, ef, min(k, n_allowed))
-            scores = None
-            if self.rerank_codec is None:
+            rows, scores = self._graph_candidates(snap, Q, depth, allowed, ef, min(k, n_allowed))
+            if self.rerank_codec is None and scores is None:
                 scores = self._rescore(self.codec, snap.codes, snap.sq_norms, Q, rows)
         else:
             rows, scores = self._scan(snap, Q, depth, allowed)
@@ -333,23 +332,31 @@ class Index:
         ids = snap.ids.ids_of_rows(rows)
         return (ids[0], scores[0]) if single else (ids, scores)
 
-    def _graph_candidates(self, snap: _Snapshot, Q, depth: int, allowed, ef, need: int) -> np.ndarray:
-        """Candidate rows (nq, depth) from the HNSW graph, -1 where missing.
+    def _graph_candidates(self, snap: _Snapshot, Q, depth: int, allowed, ef, need: int) -> tuple:
+        """Candidate rows (nq, depth) from the HNSW graph, -1 where missing, and their scores on the codes
+        (None: the graph does not score the codes).
 
-        Rows added after the snapshot are dropped; a query the graph gives fewer than `need`
+        The walk never returns rows added after the snapshot; a query the graph gives fewer than `need`
         usable rows (a selective filter strands the walk) is answered by an exact scan instead.
+        vectro's graph is walked without the graph lock (see `ann.Links`); FAISS's is not safe to search
+        while it grows.
         """
-        with self._graph_lock:
-            rows = self.ann.search(Q, depth, allowed, ef, graph=snap.graph)
-            grown = snap.graph.ntotal > snap.ids.rows
-        if grown:
-            rows[rows >= snap.ids.rows] = -1
+        args = (Q, depth, allowed, ef, snap.graph, snap.codes, snap.sq_norms, snap.ids.rows)
+        if self.ann.own:
+            rows, scores = self.ann.search(*args)
+        else:
+            with self._graph_lock:
+                rows, scores = self.ann.search(*args)
         short = (rows >= 0).sum(axis=1) < need if rows.min() < 0 else None
         if short is not None and short.any():
-            exact, _ = self._scan(snap, Q[short], depth, allowed)
+            exact, exact_scores = self._scan(snap, Q[short], depth, allowed)
+            at = (np.flatnonzero(short)[:, None], np.arange(exact.shape[1]))
             rows[short] = -1
-            rows[np.flatnonzero(short)[:, None], np.arange(exact.shape[1])] = exact
-        return rows
+            rows[at] = exact
+            if scores is not None:
+                scores[short] = -np.inf
+                scores[at] = exact_scores
+        return rows, scores
 
     def _scan(self, snap: _Snapshot, Q: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """Exact top-depth over the allowed codes, block by block (never an nq x n matrix).

@@ -31,6 +31,7 @@ import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -83,7 +84,7 @@ def _has_numba() -> bool:
 
 
 #: the version of the C kernels' interface these wrappers call (VECTRO_NATIVE_API in _native.c)
-NATIVE_API = 2
+NATIVE_API = 3
 
 
 @lru_cache(maxsize=1)
@@ -161,9 +162,12 @@ def set_threads(count: int | None) -> int:
 _threads: int | None = None  # the C kernels' thread count (set_threads); numba keeps its own
 
 
+_CORES = os.cpu_count() or 1  # asked once: os.cpu_count() costs microseconds, more than a graph search's setup
+
+
 def _c_threads() -> int:
     """The C kernels' OpenMP threads: set_threads' count, at most the machine's cores (as numba's)."""
-    return min(_threads if _threads is not None else set_threads(None), os.cpu_count() or 1)
+    return min(_threads if _threads is not None else set_threads(None), _CORES)
 
 
 def float_columns(codes: np.ndarray, start: int) -> np.ndarray:
@@ -479,6 +483,62 @@ def best_candidates(rows: np.ndarray, scores: np.ndarray, k: int) -> tuple[np.nd
         return top_rows, top_scores
     order = np.lexsort((rows, -scores), axis=1)[:, :k]
     return np.take_along_axis(rows, order, 1), np.take_along_axis(scores, order, 1)
+
+
+class RowKernel(NamedTuple):
+    """How the C graph walk (`hnsw_add`, `hnsw_search`) scores a codec's rows where they lie
+    (`Codec.row_kernel`): int8 codes and their scale, float32 vectors, or packed 2/4-bit codes with
+    their levels and a scale at byte `scale_at`. `prepare` maps float queries into the space the codes
+    score in (rq: the rotation); None: the queries as they are."""
+
+    kind: str  # "int8", "float32" or "packed"
+    bits: int = 0
+    levels: np.ndarray | None = None
+    scale_at: int = 0
+    prepare: Callable | None = None
+
+
+_ROW_KINDS = {"int8": 0, "float32": 1, "packed": 2}
+_GRAPH_METRICS = {"ip": 0, "cosine": 1, "l2": 2}
+
+
+def coded_rows(kernel: RowKernel, codes: np.ndarray, sq_norms: np.ndarray, metric: str) -> tuple:
+    """The rows a graph walk scores, as `hnsw_add` and `hnsw_search` take them: codes uint8 (n, width) and
+    their |x_hat|^2 (n,) under `metric` (ip, cosine or l2)."""
+    table = np.zeros(16, dtype=np.float32)
+    if kernel.levels is not None:
+        table[: len(kernel.levels)] = kernel.levels
+    codes = np.ascontiguousarray(codes)
+    return (codes, np.ascontiguousarray(sq_norms, dtype=np.float32), table, _ROW_KINDS[kernel.kind], kernel.bits,
+            _GRAPH_METRICS[metric], codes.shape[1], kernel.scale_at)
+
+
+def hnsw_add(rows: tuple, graph: tuple, top: tuple[int, int], X: np.ndarray, first: int, levels: np.ndarray,
+             ef_construction: int) -> tuple[int, int]:
+    """Insert nodes first..first+len(X)-1 (float32 vectors X in the codes' space, their levels) into the graph
+    (level0, upper, upper_at, M, nodes) over `rows` (`coded_rows`); returns the new (entry, top level)."""
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    rows = _with_dim(rows, X.shape[1])
+    return _c().hnsw_add(rows, graph, *top, X, np.ascontiguousarray(levels, dtype=np.int8), len(X), first,
+                         ef_construction, _c_threads())
+
+
+def hnsw_search(rows: tuple, graph: tuple, top: tuple[int, int], Q: np.ndarray, ef: int, depth: int,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each query's `depth` best nodes of the graph (rows int64 and scores float32 (nq, depth), best first;
+    -1 and -inf where fewer were found), walking with `ef` candidates; nodes outside `allowed` (bool per
+    node) are walked through, never returned. One thread per query; one query: one thread."""
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    rows = _with_dim(rows, Q.shape[1])
+    out_rows, out_scores = np.empty((len(Q), depth), np.int64), np.empty((len(Q), depth), np.float32)
+    mask = b"" if allowed is None else np.ascontiguousarray(allowed, dtype=bool)
+    _c().hnsw_search(rows, graph, *top, Q, len(Q), ef, depth, mask, out_rows, out_scores, _c_threads())
+    return out_rows, out_scores
+
+
+def _with_dim(rows: tuple, dim: int) -> tuple:
+    """`coded_rows` with the number of values per row (the queries'), in the C kernels' order."""
+    return rows[:7] + (dim,) + rows[7:]
 
 
 def int8_candidate_scores(Q: np.ndarray, codes: np.ndarray, rows: np.ndarray, dim: int) -> np.ndarray:

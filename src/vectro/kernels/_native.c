@@ -541,6 +541,12 @@ static int x86_level(void) {
 #define f32_rows_avx512 f32_rows_plain
 #define packed_rows_avx2 packed_rows_plain
 #define packed_rows_avx512 packed_rows_plain
+#define f32_dot_avx2 f32_dot_plain
+#define int8_dot2_avx2 int8_dot2_plain
+#define int8_dot2_avx512 int8_dot2_plain
+#define f32_dot_avx512 f32_dot_plain
+#define packed_dot_avx2 packed_dot_plain
+#define packed_dot_avx512 packed_dot_plain
 static int x86_level(void) { return 0; }
 #endif
 
@@ -660,6 +666,473 @@ static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssiz
             sift_down(hs, hi, size - 1, 0);
         }
     }
+}
+
+/* ----- HNSW over the codes themselves (Index(ann="hnsw")) ------------------------------------
+ * The graph holds links only: every score is computed on the index's own codes with the kernels above, so RAM
+ * holds one copy of the vectors (FAISS's HNSW keeps a second one in its storage). Layout, in arrays that
+ * index/ann.py owns: level-0 links (nodes, 2M) int32; a node of level L >= 1 has L blocks of M links in
+ * `upper`, its level-l block at upper_at[node] + l - 1; -1 ends a list. Scores are higher-is-better, as
+ * metrics.ranking.metric_scores makes them. Construction follows HNSW (Malkov & Yashunin) as FAISS does it:
+ * 2M links at level 0, M above, the neighbour-selection heuristic, nodes inserted in parallel with a lock
+ * per node. */
+static float (*f32_dot)(const float *, const float *, Py_ssize_t) = f32_dot_plain;
+static void int8_dot2_plain(const float *q, const int8_t *x0, const int8_t *x1, Py_ssize_t dim, float *s0, float *s1) {
+    *s0 = int8_dot_plain(q, x0, dim), *s1 = int8_dot_plain(q, x1, dim);
+}
+static void (*int8_dot2)(const float *, const int8_t *, const int8_t *, Py_ssize_t, float *, float *) = int8_dot2_plain;
+static float (*packed_dot)(const float *, const uint8_t *, Py_ssize_t, const float *, int) = packed_dot_plain;
+
+typedef struct {
+    int kind;   /* 0: int8 codes then their scale; 1: float32 vectors; 2: packed 2/4-bit codes, scale at scale_at */
+    int bits;   /* kind 2 */
+    int metric; /* 0 ip (q.x), 1 cosine (q.x / |x|), 2 l2 (2 q.x - |x|^2) */
+    const uint8_t *codes;
+    const float *sq_norms, *levels;
+    Py_ssize_t width, dim, scale_at;
+} coded_rows;
+
+/* q.x of row r as the metric's score */
+static inline float metric_score(const coded_rows *v, float ip, int64_t r) {
+    float sq = v->sq_norms[r];
+    if (v->metric == 1)
+        return ip / sqrtf(sq > 1e-30f ? sq : 1e-30f);
+    return v->metric == 2 ? 2.0f * ip - sq : ip;
+}
+
+static inline float coded_score(const coded_rows *v, const float *q, int64_t r) {
+    const uint8_t *row = v->codes + r * v->width;
+    float ip;
+    if (v->kind == 0)
+        ip = int8_dot(q, (const int8_t *)row, v->dim) * row_scale(row, v->dim);
+    else if (v->kind == 1)
+        ip = f32_dot(q, (const float *)row, v->dim);
+    else
+        ip = packed_dot(q, row, v->dim, v->levels, v->bits) * row_scale(row, v->scale_at);
+    return metric_score(v, ip, r);
+}
+
+/* the scores of `count` nodes, their rows fetched ahead first (a walk's neighbours lie anywhere in the codes);
+ * int8 rows two at a time (one query load serves both) */
+static void coded_scores(const coded_rows *v, const float *q, const int32_t *nodes, int count, float *out) {
+    for (int i = 0; i < count; i++) {
+        const char *row = (const char *)(v->codes + (int64_t)nodes[i] * v->width);
+        for (Py_ssize_t at = 0; at < v->width; at += 64)
+            __builtin_prefetch(row + at);
+    }
+    int i = 0;
+    if (v->kind == 0)
+        for (; i + 2 <= count; i += 2) {
+            const uint8_t *r0 = v->codes + (int64_t)nodes[i] * v->width, *r1 = v->codes + (int64_t)nodes[i + 1] * v->width;
+            float s0, s1;
+            int8_dot2(q, (const int8_t *)r0, (const int8_t *)r1, v->dim, &s0, &s1);
+            out[i] = metric_score(v, s0 * row_scale(r0, v->dim), nodes[i]);
+            out[i + 1] = metric_score(v, s1 * row_scale(r1, v->dim), nodes[i + 1]);
+        }
+    for (; i < count; i++)
+        out[i] = coded_score(v, q, nodes[i]);
+}
+
+/* row r as float32 (construction scores stored rows against each other) */
+static void coded_decode(const coded_rows *v, int64_t r, float *out) {
+    const uint8_t *row = v->codes + r * v->width;
+    if (v->kind == 1) {
+        memcpy(out, row, v->dim * sizeof *out);
+    } else if (v->kind == 0) {
+        float s = row_scale(row, v->dim);
+        for (Py_ssize_t j = 0; j < v->dim; j++)
+            out[j] = (float)((const int8_t *)row)[j] * s;
+    } else {
+        float s = row_scale(row, v->scale_at);
+        for (Py_ssize_t j = 0; j < v->dim; j++)
+            out[j] = v->levels[packed_value(row, j, v->bits)] * s;
+    }
+}
+
+typedef struct {
+    int32_t *level0, *upper;
+    const int32_t *upper_at;
+    int m;
+    Py_ssize_t nodes; /* the walk visits nodes 0..nodes-1 (a search's snapshot may hold fewer than the graph) */
+    uint8_t *locks;   /* construction: one spin lock per node; NULL while searching (no writer runs) */
+} hnsw_graph;
+
+static inline int32_t *hnsw_links(const hnsw_graph *g, int64_t node, int level, int *cap) {
+    if (level == 0) {
+        *cap = 2 * g->m;
+        return g->level0 + node * 2 * g->m;
+    }
+    *cap = g->m;
+    return g->upper + ((int64_t)g->upper_at[node] + level - 1) * g->m;
+}
+
+static inline void node_lock(const hnsw_graph *g, int64_t node) {
+    if (g->locks)
+        while (__atomic_test_and_set(g->locks + node, __ATOMIC_ACQUIRE))
+            ;
+}
+
+static inline void node_unlock(const hnsw_graph *g, int64_t node) {
+    if (g->locks)
+        __atomic_clear(g->locks + node, __ATOMIC_RELEASE);
+}
+
+/* a node's links at a level, copied (under its lock while others may write them) */
+static int hnsw_read(const hnsw_graph *g, int64_t node, int level, int32_t *out) {
+    int cap, count = 0;
+    const int32_t *links = hnsw_links(g, node, level, &cap);
+    node_lock(g, node);
+    while (count < cap && links[count] >= 0) {
+        out[count] = links[count];
+        count++;
+    }
+    node_unlock(g, node);
+    return count;
+}
+
+typedef struct {
+    float score;
+    int32_t node;
+} scored;
+
+/* a heap of scored nodes, the highest key at the root; the result set keys on -score (its worst at the root) */
+typedef struct {
+    scored *at;
+    int size, cap;
+} heap;
+
+static int heap_push(heap *h, float key, int32_t node) {
+    if (h->size == h->cap) {
+        int cap = h->cap ? 2 * h->cap : 64;
+        scored *at = realloc(h->at, cap * sizeof *at);
+        if (!at)
+            return -1;
+        h->at = at, h->cap = cap;
+    }
+    int i = h->size++;
+    while (i > 0 && h->at[(i - 1) / 2].score < key) {
+        h->at[i] = h->at[(i - 1) / 2];
+        i = (i - 1) / 2;
+    }
+    h->at[i].score = key, h->at[i].node = node;
+    return 0;
+}
+
+static scored heap_pop(heap *h) {
+    scored top = h->at[0], last = h->at[--h->size];
+    int i = 0;
+    for (;;) {
+        int child = 2 * i + 1;
+        if (child >= h->size)
+            break;
+        if (child + 1 < h->size && h->at[child + 1].score > h->at[child].score)
+            child++;
+        if (h->at[child].score <= last.score)
+            break;
+        h->at[i] = h->at[child];
+        i = child;
+    }
+    if (h->size)
+        h->at[i] = last;
+    return top;
+}
+
+/* what one thread needs for a walk: the heaps, the visited marks (generation-stamped, so not cleared per walk),
+ * a links buffer and two float rows */
+typedef struct {
+    heap candidates, results;
+    uint16_t *seen;
+    uint16_t mark;
+    Py_ssize_t seen_cap;
+    int32_t *links, *chosen;
+    scored *sorted;
+    float *row, *other, *scores;
+    int m, sorted_cap;
+    Py_ssize_t dim;
+} walker;
+
+static void walker_free(walker *w) {
+    free(w->candidates.at), free(w->results.at), free(w->seen), free(w->links), free(w->chosen), free(w->sorted),
+        free(w->row), free(w->scores);
+    memset(w, 0, sizeof *w);
+}
+
+static int walker_init(walker *w, Py_ssize_t nodes, int m, int ef, Py_ssize_t dim) {
+    memset(w, 0, sizeof *w);
+    w->seen = calloc(nodes ? nodes : 1, sizeof *w->seen);
+    w->seen_cap = nodes, w->m = m, w->dim = dim;
+    w->sorted_cap = (ef > 2 * m ? ef : 2 * m) + 1;
+    w->links = malloc((2 * m + 1) * sizeof *w->links);
+    w->chosen = malloc((2 * m + 1) * sizeof *w->chosen);
+    w->sorted = malloc(w->sorted_cap * sizeof *w->sorted);
+    w->row = malloc(2 * (dim ? dim : 1) * sizeof *w->row);
+    w->other = w->row + dim;
+    w->scores = malloc((2 * m + 1) * sizeof *w->scores);
+    if (w->seen && w->links && w->chosen && w->sorted && w->row && w->scores)
+        return 0;
+    walker_free(w);
+    return -1;
+}
+
+/* searches reuse one walker per thread (its visited marks are as long as the graph: allocating them per call
+ * would cost a single-query search more than its walk); it lives as long as the thread */
+static _Thread_local walker thread_walker;
+
+static walker *search_walker(Py_ssize_t nodes, int m, int ef, Py_ssize_t dim) {
+    walker *w = &thread_walker;
+    if (w->seen && (w->seen_cap < nodes || w->m != m || w->sorted_cap <= ef || w->dim != dim))
+        walker_free(w);
+    if (!w->seen && walker_init(w, nodes, m, ef, dim) < 0)
+        return NULL;
+    return w;
+}
+
+static void walker_start(walker *w) {
+    if (++w->mark == 0) { /* the stamps wrapped: clear them once every 65,535 walks */
+        memset(w->seen, 0, w->seen_cap * sizeof *w->seen);
+        w->mark = 1;
+    }
+    w->candidates.size = w->results.size = 0;
+}
+
+/* from `node` (scored `*score`), move to a better neighbour at `level` while there is one */
+static int32_t hnsw_greedy(const hnsw_graph *g, const coded_rows *v, const float *q, int32_t node, float *score, int level,
+                           walker *w) {
+    for (int moved = 1; moved;) {
+        moved = 0;
+        int count = hnsw_read(g, node, level, w->links);
+        for (int i = 0; i < count; i++) {
+            int32_t next = w->links[i];
+            if (next >= g->nodes)
+                continue;
+            float s = coded_score(v, q, next);
+            if (s > *score)
+                *score = s, node = next, moved = 1;
+        }
+    }
+    return node;
+}
+
+/* the ef best nodes reachable from `entry` at `level` into w->results (keyed -score): best-first search. Nodes
+ * outside `allowed` (a byte per node, or NULL) are walked through but never kept; `self` is never visited. */
+static int hnsw_layer(const hnsw_graph *g, const coded_rows *v, const float *q, int32_t entry, float entry_score, int ef,
+                      int level, const uint8_t *allowed, int32_t self, walker *w) {
+    walker_start(w);
+    if (self >= 0)
+        w->seen[self] = w->mark;
+    w->seen[entry] = w->mark;
+    if (heap_push(&w->candidates, entry_score, entry) < 0)
+        return -1;
+    if ((!allowed || allowed[entry]) && heap_push(&w->results, -entry_score, entry) < 0)
+        return -1;
+    while (w->candidates.size) {
+        scored best = heap_pop(&w->candidates);
+        if (w->results.size >= ef && best.score < -w->results.at[0].score)
+            break; /* no candidate left can improve the results */
+        int count = hnsw_read(g, best.node, level, w->links), fresh = 0;
+        for (int i = 0; i < count; i++) {
+            int32_t next = w->links[i];
+            if (next < g->nodes && w->seen[next] != w->mark) {
+                w->seen[next] = w->mark;
+                w->links[fresh++] = next;
+            }
+        }
+        coded_scores(v, q, w->links, fresh, w->scores);
+        for (int i = 0; i < fresh; i++) {
+            int32_t next = w->links[i];
+            float s = w->scores[i];
+            if (w->results.size < ef || s > -w->results.at[0].score) {
+                if (heap_push(&w->candidates, s, next) < 0)
+                    return -1;
+                if (!allowed || allowed[next]) {
+                    if (heap_push(&w->results, -s, next) < 0)
+                        return -1;
+                    if (w->results.size > ef)
+                        heap_pop(&w->results);
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+/* empty w->results into w->sorted, best first; returns how many */
+static int hnsw_sorted(walker *w) {
+    int count = w->results.size;
+    for (int i = count - 1; i >= 0; i--) {
+        scored s = heap_pop(&w->results);
+        w->sorted[i].score = -s.score, w->sorted[i].node = s.node;
+    }
+    return count;
+}
+
+/* a score from a query as the metric's own similarity, comparable between queries: the walk's scores leave out
+ * what depends on the query alone (cosine divides by |q|, l2 subtracts |q|^2), the heuristic compares scores
+ * from different queries */
+static inline float as_similarity(const coded_rows *v, float score, float query_sq) {
+    if (v->metric == 1)
+        return score / sqrtf(query_sq > 1e-30f ? query_sq : 1e-30f);
+    return v->metric == 2 ? score - query_sq : score;
+}
+
+/* the neighbour heuristic: take candidates best first (scored from the base, whose |x|^2 is base_sq), and keep
+ * one unless a node already kept is more similar to it than the base is (it would be reached through that
+ * node); at most `keep` */
+static int hnsw_select(const coded_rows *v, const scored *cands, int count, int keep, float base_sq, int32_t *out,
+                       float *row) {
+    int kept = 0;
+    for (int i = 0; i < count && kept < keep; i++) {
+        int32_t c = cands[i].node;
+        float to_base = as_similarity(v, cands[i].score, base_sq), c_sq = v->sq_norms[c];
+        coded_decode(v, c, row);
+        int good = 1;
+        for (int j = 0; j < kept && good; j++)
+            good = as_similarity(v, coded_score(v, row, out[j]), c_sq) <= to_base;
+        if (good)
+            out[kept++] = c;
+    }
+    return kept;
+}
+
+/* a link from -> to at `level`; a full list is cut back by the heuristic, scored from `from` */
+static void hnsw_link(const hnsw_graph *g, const coded_rows *v, int32_t from, int32_t to, int level, walker *w) {
+    int cap, count = 0;
+    int32_t *links = hnsw_links(g, from, level, &cap);
+    node_lock(g, from);
+    while (count < cap && links[count] >= 0)
+        count++;
+    if (count < cap) {
+        links[count] = to;
+    } else {
+        scored *cands = w->sorted;
+        coded_decode(v, from, w->other);
+        for (int i = 0; i <= count; i++) {
+            int32_t node = i < count ? links[i] : to;
+            float s = coded_score(v, w->other, node);
+            int j = i; /* insertion sort, best first: at most 2M + 1 of them */
+            while (j > 0 && cands[j - 1].score < s) {
+                cands[j] = cands[j - 1];
+                j--;
+            }
+            cands[j].score = s, cands[j].node = node;
+        }
+        int kept = hnsw_select(v, cands, count + 1, cap, v->sq_norms[from], w->links, w->row);
+        for (int i = 0; i < cap; i++)
+            links[i] = i < kept ? w->links[i] : -1;
+    }
+    node_unlock(g, from);
+}
+
+typedef struct {
+    int32_t entry;
+    int top; /* the entry's level, the graph's highest */
+    char lock;
+} hnsw_top;
+
+/* insert `node` (its vector q, its level) into a graph that holds at least one node */
+static int hnsw_insert(const hnsw_graph *g, const coded_rows *v, hnsw_top *top, const float *q, int32_t node, int level,
+                       int ef_construction, walker *w) {
+    while (__atomic_test_and_set(&top->lock, __ATOMIC_ACQUIRE))
+        ;
+    int32_t entry = top->entry;
+    int top_level = top->top;
+    __atomic_clear(&top->lock, __ATOMIC_RELEASE);
+    float score = coded_score(v, q, entry), query_sq = 0.0f;
+    for (Py_ssize_t j = 0; j < v->dim; j++)
+        query_sq += q[j] * q[j];
+    for (int l = top_level; l > level; l--)
+        entry = hnsw_greedy(g, v, q, entry, &score, l, w);
+    int32_t *chosen = w->chosen;
+    for (int l = level < top_level ? level : top_level; l >= 0; l--) {
+        if (hnsw_layer(g, v, q, entry, score, ef_construction, l, NULL, node, w) < 0)
+            return -1;
+        int count = hnsw_sorted(w);
+        if (!count)
+            continue;
+        entry = w->sorted[0].node, score = w->sorted[0].score;
+        int cap;
+        int32_t *links = hnsw_links(g, node, l, &cap);
+        int kept = hnsw_select(v, w->sorted, count, cap, query_sq, chosen, w->row);
+        node_lock(g, node);
+        for (int i = 0; i < cap; i++)
+            links[i] = i < kept ? chosen[i] : -1;
+        node_unlock(g, node);
+        for (int i = 0; i < kept; i++)
+            hnsw_link(g, v, chosen[i], node, l, w);
+    }
+    if (level > top_level) {
+        while (__atomic_test_and_set(&top->lock, __ATOMIC_ACQUIRE))
+            ;
+        if (level > top->top)
+            top->top = level, top->entry = node;
+        __atomic_clear(&top->lock, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+/* nodes first..first+n-1 (vectors X, levels `levels`): the first one alone if the graph is empty, the rest
+ * spread over `threads` */
+static int hnsw_add(const hnsw_graph *g, const coded_rows *v, hnsw_top *top, const float *X, Py_ssize_t n,
+                    Py_ssize_t first, const int8_t *levels, int ef_construction, int threads) {
+    Py_ssize_t start = 0;
+    if (top->entry < 0 && n) {
+        top->entry = (int32_t)first, top->top = levels[0];
+        start = 1;
+    }
+    int failed = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n - start > 64)
+    {
+        walker w;
+        if (walker_init(&w, g->nodes, g->m, ef_construction, v->dim) < 0) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+#pragma omp for schedule(dynamic, 16)
+            for (Py_ssize_t i = start; i < n; i++)
+                if (!failed && hnsw_insert(g, v, top, X + i * v->dim, (int32_t)(first + i), levels[i], ef_construction,
+                                           &w) < 0) {
+#pragma omp atomic write
+                    failed = 1;
+                }
+        }
+        walker_free(&w);
+    }
+    return failed ? -1 : 0;
+}
+
+/* each query's `depth` best allowed nodes (rows -1, scores -inf where fewer were found) */
+static int hnsw_search(const hnsw_graph *g, const coded_rows *v, const hnsw_top *top, const float *Q, Py_ssize_t nq,
+                       int ef, int depth, const uint8_t *allowed, int64_t *rows, float *scores, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && nq > 1)
+    {
+        walker *w = search_walker(g->nodes, g->m, ef, v->dim);
+        if (!w) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+#pragma omp for schedule(dynamic, 4)
+            for (Py_ssize_t i = 0; i < nq; i++) {
+                const float *q = Q + i * v->dim;
+                float score = coded_score(v, q, top->entry);
+                int32_t entry = top->entry;
+                for (int l = top->top; l > 0; l--)
+                    entry = hnsw_greedy(g, v, q, entry, &score, l, w);
+                int found = 0;
+                if (hnsw_layer(g, v, q, entry, score, ef, 0, allowed, -1, w) < 0) {
+#pragma omp atomic write
+                    failed = 1;
+                } else {
+                    found = hnsw_sorted(w);
+                }
+                for (int j = 0; j < depth; j++) {
+                    rows[i * depth + j] = j < found ? w->sorted[j].node : -1;
+                    scores[i * depth + j] = j < found ? w->sorted[j].score : -INFINITY;
+                }
+            }
+        }
+    }
+    return failed ? -1 : 0;
 }
 
 /* ----- Python bindings: the wrappers in __init__.py check shapes and dtypes ------------------ */
@@ -884,6 +1357,106 @@ static PyObject *py_top_k(PyObject *self, PyObject *args) {
     return result;
 }
 
+/* the rows a graph scores: (codes, sq_norms, levels, kind, bits, metric, width, dim, scale_at), checked for `nodes` */
+#define CODED_ROWS_FORMAT "(y*y*y*iiinnn)"
+#define GRAPH_FORMAT "(w*w*y*in)"
+
+static int coded_rows_ok(coded_rows *v, Py_buffer *codes, Py_buffer *sq_norms, Py_buffer *levels, Py_ssize_t nodes) {
+    Py_ssize_t least = v->kind == 0 ? v->dim + 4 : v->kind == 1 ? 4 * v->dim : v->scale_at + 4;
+    if (v->kind < 0 || v->kind > 2 || v->metric < 0 || v->metric > 2 || (v->kind == 2 && v->bits != 2 && v->bits != 4) ||
+        (v->kind == 2 && (v->dim * v->bits + 7) / 8 > v->scale_at)) {
+        PyErr_SetString(PyExc_ValueError, "unknown row kind, metric or bit width");
+        return 0;
+    }
+    if (!rows_ok(nodes, v->dim, v->width, least) || !need(codes, nodes * v->width, "codes") ||
+        !need(sq_norms, nodes * 4, "sq_norms") || !need(levels, v->kind == 2 ? 64 : 0, "levels"))
+        return 0;
+    v->codes = codes->buf, v->sq_norms = sq_norms->buf, v->levels = levels->buf;
+    return 1;
+}
+
+static int graph_ok(hnsw_graph *g, Py_buffer *level0, Py_buffer *upper, Py_buffer *upper_at) {
+    if (g->m < 1 || g->m > 4096 || g->nodes < 0) {
+        PyErr_SetString(PyExc_ValueError, "M must be 1..4096");
+        return 0;
+    }
+    if (!need(level0, g->nodes * 8 * g->m, "level0") || !need(upper_at, g->nodes * 4, "upper_at"))
+        return 0;
+    g->level0 = level0->buf, g->upper = upper->buf, g->upper_at = upper_at->buf, g->locks = NULL;
+    return 1;
+}
+
+static PyObject *py_hnsw_add(PyObject *self, PyObject *args) {
+    Py_buffer codes, sq_norms, levels, level0, upper, upper_at, X, node_levels;
+    coded_rows v;
+    hnsw_graph g;
+    hnsw_top top = {0, 0, 0};
+    Py_ssize_t n, first;
+    int ef_construction, threads;
+    if (!PyArg_ParseTuple(args, CODED_ROWS_FORMAT GRAPH_FORMAT "iiy*y*nnii", &codes, &sq_norms, &levels, &v.kind,
+                          &v.bits, &v.metric, &v.width, &v.dim, &v.scale_at, &level0, &upper, &upper_at, &g.m, &g.nodes,
+                          &top.entry, &top.top, &X, &node_levels, &n, &first, &ef_construction, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (coded_rows_ok(&v, &codes, &sq_norms, &levels, g.nodes) && graph_ok(&g, &level0, &upper, &upper_at) &&
+        need(&X, n * v.dim * 4, "X") && need(&node_levels, n, "levels")) {
+        const int8_t *lv = node_levels.buf;
+        Py_ssize_t blocks = upper.len / (4 * g.m);
+        int bad = first < 0 || n < 0 || first + n != g.nodes || ef_construction < 1 ||
+                  (top.entry >= 0 && (top.entry >= first || top.top < 0)) || (top.entry < 0 && first > 0);
+        for (Py_ssize_t i = 0; i < n && !bad; i++)
+            bad = lv[i] < 0 || (lv[i] > 0 && (g.upper_at[first + i] < 0 || g.upper_at[first + i] + lv[i] > blocks));
+        if (bad) {
+            PyErr_SetString(PyExc_ValueError, "the new nodes do not fit the graph's arrays");
+        } else if (!(g.locks = calloc(g.nodes ? g.nodes : 1, 1))) {
+            PyErr_NoMemory();
+        } else {
+            int failed;
+            Py_BEGIN_ALLOW_THREADS
+            failed = hnsw_add(&g, &v, &top, X.buf, n, first, lv, ef_construction, threads);
+            Py_END_ALLOW_THREADS
+            free(g.locks);
+            result = failed ? PyErr_NoMemory() : Py_BuildValue("ii", top.entry, top.top);
+        }
+    }
+    PyBuffer_Release(&codes), PyBuffer_Release(&sq_norms), PyBuffer_Release(&levels);
+    PyBuffer_Release(&level0), PyBuffer_Release(&upper), PyBuffer_Release(&upper_at);
+    PyBuffer_Release(&X), PyBuffer_Release(&node_levels);
+    return result;
+}
+
+static PyObject *py_hnsw_search(PyObject *self, PyObject *args) {
+    Py_buffer codes, sq_norms, levels, level0, upper, upper_at, Q, allowed, rows, scores;
+    coded_rows v;
+    hnsw_graph g;
+    hnsw_top top = {0, 0, 0};
+    Py_ssize_t nq;
+    int ef, depth, threads;
+    if (!PyArg_ParseTuple(args, CODED_ROWS_FORMAT GRAPH_FORMAT "iiy*niiy*w*w*i", &codes, &sq_norms, &levels, &v.kind,
+                          &v.bits, &v.metric, &v.width, &v.dim, &v.scale_at, &level0, &upper, &upper_at, &g.m, &g.nodes,
+                          &top.entry, &top.top, &Q, &nq, &ef, &depth, &allowed, &rows, &scores, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (coded_rows_ok(&v, &codes, &sq_norms, &levels, g.nodes) && graph_ok(&g, &level0, &upper, &upper_at) &&
+        rows_ok(nq, v.dim, 4 * v.dim, 0) && need(&Q, nq * v.dim * 4, "Q") && need(&rows, nq * depth * 8, "rows") &&
+        need(&scores, nq * depth * 4, "scores") && (allowed.len == 0 || need(&allowed, g.nodes, "allowed"))) {
+        if (top.entry < 0 || top.entry >= g.nodes || top.top < 0 || depth < 0 || ef < depth || ef < 1) {
+            PyErr_SetString(PyExc_ValueError, "an entry node inside the graph and 1 <= depth <= ef are needed");
+        } else {
+            int failed;
+            Py_BEGIN_ALLOW_THREADS
+            failed = hnsw_search(&g, &v, &top, Q.buf, nq, ef, depth, allowed.len ? allowed.buf : NULL, rows.buf,
+                                 scores.buf, threads);
+            Py_END_ALLOW_THREADS
+            result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&codes), PyBuffer_Release(&sq_norms), PyBuffer_Release(&levels);
+    PyBuffer_Release(&level0), PyBuffer_Release(&upper), PyBuffer_Release(&upper_at);
+    PyBuffer_Release(&Q), PyBuffer_Release(&allowed), PyBuffer_Release(&rows), PyBuffer_Release(&scores);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
@@ -894,13 +1467,15 @@ static PyMethodDef methods[] = {
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
     {"top_k", py_top_k, METH_VARARGS, "each row's k highest scores, best first (ties: lower index first)"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
+    {"hnsw_add", py_hnsw_add, METH_VARARGS, "insert nodes into an HNSW graph over coded rows"},
+    {"hnsw_search", py_hnsw_search, METH_VARARGS, "each query's best nodes by an HNSW walk over coded rows"},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's C kernels (see _native.c)", -1, methods};
 
 /* what the Python wrappers expect (kernels._c_module): a module built from older sources is not used */
-#define VECTRO_NATIVE_API 2
+#define VECTRO_NATIVE_API 3
 
 PyMODINIT_FUNC PyInit__native(void) {
     int level = x86_level();
@@ -917,11 +1492,17 @@ PyMODINIT_FUNC PyInit__native(void) {
         score_rows = score_rows_avx512;
         f32_rows = f32_rows_avx512;
         int8_dot = int8_dot_avx512;
+        int8_dot2 = int8_dot2_avx512;
+        f32_dot = f32_dot_avx512;
+        packed_dot = packed_dot_avx512;
         packed_rows = packed_rows_avx512;
     } else if (level == 1) {
         score_rows = score_rows_avx2;
         f32_rows = f32_rows_avx2;
         int8_dot = int8_dot_avx2;
+        int8_dot2 = int8_dot2_avx2;
+        f32_dot = f32_dot_avx2;
+        packed_dot = packed_dot_avx2;
         packed_rows = packed_rows_avx2;
     }
     PyObject *m = PyModule_Create(&module);
