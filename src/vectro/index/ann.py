@@ -226,15 +226,16 @@ class HNSW:
             return False  # a graph saved where the C kernels ran, loaded where they do not: scan instead
         return self.index is not None and n_allowed >= max(SCAN_BELOW, 10 * depth)
 
-    def search(self, Q: np.ndarray, depth: int, allowed: np.ndarray | None, ef: int | None, graph, codes: np.ndarray,
-               sq_norms: np.ndarray, nodes: int) -> tuple[np.ndarray, np.ndarray | None]:
+    def search(self, Q: np.ndarray, depth: int, allowed: np.ndarray | None, ef: int | None, graph, rows: tuple | None,
+               nodes: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Candidate rows (nq, depth), -1 where the graph found fewer (filtered rows never appear), and their
         scores on the codes (vectro's graph; None from FAISS's, whose scores are its own copy's).
 
-        graph: the graph to walk (a snapshot's); codes, sq_norms: the snapshot's rows, `nodes` of them."""
+        graph: the graph to walk (a snapshot's); rows: the snapshot's codes as `rows()` gives them (vectro's graph),
+        `nodes` of them."""
         ef = max(ef or self.ef_search, depth)
         if isinstance(graph, Links):
-            return graph.search(self.rows(codes, sq_norms), nodes, self._prepared(Q), ef, depth, allowed)
+            return graph.search(rows, nodes, self._prepared(Q), ef, depth, allowed)
         faiss = self._faiss()
         if allowed is None:  # unfiltered: reuse one parameter object (SWIG objects are slow to build)
             if self._plain_params is None or self._plain_params.efSearch != ef:

@@ -68,6 +68,7 @@ class _Snapshot(NamedTuple):
     ids: IdView
     graph: object  # the graph (ann.Links or a FAISS index) holding these rows (and maybe later ones), or None
     payloads: dict  # row -> payload; later writes add rows, and compaction publishes a new dict
+    graph_rows: tuple | None  # the codes as vectro's graph walks them (HNSW.rows), or None
 
 
 class Index:
@@ -113,10 +114,11 @@ class Index:
     def _publish(self) -> None:
         """Make the current state what new searches read (called by writers holding the lock)."""
         fine = self.rerank_codec is not None
-        self._snap = _Snapshot(self._codes.view(), self._sq_norms.view()[:, 0],
-                               self._rerank.view() if fine else None,
+        codes, sq_norms = self._codes.view(), self._sq_norms.view()[:, 0]
+        self._snap = _Snapshot(codes, sq_norms, self._rerank.view() if fine else None,
                                self._rerank_sq_norms.view()[:, 0] if fine else None,
-                               self._ids.view(), self.ann.index if self.ann else None, self._payloads.by_row)
+                               self._ids.view(), self.ann.index if self.ann else None, self._payloads.by_row,
+                               self.ann.rows(codes, sq_norms) if self.ann and self.ann.own else None)
 
     def _snapshot(self, lookup: bool = False) -> _Snapshot:
         """The published snapshot; with `lookup`, one whose id map can resolve ids (built once, under the lock)."""
@@ -341,7 +343,7 @@ class Index:
         vectro's graph is walked without the graph lock (see `ann.Links`); FAISS's is not safe to search
         while it grows.
         """
-        args = (Q, depth, allowed, ef, snap.graph, snap.codes, snap.sq_norms, snap.ids.rows)
+        args = (Q, depth, allowed, ef, snap.graph, snap.graph_rows, snap.ids.rows)
         if self.ann.own:
             rows, scores = self.ann.search(*args)
         else:
