@@ -36,12 +36,14 @@ def test_rotation_is_orthogonal_and_unrotate_inverts_it(dim, rng):
 @pytest.mark.skipif(not kernels.available(), reason="numba not installed")
 @pytest.mark.parametrize("spec", ["rq:1", "rq:2", "rq:3", "rq:4", "rq:8"])
 @pytest.mark.parametrize("dim", [384, 64])
-def test_kernel_codes_are_bit_exact_with_numpy(spec, dim, rng):
+@pytest.mark.parametrize("compiled", ["auto", "numba"])  # auto: the C encoder where it is built
+def test_kernel_codes_are_bit_exact_with_numpy(spec, dim, compiled, rng):
     X = rng.standard_normal((300, dim)).astype(np.float32)
     X[1] = 0
     X[2] *= np.float32(3e30)
     codec = make_codec(spec).fit(X)
-    fast = codec.encode(X)
+    with kernels.backend(compiled):
+        fast = codec.encode(X)
     decoded = codec.decode(fast)
     scores = codec.score(X[3:6], fast)  # per-byte lookup tables where 8 % B == 0
     with kernels.backend("numpy"):
@@ -100,14 +102,16 @@ def test_codes_are_byte_identical_to_the_previous_kernel(bits):
 
 
 @pytest.mark.skipif(not kernels.available(), reason="numba not installed")
-@pytest.mark.parametrize("spec", ["rq:3", "rq:8"])
+@pytest.mark.parametrize("spec", ["rq:3", "rq:8", "rq:2"])
 @pytest.mark.parametrize("dim", [385, 100, 7])
-def test_kernel_codes_are_bit_exact_with_numpy_at_odd_widths(spec, dim, rng):
+@pytest.mark.parametrize("compiled", ["auto", "numba"])
+def test_kernel_codes_are_bit_exact_with_numpy_at_odd_widths(spec, dim, compiled, rng):
     X = np.vstack([vectro.bench.clustered_vectors(2000, dim, seed=dim), 5 * rng.standard_normal((500, dim))])
     X = X.astype(np.float32)
     X[1] = 0
     codec = make_codec(spec).fit(X)
-    fast = codec.encode(X)
+    with kernels.backend(compiled):
+        fast = codec.encode(X)
     with kernels.backend("numpy"):
         np.testing.assert_array_equal(codec.encode(X), fast)
 

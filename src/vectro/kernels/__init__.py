@@ -84,7 +84,7 @@ def _has_numba() -> bool:
 
 
 #: the version of the C kernels' interface these wrappers call (VECTRO_NATIVE_API in _native.c)
-NATIVE_API = 3
+NATIVE_API = 4
 
 
 @lru_cache(maxsize=1)
@@ -567,9 +567,15 @@ def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
 def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
     """Rotation-quantised rows (see codecs/rotation.py) into uint8 out (n, width + 4); first bad row or -1."""
     width = out.shape[1] - 4
-    alphas = np.empty(len(X), dtype=np.float32)
     bad = np.zeros(len(X), dtype=np.bool_)
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
+    c = _c()
+    if c is not None and X.dtype == np.float32 and X.flags.c_contiguous and out.flags.c_contiguous:
+        c.rq_encode(X, np.ascontiguousarray(signs, dtype=np.float32), np.ascontiguousarray(perm, dtype=np.int64),
+                    np.ascontiguousarray(thresholds, dtype=np.float32), np.ascontiguousarray(levels, dtype=np.float32),
+                    out, bad, len(X), X.shape[1], block, out.shape[1], bits, _c_threads())
+        return _first(bad)
+    alphas = np.empty(len(X), dtype=np.float32)
     grid, start, scale = threshold_grid(thresholds)
     _module().rq_encode(X, signs, perm, block, thresholds, grid, start, scale, levels, bits, out, alphas, bad)
     out[:, width:] = alphas.view(np.uint8).reshape(-1, 4)

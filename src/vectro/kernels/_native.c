@@ -668,6 +668,150 @@ static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssiz
     }
 }
 
+/* ----- rq:B encode (codecs/rotation.py): rotate, scale the direction, nearest Lloyd-Max level, pack ----- */
+/* unnormalised Walsh-Hadamard transform of every aligned `block` (>= 8, dim a multiple of it) of x, in place;
+ * each butterfly adds and subtracts the same two values as NumPy's version, so both round identically. The
+ * first three stages run on 8 values at a time; the later ones on two disjoint halves (restrict: they vectorise) */
+static inline __attribute__((always_inline)) void fwht_blocks(float *x, Py_ssize_t dim, Py_ssize_t block) {
+    for (Py_ssize_t s = 0; s < dim; s += 8) {
+        float *v = x + s;
+        float a0 = v[0] + v[1], a1 = v[0] - v[1], a2 = v[2] + v[3], a3 = v[2] - v[3];
+        float a4 = v[4] + v[5], a5 = v[4] - v[5], a6 = v[6] + v[7], a7 = v[6] - v[7];
+        float b0 = a0 + a2, b1 = a1 + a3, b2 = a0 - a2, b3 = a1 - a3;
+        float b4 = a4 + a6, b5 = a5 + a7, b6 = a4 - a6, b7 = a5 - a7;
+        v[0] = b0 + b4, v[1] = b1 + b5, v[2] = b2 + b6, v[3] = b3 + b7;
+        v[4] = b0 - b4, v[5] = b1 - b5, v[6] = b2 - b6, v[7] = b3 - b7;
+    }
+    for (Py_ssize_t h = 8; h < block; h *= 2)
+        for (Py_ssize_t start = 0; start < dim; start += 2 * h) {
+            float *restrict low = x + start, *restrict high = x + start + h;
+            for (Py_ssize_t j = 0; j < h; j++) {
+                float a = low[j], c = high[j];
+                low[j] = a + c, high[j] = a - c;
+            }
+        }
+}
+
+/* B-bit values, coordinate after coordinate, low bit first, into ceil(dim * B / 8) bytes: whole bytes of
+ * 1, 2, 4 or 8 values first (loops that vectorise), then the rest (and every value of other widths) through
+ * a 64-bit accumulator */
+static inline __attribute__((always_inline)) void pack_values(const int32_t *values, Py_ssize_t dim, int bits,
+                                                              uint8_t *row) {
+    Py_ssize_t j = 0, at = 0;
+    if (bits == 8 || bits == 4 || bits == 2 || bits == 1) {
+        int per = 8 / bits;
+        Py_ssize_t whole = dim / per;
+        if (bits == 8)
+            for (Py_ssize_t b = 0; b < whole; b++)
+                row[b] = (uint8_t)values[b];
+        else if (bits == 4)
+            for (Py_ssize_t b = 0; b < whole; b++)
+                row[b] = (uint8_t)(values[2 * b] | values[2 * b + 1] << 4);
+        else if (bits == 2)
+            for (Py_ssize_t b = 0; b < whole; b++)
+                row[b] = (uint8_t)(values[4 * b] | values[4 * b + 1] << 2 | values[4 * b + 2] << 4 | values[4 * b + 3] << 6);
+        else
+            for (Py_ssize_t b = 0; b < whole; b++) {
+                int byte = 0;
+                for (int t = 0; t < 8; t++)
+                    byte |= values[8 * b + t] << t;
+                row[b] = (uint8_t)byte;
+            }
+        j = whole * per, at = whole;
+    }
+    uint64_t acc = 0;
+    int held = 0;
+    for (; j < dim; j++) {
+        acc |= (uint64_t)values[j] << held;
+        for (held += bits; held >= 8; held -= 8, acc >>= 8)
+            row[at++] = (uint8_t)acc;
+    }
+    if (held)
+        row[at] = (uint8_t)acc;
+}
+
+/* sum a_j b_j in float64, in 8 running sums (so it vectorises; the sum is rounded to float32 after) */
+static inline double dot64(const float *a, const float *b, Py_ssize_t dim) {
+    double acc[8] = {0};
+    Py_ssize_t j = 0;
+    for (; j + 8 <= dim; j += 8)
+        for (int t = 0; t < 8; t++)
+            acc[t] += (double)a[j + t] * (double)b[j + t];
+    for (; j < dim; j++)
+        acc[0] += (double)a[j] * (double)b[j];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+typedef struct {
+    const float *signs, *thresholds, *levels; /* signs (2, dim); levels: count + 1 of them */
+    const int64_t *perm;
+    Py_ssize_t dim, block, width; /* block 0: the rows arrive rotated; width: bytes per output row */
+    int count, bits;              /* thresholds (2^bits - 1), bits per value */
+} rq_job;
+
+/* one row; scratch: 3 dim floats and dim int32. Loops run over the coordinates innermost, so each clone
+ * (AVX-512, AVX2) vectorises them */
+VECTRO_CLONES static void rq_encode_row(const rq_job *job, const float *x, uint8_t *out, uint8_t *bad, float *first,
+                                        float *y, float *z, int32_t *values) {
+    Py_ssize_t dim = job->dim;
+    abs_peak(x, dim, bad);
+    if (job->block) {
+        for (Py_ssize_t j = 0; j < dim; j++)
+            first[j] = x[j] * job->signs[j];
+        fwht_blocks(first, dim, job->block);
+        for (Py_ssize_t j = 0; j < dim; j++)
+            y[j] = first[job->perm[j]] * job->signs[dim + j];
+        fwht_blocks(y, dim, job->block);
+    } else {
+        memcpy(y, x, dim * sizeof *y);
+    }
+    double norm = sqrt(dot64(y, y, dim));
+    float scale = norm > 0 ? (float)(sqrt((double)dim) / norm) : 1.0f;
+    for (Py_ssize_t j = 0; j < dim; j++) {
+        z[j] = y[j] * scale;
+        values[j] = 0;
+    }
+    /* values[j]: how many thresholds (2^bits - 1 of them) lie strictly below z_j (NaN: none): up to 15, counted
+     * threshold by threshold; above, a binary search whose steps halve. Both for every coordinate at once */
+    if (job->count <= 15)
+        for (int t = 0; t < job->count; t++) {
+            float edge = job->thresholds[t];
+            for (Py_ssize_t j = 0; j < dim; j++)
+                values[j] += z[j] > edge;
+        }
+    else
+        for (int step = (job->count + 1) / 2; step >= 1; step /= 2)
+            for (Py_ssize_t j = 0; j < dim; j++)
+                values[j] += job->thresholds[values[j] + step - 1] < z[j] ? step : 0;
+    for (Py_ssize_t j = 0; j < dim; j++)
+        z[j] = job->levels[values[j]];
+    double num = dot64(y, z, dim), den = dot64(z, z, dim);
+    pack_values(values, dim, job->bits, out);
+    float alpha = den > 0 ? (float)(num / den) : 0.0f;
+    memcpy(out + job->width - 4, &alpha, 4);
+}
+
+static int rq_encode_rows(const rq_job *job, const float *X, Py_ssize_t n, uint8_t *out, uint8_t *bad, int threads) {
+    int failed = 0;
+#pragma omp parallel num_threads(threads) if (threads > 1 && n * job->dim >= (1 << 16))
+    {
+        float *scratch = malloc(3 * (job->dim ? job->dim : 1) * sizeof *scratch);
+        int32_t *values = malloc((job->dim ? job->dim : 1) * sizeof *values);
+        if (!scratch || !values) {
+#pragma omp atomic write
+            failed = 1;
+        } else {
+            Py_ssize_t first, last;
+            thread_rows(n, &first, &last);
+            for (Py_ssize_t i = first; i < last; i++)
+                rq_encode_row(job, X + i * job->dim, out + i * job->width, bad + i, scratch, scratch + job->dim,
+                              scratch + 2 * job->dim, values);
+        }
+        free(scratch), free(values);
+    }
+    return failed ? -1 : 0;
+}
+
 /* ----- HNSW over the codes themselves (Index(ann="hnsw")) ------------------------------------
  * The graph holds links only: every score is computed on the index's own codes with the kernels above, so RAM
  * holds one copy of the vectors (FAISS's HNSW keeps a second one in its storage). Layout, in arrays that
@@ -1457,6 +1601,42 @@ static PyObject *py_hnsw_search(PyObject *self, PyObject *args) {
     return result;
 }
 
+static PyObject *py_rq_encode(PyObject *self, PyObject *args) {
+    Py_buffer X, signs, perm, thresholds, levels, out, bad;
+    rq_job job;
+    Py_ssize_t n;
+    int threads;
+    if (!PyArg_ParseTuple(args, "y*y*y*y*y*w*w*nnnnii", &X, &signs, &perm, &thresholds, &levels, &out, &bad, &n, &job.dim,
+                          &job.block, &job.width, &job.bits, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    job.count = (int)(thresholds.len / 4);
+    int block_ok = job.block == 0 || (job.block >= 8 && (job.block & (job.block - 1)) == 0 && job.dim % job.block == 0);
+    if (job.bits < 1 || job.bits > 8 || job.count + 1 != (1 << job.bits) || !block_ok) {
+        PyErr_SetString(PyExc_ValueError, "rq codes: 1..8 bits, 2^bits levels, a power-of-two block (8 or more) dividing d");
+    } else if (rows_ok(n, job.dim, job.width, (job.dim * job.bits + 7) / 8 + 4) && need(&X, n * job.dim * 4, "X") &&
+               need(&signs, 2 * job.dim * 4, "signs") && need(&perm, job.dim * 8, "perm") &&
+               need(&levels, (job.count + 1) * 4, "levels") && need(&out, n * job.width, "out") && need(&bad, n, "bad")) {
+        const int64_t *p = perm.buf;
+        int perm_ok = 1;
+        for (Py_ssize_t j = 0; j < job.dim && perm_ok; j++)
+            perm_ok = p[j] >= 0 && p[j] < job.dim;
+        if (!perm_ok) {
+            PyErr_SetString(PyExc_ValueError, "the permutation holds an index outside 0..d-1");
+        } else {
+            job.signs = signs.buf, job.perm = p, job.thresholds = thresholds.buf, job.levels = levels.buf;
+            int failed;
+            Py_BEGIN_ALLOW_THREADS
+            failed = rq_encode_rows(&job, X.buf, n, out.buf, bad.buf, threads);
+            Py_END_ALLOW_THREADS
+            result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+        }
+    }
+    PyBuffer_Release(&X), PyBuffer_Release(&signs), PyBuffer_Release(&perm), PyBuffer_Release(&thresholds);
+    PyBuffer_Release(&levels), PyBuffer_Release(&out), PyBuffer_Release(&bad);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"simd", py_simd, METH_NOARGS, "the instruction set the scoring kernels use: avx512, avx2 or none"},
     {"absmax_encode", py_absmax_encode, METH_VARARGS, "per-vector abs-max codes (4, 8, 16 bits) and scale"},
@@ -1467,6 +1647,7 @@ static PyMethodDef methods[] = {
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
     {"top_k", py_top_k, METH_VARARGS, "each row's k highest scores, best first (ties: lower index first)"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
+    {"rq_encode", py_rq_encode, METH_VARARGS, "rotation-quantised (rq:B) codes and each row's scale"},
     {"hnsw_add", py_hnsw_add, METH_VARARGS, "insert nodes into an HNSW graph over coded rows"},
     {"hnsw_search", py_hnsw_search, METH_VARARGS, "each query's best nodes by an HNSW walk over coded rows"},
     {NULL, NULL, 0, NULL},
@@ -1475,7 +1656,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's C kernels (see _native.c)", -1, methods};
 
 /* what the Python wrappers expect (kernels._c_module): a module built from older sources is not used */
-#define VECTRO_NATIVE_API 3
+#define VECTRO_NATIVE_API 4
 
 PyMODINIT_FUNC PyInit__native(void) {
     int level = x86_level();
