@@ -138,6 +138,16 @@ class Links:
         return links
 
 
+def needs_faiss(codec: Codec, dim: int) -> bool:
+    """Whether `Index(dim, codec, ann="hnsw")` builds FAISS's graph, which needs faiss-cpu and learns from the
+    vectors, rather than vectro's. A trainable codec counts as FAISS's until fitted (its kernel comes with the fit)."""
+    if not codec.is_fitted:
+        if codec.trainable:
+            return True
+        codec = codec.clone().fit(np.zeros((1, dim), dtype=np.float32))  # data-free: records the dimension
+    return not (kernels.native() and codec.row_kernel() is not None)
+
+
 def _grown(array: np.ndarray, rows: int) -> np.ndarray:
     out = np.full((rows,) + array.shape[1:], -1, dtype=array.dtype)
     out[: len(array)] = array

@@ -16,6 +16,7 @@ Trainable codecs (pq, opq, int8-dim, pca, learned...) are fitted once the collec
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import threading
@@ -26,6 +27,7 @@ import numpy as np
 
 from ..codecs.base import Codec, make_codec
 from ..compressed import FIT_ROWS
+from ..index.ann import needs_faiss
 from ..index.core import Index
 from ..metrics.evaluate import prepare_for_metric
 from .filters import PayloadIndex
@@ -62,8 +64,15 @@ class CollectionConfig:
 
     @property
     def learns(self) -> bool:
-        """Whether something is fitted at fit_rows: a trainable codec, or the HNSW graph's quantiser."""
-        return self.trainable or self.ann is not None
+        """Whether something is fitted at fit_rows: a trainable codec, or a FAISS graph's quantiser (vectro's own
+        graph, for codecs with a row kernel, learns nothing: it grows from the first batch)."""
+        return _learns(self.codec, self.dimension, self.ann)
+
+
+@functools.lru_cache(maxsize=256)
+def _learns(codec: str, dimension: int, ann: str | None) -> bool:
+    made = make_codec(codec)
+    return made.trainable or (ann is not None and needs_faiss(made, dimension))
 
 
 class RWLock:

@@ -23,6 +23,7 @@ from ..metrics.evaluate import prepare_for_metric
 from .collection import Collection, CollectionConfig, codec_state_blob
 from .errors import ApiError, conflict, invalid, not_found
 from .filters import FilterError
+from ..index.ann import needs_faiss
 from .migrations import migrate
 from .storage import DB_NAME, Database, FolderLock
 
@@ -112,7 +113,7 @@ class Service:
             raise invalid("rescore needs the originals: set keep_originals or rescore=false", "rescore")
         if codec.trainable and config.fit_rows < codec.min_fit_rows:
             raise invalid(f"codec {config.codec!r} needs fit_rows >= {codec.min_fit_rows}", "fit_rows")
-        if config.ann is not None:
+        if config.ann is not None and needs_faiss(codec, config.dimension):  # vectro's own graph needs no FAISS
             from ..errors import require
 
             try:
