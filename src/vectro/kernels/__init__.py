@@ -571,7 +571,7 @@ def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
     thresholds = (levels[1:] + levels[:-1]) / np.float32(2)
     c = _c()
     if c is not None and X.dtype == np.float32 and X.flags.c_contiguous and out.flags.c_contiguous:
-        c.rq_encode(X, np.ascontiguousarray(signs, dtype=np.float32), np.ascontiguousarray(perm, dtype=np.int64),
+        c.rq_encode(X, np.ascontiguousarray(signs, dtype=np.float32), np.ascontiguousarray(perm, dtype=np.int32),
                     np.ascontiguousarray(thresholds, dtype=np.float32), np.ascontiguousarray(levels, dtype=np.float32),
                     out, bad, len(X), X.shape[1], block, out.shape[1], bits, _c_threads())
         return _first(bad)

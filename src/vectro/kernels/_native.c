@@ -744,7 +744,7 @@ static inline double dot64(const float *a, const float *b, Py_ssize_t dim) {
 
 typedef struct {
     const float *signs, *thresholds, *levels; /* signs (2, dim); levels: count + 1 of them */
-    const int64_t *perm;
+    const int32_t *perm;
     Py_ssize_t dim, block, width; /* block 0: the rows arrive rotated; width: bytes per output row */
     int count, bits;              /* thresholds (2^bits - 1), bits per value */
 } rq_job;
@@ -759,8 +759,11 @@ VECTRO_CLONES static void rq_encode_row(const rq_job *job, const float *x, uint8
         for (Py_ssize_t j = 0; j < dim; j++)
             first[j] = x[j] * job->signs[j];
         fwht_blocks(first, dim, job->block);
+        const int32_t *restrict perm = job->perm;
+        const float *restrict from = first, *restrict signs = job->signs + dim;
+        float *restrict to = y;
         for (Py_ssize_t j = 0; j < dim; j++)
-            y[j] = first[job->perm[j]] * job->signs[dim + j];
+            to[j] = from[perm[j]] * signs[j];
         fwht_blocks(y, dim, job->block);
     } else {
         memcpy(y, x, dim * sizeof *y);
@@ -1615,9 +1618,9 @@ static PyObject *py_rq_encode(PyObject *self, PyObject *args) {
     if (job.bits < 1 || job.bits > 8 || job.count + 1 != (1 << job.bits) || !block_ok) {
         PyErr_SetString(PyExc_ValueError, "rq codes: 1..8 bits, 2^bits levels, a power-of-two block (8 or more) dividing d");
     } else if (rows_ok(n, job.dim, job.width, (job.dim * job.bits + 7) / 8 + 4) && need(&X, n * job.dim * 4, "X") &&
-               need(&signs, 2 * job.dim * 4, "signs") && need(&perm, job.dim * 8, "perm") &&
+               need(&signs, 2 * job.dim * 4, "signs") && need(&perm, job.dim * 4, "perm") &&
                need(&levels, (job.count + 1) * 4, "levels") && need(&out, n * job.width, "out") && need(&bad, n, "bad")) {
-        const int64_t *p = perm.buf;
+        const int32_t *p = perm.buf;
         int perm_ok = 1;
         for (Py_ssize_t j = 0; j < job.dim && perm_ok; j++)
             perm_ok = p[j] >= 0 && p[j] < job.dim;
