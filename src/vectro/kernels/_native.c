@@ -693,8 +693,8 @@ static inline __attribute__((always_inline)) void fwht_blocks(float *x, Py_ssize
 }
 
 /* B-bit values, coordinate after coordinate, low bit first, into ceil(dim * B / 8) bytes: whole bytes of
- * 1, 2, 4 or 8 values first (loops that vectorise), then the rest (and every value of other widths) through
- * a 64-bit accumulator */
+ * 1, 2, 4 or 8 values (or 3 bytes of 8 3-bit ones) first, in loops of a fixed shape, then the rest (and
+ * every value of other widths) through a 64-bit accumulator */
 static inline __attribute__((always_inline)) void pack_values(const int32_t *values, Py_ssize_t dim, int bits,
                                                               uint8_t *row) {
     Py_ssize_t j = 0, at = 0;
@@ -718,6 +718,13 @@ static inline __attribute__((always_inline)) void pack_values(const int32_t *val
                 row[b] = (uint8_t)byte;
             }
         j = whole * per, at = whole;
+    } else if (bits == 3) { /* 8 values fill 3 bytes */
+        for (; j + 8 <= dim; j += 8, at += 3) {
+            uint32_t word = 0;
+            for (int t = 0; t < 8; t++)
+                word |= (uint32_t)values[j + t] << (3 * t);
+            row[at] = (uint8_t)word, row[at + 1] = (uint8_t)(word >> 8), row[at + 2] = (uint8_t)(word >> 16);
+        }
     }
     uint64_t acc = 0;
     int held = 0;
@@ -776,19 +783,26 @@ VECTRO_CLONES static void rq_encode_row(const rq_job *job, const float *x, uint8
     }
     /* values[j]: how many thresholds (2^bits - 1 of them) lie strictly below z_j (NaN: none): up to 15, counted
      * threshold by threshold; above, a binary search whose steps halve. Both for every coordinate at once */
-    if (job->count <= 15)
+    float *level = first; /* free once y is made: each coordinate's level, levels[values[j]] */
+    if (job->count <= 15) { /* the thresholds ascend: past the last one below z_j, level_j stops changing */
+        for (Py_ssize_t j = 0; j < dim; j++)
+            level[j] = job->levels[0];
         for (int t = 0; t < job->count; t++) {
-            float edge = job->thresholds[t];
-            for (Py_ssize_t j = 0; j < dim; j++)
-                values[j] += z[j] > edge;
+            float edge = job->thresholds[t], above = job->levels[t + 1];
+            for (Py_ssize_t j = 0; j < dim; j++) {
+                int past = z[j] > edge;
+                values[j] += past;
+                level[j] = past ? above : level[j];
+            }
         }
-    else
+    } else {
         for (int step = (job->count + 1) / 2; step >= 1; step /= 2)
             for (Py_ssize_t j = 0; j < dim; j++)
                 values[j] += job->thresholds[values[j] + step - 1] < z[j] ? step : 0;
-    for (Py_ssize_t j = 0; j < dim; j++)
-        z[j] = job->levels[values[j]];
-    double num = dot64(y, z, dim), den = dot64(z, z, dim);
+        for (Py_ssize_t j = 0; j < dim; j++)
+            level[j] = job->levels[values[j]];
+    }
+    double num = dot64(y, level, dim), den = dot64(level, level, dim);
     pack_values(values, dim, job->bits, out);
     float alpha = den > 0 ? (float)(num / den) : 0.0f;
     memcpy(out + job->width - 4, &alpha, 4);
