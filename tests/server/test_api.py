@@ -341,14 +341,16 @@ def test_trainable_codec_is_exact_until_fitted_then_fitted_at_fit_rows(client, v
 
 
 @pytest.mark.parametrize("codec", ["int8:64", "int8"])
-def test_hnsw_collection_takes_any_first_batch_builds_its_graph_and_restarts(tmp_path, vectors, codec):
+def test_hnsw_collection_takes_any_first_batch_builds_its_graph_and_restarts(tmp_path, vectors, codec, monkeypatch):
     """int8:64 has no row kernel: its FAISS graph learns its quantiser at fit_rows. int8 grows vectro's own
     graph from the first batch, and needs no FAISS."""
     from fastapi.testclient import TestClient
 
     from vectro import kernels
+    from vectro.index import ann
     from vectro.server import Service, create_app
 
+    monkeypatch.setattr(ann, "SCAN_BELOW", 100)  # searches walk the graph at this size
     faiss_graph = codec == "int8:64" or not kernels.native()
     if faiss_graph:
         pytest.importorskip("faiss")

@@ -92,8 +92,10 @@ class Links:
         levels = self._levels(first, len(X))
         self._grow(levels)
         top = self.entries[-1] if self.entries else (-1, 0)
-        new_top = kernels.hnsw_add(rows, self.arrays(first + len(X)), top, X, first, levels, ef_construction)
-        self.ntotal = first + len(X)
+        try:
+            new_top = kernels.hnsw_add(rows, self.arrays(first + len(X)), top, X, first, levels, ef_construction)
+        finally:  # even when an insert ran out of memory, the nodes are numbered: their codes are stored
+            self.ntotal = first + len(X)
         if new_top != top:
             self.entries.append(tuple(new_top))
 
@@ -133,8 +135,9 @@ class Links:
         links.ntotal, links.blocks = n, blocks
         links.entries = [(int(e), int(t)) for e, t in head["entries"]]
         bad_links = (links.level0 >= n).any() or (links.upper >= n).any() or (links.level0 < -1).any()
-        if bad_links or (links.upper_at >= blocks).any() or any(not 0 <= e < n for e, _ in links.entries):
-            raise FormatError("the HNSW section links to nodes it does not hold")
+        bad_blocks = (links.upper_at >= blocks).any() or (links.upper_at < -1).any()
+        if bad_links or bad_blocks or any(not (0 <= e < n and 0 <= t <= MAX_LEVEL) for e, t in links.entries):
+            raise FormatError("the HNSW section links to nodes or blocks it does not hold")
         return links
 
 
@@ -298,11 +301,14 @@ class HNSW:
         write = faiss.serialize_index_binary if self.binary else faiss.serialize_index
         return np.asarray(write(self.index), dtype=np.uint8)
 
-    def deserialise(self, blob: np.ndarray) -> None:
+    def deserialise(self, blob: np.ndarray, rows: int) -> None:
+        """The graph `serialise` wrote, for an index of `rows` rows."""
         if not len(blob):
             return
         if bytes(blob[: len(LINKS_MAGIC)]) == LINKS_MAGIC:
             self.index = Links.from_bytes(blob)
+            if self.index.ntotal != rows:
+                raise FormatError(f"the HNSW section holds {self.index.ntotal} nodes for {rows} rows")
             return
         faiss = self._faiss()
         read = faiss.deserialize_index_binary if self.binary else faiss.deserialize_index

@@ -527,7 +527,7 @@ class Index:
         index._ids = IdMap.from_arrays(arrays)
         index._payloads = PayloadStore.from_arrays(arrays)
         if index.ann is not None:
-            index.ann.deserialise(np.asarray(arrays["ann"]))
+            index.ann.deserialise(np.asarray(arrays["ann"]), n)
         index._publish()
         return index
 

@@ -914,7 +914,8 @@ typedef struct {
     int32_t *level0, *upper;
     const int32_t *upper_at;
     int m;
-    Py_ssize_t nodes; /* the walk visits nodes 0..nodes-1 (a search's snapshot may hold fewer than the graph) */
+    Py_ssize_t nodes;  /* the walk visits nodes 0..nodes-1 (a search's snapshot may hold fewer than the graph) */
+    Py_ssize_t blocks; /* blocks of M links in `upper` */
     uint8_t *locks;   /* construction: one spin lock per node; NULL while searching (no writer runs) */
 } hnsw_graph;
 
@@ -923,8 +924,13 @@ static inline int32_t *hnsw_links(const hnsw_graph *g, int64_t node, int level, 
         *cap = 2 * g->m;
         return g->level0 + node * 2 * g->m;
     }
+    int64_t block = (int64_t)g->upper_at[node] + level - 1;
+    if (g->upper_at[node] < 0 || block >= g->blocks) { /* no list there (a damaged graph): never read or write */
+        *cap = 0;
+        return g->upper;
+    }
     *cap = g->m;
-    return g->upper + ((int64_t)g->upper_at[node] + level - 1) * g->m;
+    return g->upper + block * g->m;
 }
 
 static inline void node_lock(const hnsw_graph *g, int64_t node) {
@@ -1036,16 +1042,55 @@ static int walker_init(walker *w, Py_ssize_t nodes, int m, int ef, Py_ssize_t di
 }
 
 /* searches reuse one walker per thread (its visited marks are as long as the graph: allocating them per call
- * would cost a single-query search more than its walk); it lives as long as the thread */
-static _Thread_local walker thread_walker;
+ * would cost a single-query search more than its walk), freed when the thread ends (a thread-specific key's
+ * destructor); without POSIX threads, each search makes its own */
+#ifndef _WIN32
+#include <pthread.h>
+static pthread_key_t walker_key;
+static pthread_once_t walker_key_once = PTHREAD_ONCE_INIT;
+
+static void walker_destroy(void *w) {
+    walker_free(w);
+    free(w);
+}
+
+static void walker_key_make(void) { pthread_key_create(&walker_key, walker_destroy); }
+#endif
 
 static walker *search_walker(Py_ssize_t nodes, int m, int ef, Py_ssize_t dim) {
-    walker *w = &thread_walker;
+#ifndef _WIN32
+    pthread_once(&walker_key_once, walker_key_make);
+    walker *w = pthread_getspecific(walker_key);
+    if (!w) {
+        if (!(w = calloc(1, sizeof *w)) || pthread_setspecific(walker_key, w) != 0) {
+            free(w);
+            return NULL;
+        }
+    }
     if (w->seen && (w->seen_cap < nodes || w->m != m || w->sorted_cap <= ef || w->dim != dim))
         walker_free(w);
     if (!w->seen && walker_init(w, nodes, m, ef, dim) < 0)
         return NULL;
     return w;
+#else
+    walker *w = malloc(sizeof *w);
+    if (w && walker_init(w, nodes, m, ef, dim) < 0) {
+        free(w);
+        return NULL;
+    }
+    return w;
+#endif
+}
+
+static void search_walker_done(walker *w) {
+#ifdef _WIN32
+    if (w) {
+        walker_free(w);
+        free(w);
+    }
+#else
+    (void)w; /* kept for the thread's next search */
+#endif
 }
 
 static void walker_start(walker *w) {
@@ -1159,11 +1204,15 @@ static int hnsw_select(const coded_rows *v, const scored *cands, int count, int 
 static void hnsw_link(const hnsw_graph *g, const coded_rows *v, int32_t from, int32_t to, int level, walker *w) {
     int cap, count = 0;
     int32_t *links = hnsw_links(g, from, level, &cap);
+    if (!cap)
+        return;
     node_lock(g, from);
+    int present = 0; /* two inserts running at once can both add the same link */
     while (count < cap && links[count] >= 0)
-        count++;
-    if (count < cap) {
-        links[count] = to;
+        present |= links[count++] == to;
+    if (present || count < cap) {
+        if (!present)
+            links[count] = to;
     } else {
         scored *cands = w->sorted;
         coded_decode(v, from, w->other);
@@ -1214,9 +1263,17 @@ static int hnsw_insert(const hnsw_graph *g, const coded_rows *v, hnsw_top *top, 
         int cap;
         int32_t *links = hnsw_links(g, node, l, &cap);
         int kept = hnsw_select(v, w->sorted, count, cap, query_sq, chosen, w->row);
-        node_lock(g, node);
+        node_lock(g, node); /* another insert may have linked to this node already: its links stay, room permitting */
+        int total = kept;
+        for (int i = 0; i < cap && links[i] >= 0 && total < cap; i++) {
+            int known = 0;
+            for (int j = 0; j < kept && !known; j++)
+                known = chosen[j] == links[i];
+            if (!known)
+                chosen[total++] = links[i];
+        }
         for (int i = 0; i < cap; i++)
-            links[i] = i < kept ? chosen[i] : -1;
+            links[i] = i < total ? chosen[i] : -1;
         node_unlock(g, node);
         for (int i = 0; i < kept; i++)
             hnsw_link(g, v, chosen[i], node, l, w);
@@ -1244,17 +1301,17 @@ static int hnsw_add(const hnsw_graph *g, const coded_rows *v, hnsw_top *top, con
 #pragma omp parallel num_threads(threads) if (threads > 1 && n - start > 64)
     {
         walker w;
-        if (walker_init(&w, g->nodes, g->m, ef_construction, v->dim) < 0) {
+        int ready = walker_init(&w, g->nodes, g->m, ef_construction, v->dim) == 0;
+#pragma omp for schedule(dynamic, 16) /* every thread of the team reaches it, with a walker or not */
+        for (Py_ssize_t i = start; i < n; i++) {
+            int stop;
+#pragma omp atomic read
+            stop = failed;
+            if (!stop && (!ready || hnsw_insert(g, v, top, X + i * v->dim, (int32_t)(first + i), levels[i],
+                                                ef_construction, &w) < 0)) {
 #pragma omp atomic write
-            failed = 1;
-        } else {
-#pragma omp for schedule(dynamic, 16)
-            for (Py_ssize_t i = start; i < n; i++)
-                if (!failed && hnsw_insert(g, v, top, X + i * v->dim, (int32_t)(first + i), levels[i], ef_construction,
-                                           &w) < 0) {
-#pragma omp atomic write
-                    failed = 1;
-                }
+                failed = 1;
+            }
         }
         walker_free(&w);
     }
@@ -1268,30 +1325,31 @@ static int hnsw_search(const hnsw_graph *g, const coded_rows *v, const hnsw_top 
 #pragma omp parallel num_threads(threads) if (threads > 1 && nq > 1)
     {
         walker *w = search_walker(g->nodes, g->m, ef, v->dim);
-        if (!w) {
-#pragma omp atomic write
-            failed = 1;
-        } else {
-#pragma omp for schedule(dynamic, 4)
-            for (Py_ssize_t i = 0; i < nq; i++) {
-                const float *q = Q + i * v->dim;
+        int ok = w != NULL;
+#pragma omp for schedule(dynamic, 4) /* every thread of the team reaches it, with a walker or not */
+        for (Py_ssize_t i = 0; i < nq; i++) {
+            const float *q = Q + i * v->dim;
+            int found = 0;
+            if (ok) {
                 float score = coded_score(v, q, top->entry);
                 int32_t entry = top->entry;
                 for (int l = top->top; l > 0; l--)
                     entry = hnsw_greedy(g, v, q, entry, &score, l, w);
-                int found = 0;
-                if (hnsw_layer(g, v, q, entry, score, ef, 0, allowed, -1, w) < 0) {
-#pragma omp atomic write
-                    failed = 1;
-                } else {
+                if (hnsw_layer(g, v, q, entry, score, ef, 0, allowed, -1, w) == 0)
                     found = hnsw_sorted(w);
-                }
-                for (int j = 0; j < depth; j++) {
-                    rows[i * depth + j] = j < found ? w->sorted[j].node : -1;
-                    scores[i * depth + j] = j < found ? w->sorted[j].score : -INFINITY;
-                }
+                else
+                    ok = 0;
+            }
+            if (!ok) {
+#pragma omp atomic write
+                failed = 1;
+            }
+            for (int j = 0; j < depth; j++) {
+                rows[i * depth + j] = j < found ? w->sorted[j].node : -1;
+                scores[i * depth + j] = j < found ? w->sorted[j].score : -INFINITY;
             }
         }
+        search_walker_done(w);
     }
     return failed ? -1 : 0;
 }
@@ -1537,13 +1595,14 @@ static int coded_rows_ok(coded_rows *v, Py_buffer *codes, Py_buffer *sq_norms, P
 }
 
 static int graph_ok(hnsw_graph *g, Py_buffer *level0, Py_buffer *upper, Py_buffer *upper_at) {
-    if (g->m < 1 || g->m > 4096 || g->nodes < 0) {
-        PyErr_SetString(PyExc_ValueError, "M must be 1..4096");
+    if (g->m < 1 || g->m > 4096 || g->nodes < 0 || g->nodes > INT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "M must be 1..4096, and nodes below 2^31");
         return 0;
     }
     if (!need(level0, g->nodes * 8 * g->m, "level0") || !need(upper_at, g->nodes * 4, "upper_at"))
         return 0;
     g->level0 = level0->buf, g->upper = upper->buf, g->upper_at = upper_at->buf, g->locks = NULL;
+    g->blocks = upper->len / (4 * g->m);
     return 1;
 }
 
@@ -1601,8 +1660,8 @@ static PyObject *py_hnsw_search(PyObject *self, PyObject *args) {
     if (coded_rows_ok(&v, &codes, &sq_norms, &levels, g.nodes) && graph_ok(&g, &level0, &upper, &upper_at) &&
         rows_ok(nq, v.dim, 4 * v.dim, 0) && need(&Q, nq * v.dim * 4, "Q") && need(&rows, nq * depth * 8, "rows") &&
         need(&scores, nq * depth * 4, "scores") && (allowed.len == 0 || need(&allowed, g.nodes, "allowed"))) {
-        if (top.entry < 0 || top.entry >= g.nodes || top.top < 0 || depth < 0 || ef < depth || ef < 1) {
-            PyErr_SetString(PyExc_ValueError, "an entry node inside the graph and 1 <= depth <= ef are needed");
+        if (top.entry < 0 || top.entry >= g.nodes || top.top < 0 || depth < 0 || ef < depth || ef < 1 || ef > (1 << 20)) {
+            PyErr_SetString(PyExc_ValueError, "an entry node inside the graph and depth <= ef <= 2^20 are needed");
         } else {
             int failed;
             Py_BEGIN_ALLOW_THREADS
