@@ -174,13 +174,17 @@ class HNSW:
         return {"hnsw_m": self.hnsw_m, "ef_construction": self.ef_construction, "ef_search": self.ef_search}
 
     def _kernel(self) -> kernels.RowKernel | None:
-        """The row kernel vectro's graph walks with; None: a FAISS graph (no kernel, or no C kernels here)."""
+        """The fitted codec's row kernel, which vectro's graph walks with (None: the codec has none)."""
         if self._row_kernel is None and self.codec.is_fitted:
-            self._row_kernel = (kernels.native() and self.codec.row_kernel()) or False
+            self._row_kernel = self.codec.row_kernel() or False
         return self._row_kernel or None
 
+    def _links_fit(self) -> bool:
+        """Whether a new graph is vectro's: the codec has a row kernel and this thread takes the C kernels."""
+        return self._kernel() is not None and kernels.native()
+
     def _new_index(self):
-        if self._kernel() is not None:
+        if self._links_fit():
             return Links(self.hnsw_m)
         faiss = self._faiss()
         if self.binary:
@@ -212,13 +216,17 @@ class HNSW:
         """Add the rows just appended: X float32 (n, d) and their codes; all_codes and sq_norms: every row so
         far, the new ones last (vectro's graph scores them in place)."""
         if self.index is None:
-            if self._kernel() is None and not self.binary and len(X) < GRAPH_TRAIN_ROWS:
+            if not self._links_fit() and not self.binary and len(X) < GRAPH_TRAIN_ROWS:
                 raise VectroError(
                     f"the HNSW graph's quantiser learns from the vectors: call index.train(X) first, or make the "
                     f"first add() at least {GRAPH_TRAIN_ROWS} rows (got {len(X)})"
                 )
             self.train(X, self.codec)
         if self.own:
+            if not kernels.graph_built():
+                raise VectroError("this index's HNSW graph is vectro's, which only its C kernels build, and this "
+                                  "installation has none (no C compiler at install): rebuild the index here, or "
+                                  "add where it was built")
             self.index.add(self.rows(all_codes, sq_norms), self._prepared(X), self.ef_construction)
         else:
             self.index.add(codes if self.binary else X)
@@ -235,7 +243,7 @@ class HNSW:
         return Q if prepare is None else prepare(Q)
 
     def worth_using(self, n_allowed: int, depth: int) -> bool:
-        if isinstance(self.index, Links) and not kernels.native():
+        if isinstance(self.index, Links) and not kernels.graph_built():
             return False  # a graph saved where the C kernels ran, loaded where they do not: scan instead
         return self.index is not None and n_allowed >= max(SCAN_BELOW, 10 * depth)
 

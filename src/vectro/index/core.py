@@ -6,9 +6,9 @@
     index.save("docs.vxi"); index = vectro.Index.load("docs.vxi")
 
 Search scores every live code (brute force, exact on the codes) or, with `ann="hnsw"`, walks an
-HNSW graph for candidates (vectro's own over the codes, or FAISS's: see `index/ann.py`); either way the top `k * oversampling` candidates are re-scored
-with the finer `rerank` representation when one is kept. Scores: cosine, inner product, or
-negative squared L2.
+HNSW graph for candidates (vectro's own over the codes, or FAISS's: see `index/ann.py`); either
+way the top `k * oversampling` candidates are re-scored with the finer `rerank` representation
+when one is kept. Scores: cosine, inner product, or negative squared L2.
 
 `metric="hamming"` (codec "binary" only) ranks by the Hamming distance between the sign bits of
 the query and the stored bits, a popcount scan over 64-bit words; the score is minus the

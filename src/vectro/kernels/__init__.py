@@ -513,13 +513,19 @@ def coded_rows(kernel: RowKernel, codes: np.ndarray, sq_norms: np.ndarray, metri
             _GRAPH_METRICS[metric], codes.shape[1], kernel.scale_at)
 
 
+def graph_built() -> bool:
+    """Whether the C extension that builds and walks vectro's HNSW graph is here (whatever backend a thread
+    forced: a graph has no other implementation)."""
+    return _c_module() is not None
+
+
 def hnsw_add(rows: tuple, graph: tuple, top: tuple[int, int], X: np.ndarray, first: int, levels: np.ndarray,
              ef_construction: int) -> tuple[int, int]:
     """Insert nodes first..first+len(X)-1 (float32 vectors X in the codes' space, their levels) into the graph
     (level0, upper, upper_at, M, nodes) over `rows` (`coded_rows`); returns the new (entry, top level)."""
     X = np.ascontiguousarray(X, dtype=np.float32)
     rows = _with_dim(rows, X.shape[1])
-    return _c().hnsw_add(rows, graph, *top, X, np.ascontiguousarray(levels, dtype=np.int8), len(X), first,
+    return _c_module().hnsw_add(rows, graph, *top, X, np.ascontiguousarray(levels, dtype=np.int8), len(X), first,
                          ef_construction, _c_threads())
 
 
@@ -532,7 +538,7 @@ def hnsw_search(rows: tuple, graph: tuple, top: tuple[int, int], Q: np.ndarray, 
     rows = _with_dim(rows, Q.shape[1])
     out_rows, out_scores = np.empty((len(Q), depth), np.int64), np.empty((len(Q), depth), np.float32)
     mask = b"" if allowed is None else np.ascontiguousarray(allowed, dtype=bool)
-    _c().hnsw_search(rows, graph, *top, Q, len(Q), ef, depth, mask, out_rows, out_scores, _c_threads())
+    _c_module().hnsw_search(rows, graph, *top, Q, len(Q), ef, depth, mask, out_rows, out_scores, _c_threads())
     return out_rows, out_scores
 
 

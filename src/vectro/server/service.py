@@ -19,11 +19,11 @@ import numpy as np
 
 from ..codecs.base import make_codec
 from ..errors import VectroError
+from ..index.ann import needs_faiss
 from ..metrics.evaluate import prepare_for_metric
 from .collection import Collection, CollectionConfig, codec_state_blob
 from .errors import ApiError, conflict, invalid, not_found
 from .filters import FilterError
-from ..index.ann import needs_faiss
 from .migrations import migrate
 from .storage import DB_NAME, Database, FolderLock
 
