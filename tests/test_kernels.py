@@ -199,7 +199,8 @@ def test_top_k_orders_by_score_then_index(n, k, rng, compiled):
 @pytest.mark.parametrize("simd", ["avx512", "avx2", "none"])
 def test_every_instruction_set_of_the_c_kernels_scores_as_numpy_does(simd):
     """The C kernels pick AVX-512, AVX2 or plain C at load; VECTRO_SIMD caps the choice, so each path
-    is checked here (against the NumPy fallback, in a process of its own) whatever this CPU has."""
+    is checked here (against the NumPy fallback, in a process of its own) whatever this CPU has: codes,
+    scores, and the scores of vectro's HNSW graph against a float64 reference."""
     import os
     import subprocess
     import sys
@@ -212,7 +213,7 @@ rng = np.random.default_rng(7)
 for dim in (1, 7, 31, 64, 100, 385):
     X = rng.standard_normal((301, dim)).astype(np.float32)  # odd: int8 scores one query's rows in pairs
     Q = rng.standard_normal((3, dim)).astype(np.float32)
-    for spec in ("int8", "float32", "int4", "nf4", "int2", "rq:2", "rq:4"):
+    for spec in ("int8", "float32", "int4", "nf4", "int2", "rq:1", "rq:2", "rq:3", "rq:4"):
         codec = make_codec(spec).fit(X)
         codes = codec.encode(X)
         fast = codec.score(Q, codes)
@@ -225,6 +226,16 @@ for dim in (1, 7, 31, 64, 100, 385):
             np.testing.assert_allclose(candidates, codec.score_candidates(Q, codes, rows), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(fast, slow, rtol=1e-5, atol=1e-5 * np.abs(slow).max(), err_msg=f"{spec} d={dim}")
         np.testing.assert_allclose(single, slow[:1], rtol=1e-5, atol=1e-5 * np.abs(slow).max(), err_msg=f"{spec} d={dim}")
+from vectro.index import ann
+ann.SCAN_BELOW = 10  # vectro's HNSW graph scores rows with the same kernels
+X = rng.standard_normal((500, 40)).astype(np.float32)
+for spec in ("int8", "float32", "nf4"):
+    index = vectro.Index(40, spec, metric="ip", ann="hnsw")
+    index.add(X)
+    ids, scores = index.search(X[:5], 5, ef=64)
+    decoded = index.codec.decode(index.codes()).astype(np.float64)
+    expected = np.take_along_axis(X[:5].astype(np.float64) @ decoded.T, ids, axis=1)
+    np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4, err_msg=spec)
 print(kernels._c_module().simd())
 """
     env = {**os.environ, "VECTRO_SIMD": simd}

@@ -126,6 +126,18 @@ static void codebook_encode_block(const float *X, Py_ssize_t start, Py_ssize_t s
     }
 }
 
+/* rq codes of up to 16 levels: values[j] = how many of the `count` ascending thresholds lie strictly below z_j
+ * (NaN: none), and level[j] = table[values[j]] (table: the levels, padded to 16) */
+static void count_levels_plain(const float *z, Py_ssize_t dim, const float *thresholds, int count, const float *table,
+                               int32_t *values, float *level) {
+    for (Py_ssize_t j = 0; j < dim; j++) {
+        int v = 0;
+        for (int t = 0; t < count; t++)
+            v += z[j] > thresholds[t];
+        values[j] = v, level[j] = table[v];
+    }
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 /* 4-bit codes with at most 15 sorted thresholds (nf4), 16 values a step: a branch-free binary search,
@@ -525,6 +537,41 @@ VECTRO_AVX512 static inline float packed_dot_avx512(const float *q, const uint8_
 
 VECTRO_AVX512 PACKED_ROWS(packed_rows_avx512, packed_dot_avx512)
 
+/* the same, 8 or 16 coordinates at a time with their counts in a register: a compare and a masked add per
+ * threshold, the level by a permute of the table */
+VECTRO_AVX2 static void count_levels_avx2(const float *z, Py_ssize_t dim, const float *thresholds, int count,
+                                          const float *table, int32_t *values, float *level) {
+    const __m256 low = _mm256_loadu_ps(table), high = _mm256_loadu_ps(table + 8);
+    Py_ssize_t j = 0;
+    for (; j + 8 <= dim; j += 8) {
+        __m256 zv = _mm256_loadu_ps(z + j);
+        __m256i c = _mm256_setzero_si256();
+        for (int t = 0; t < count; t++) /* an all-ones lane is -1: subtracting it counts */
+            c = _mm256_sub_epi32(c, _mm256_castps_si256(_mm256_cmp_ps(zv, _mm256_set1_ps(thresholds[t]), _CMP_GT_OQ)));
+        __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(low, c), _mm256_permutevar8x32_ps(high, c),
+                                    _mm256_castsi256_ps(_mm256_slli_epi32(c, 28)));
+        _mm256_storeu_si256((__m256i *)(values + j), c);
+        _mm256_storeu_ps(level + j, v);
+    }
+    count_levels_plain(z + j, dim - j, thresholds, count, table, values + j, level + j);
+}
+
+VECTRO_AVX512 static void count_levels_avx512(const float *z, Py_ssize_t dim, const float *thresholds, int count,
+                                              const float *table, int32_t *values, float *level) {
+    const __m512 levels = _mm512_loadu_ps(table);
+    const __m512i one = _mm512_set1_epi32(1);
+    Py_ssize_t j = 0;
+    for (; j + 16 <= dim; j += 16) {
+        __m512 zv = _mm512_loadu_ps(z + j);
+        __m512i c = _mm512_setzero_si512();
+        for (int t = 0; t < count; t++)
+            c = _mm512_mask_add_epi32(c, _mm512_cmp_ps_mask(zv, _mm512_set1_ps(thresholds[t]), _CMP_GT_OQ), c, one);
+        _mm512_storeu_si512(values + j, c);
+        _mm512_storeu_ps(level + j, _mm512_permutexvar_ps(c, levels));
+    }
+    count_levels_plain(z + j, dim - j, thresholds, count, table, values + j, level + j);
+}
+
 /* 2: AVX-512, 1: AVX2 and FMA, 0: neither */
 static int x86_level(void) {
     __builtin_cpu_init();
@@ -547,6 +594,8 @@ static int x86_level(void) {
 #define f32_dot_avx512 f32_dot_plain
 #define packed_dot_avx2 packed_dot_plain
 #define packed_dot_avx512 packed_dot_plain
+#define count_levels_avx2 count_levels_plain
+#define count_levels_avx512 count_levels_plain
 static int x86_level(void) { return 0; }
 #endif
 
@@ -557,6 +606,8 @@ static rows_fn score_rows = score_rows_plain; /* set with it (PyInit__native) */
 static rows_fn f32_rows = f32_rows_plain;
 static void (*packed_rows)(const packed_job *, Py_ssize_t, Py_ssize_t) = packed_rows_plain;
 static dot_fn int8_dot = int8_dot_plain;
+static void (*count_levels)(const float *, Py_ssize_t, const float *, int, const float *, int32_t *,
+                            float *) = count_levels_plain;
 
 /* `rows` over every row, split between `threads` where the scan is big enough to pay for them */
 static void scan_rows(rows_fn rows, const float *Q, Py_ssize_t nq, const uint8_t *codes, Py_ssize_t n,
@@ -754,6 +805,7 @@ typedef struct {
     const int32_t *perm;
     Py_ssize_t dim, block, width; /* block 0: the rows arrive rotated; width: bytes per output row */
     int count, bits;              /* thresholds (2^bits - 1), bits per value */
+    float table[16];              /* the levels padded to 16 (up to 16 levels) */
 } rq_job;
 
 /* one row; scratch: 3 dim floats and dim int32. Loops run over the coordinates innermost, so each clone
@@ -777,25 +829,16 @@ VECTRO_CLONES static void rq_encode_row(const rq_job *job, const float *x, uint8
     }
     double norm = sqrt(dot64(y, y, dim));
     float scale = norm > 0 ? (float)(sqrt((double)dim) / norm) : 1.0f;
-    for (Py_ssize_t j = 0; j < dim; j++) {
+    for (Py_ssize_t j = 0; j < dim; j++)
         z[j] = y[j] * scale;
-        values[j] = 0;
-    }
     /* values[j]: how many thresholds (2^bits - 1 of them) lie strictly below z_j (NaN: none): up to 15, counted
      * threshold by threshold; above, a binary search whose steps halve. Both for every coordinate at once */
     float *level = first; /* free once y is made: each coordinate's level, levels[values[j]] */
-    if (job->count <= 15) { /* the thresholds ascend: past the last one below z_j, level_j stops changing */
-        for (Py_ssize_t j = 0; j < dim; j++)
-            level[j] = job->levels[0];
-        for (int t = 0; t < job->count; t++) {
-            float edge = job->thresholds[t], above = job->levels[t + 1];
-            for (Py_ssize_t j = 0; j < dim; j++) {
-                int past = z[j] > edge;
-                values[j] += past;
-                level[j] = past ? above : level[j];
-            }
-        }
+    if (job->count <= 15) {
+        count_levels(z, dim, job->thresholds, job->count, job->table, values, level);
     } else {
+        for (Py_ssize_t j = 0; j < dim; j++)
+            values[j] = 0;
         for (int step = (job->count + 1) / 2; step >= 1; step /= 2)
             for (Py_ssize_t j = 0; j < dim; j++)
                 values[j] += job->thresholds[values[j] + step - 1] < z[j] ? step : 0;
@@ -1701,6 +1744,8 @@ static PyObject *py_rq_encode(PyObject *self, PyObject *args) {
             PyErr_SetString(PyExc_ValueError, "the permutation holds an index outside 0..d-1");
         } else {
             job.signs = signs.buf, job.perm = p, job.thresholds = thresholds.buf, job.levels = levels.buf;
+            for (int i = 0; i < 16; i++)
+                job.table[i] = i <= job.count ? job.levels[i] : 0.0f;
             int failed;
             Py_BEGIN_ALLOW_THREADS
             failed = rq_encode_rows(&job, X.buf, n, out.buf, bad.buf, threads);
@@ -1749,6 +1794,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         score_rows = score_rows_avx512;
         f32_rows = f32_rows_avx512;
         int8_dot = int8_dot_avx512;
+        count_levels = count_levels_avx512;
         int8_dot2 = int8_dot2_avx512;
         f32_dot = f32_dot_avx512;
         packed_dot = packed_dot_avx512;
@@ -1757,6 +1803,7 @@ PyMODINIT_FUNC PyInit__native(void) {
         score_rows = score_rows_avx2;
         f32_rows = f32_rows_avx2;
         int8_dot = int8_dot_avx2;
+        count_levels = count_levels_avx2;
         int8_dot2 = int8_dot2_avx2;
         f32_dot = f32_dot_avx2;
         packed_dot = packed_dot_avx2;
