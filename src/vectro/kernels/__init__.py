@@ -14,9 +14,10 @@ What runs where:
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
 C kernels (`_native.c`, built at install where a C compiler is found) run in place of numba's for
 the int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
-and its top-k, the top-k of a scan), nf4's encode, float32 scoring, and few-query scoring of
-packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4: their levels looked up in registers,
-where numba reads a table or per-byte tables). A process that uses only them (a `vectro serve`
+and its top-k, the top-k of a scan), nf4's and rq:B's encode, float32 scoring, and few-query scoring
+of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4: their levels looked up in registers,
+where numba reads a table or per-byte tables). They also build and walk vectro's HNSW graph over the
+codes (`hnsw_add`, `hnsw_search`; see index/ann.py), which has no other implementation. A process that uses only them (a `vectro serve`
 of int8 collections) never loads numba and LLVM, which hold about 150 MiB of resident memory.
 numba's kernels compile on first use and are cached on disk, so `import vectro` stays fast and a
 restart does not recompile. `VECTRO_BACKEND=numpy` (or no numba) keeps the NumPy path, which
