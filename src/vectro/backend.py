@@ -37,9 +37,9 @@ def get_backend_info() -> dict:
         versions["numba"] = version("numba")  # not imported: the C kernels may be all this process needs
     numba_jobs = ("encode/decode of int8, int16, int4, nf4, int8-dim, binary, float16, rq; few-query scoring of "
                   "every codec on its codes in place; Hamming top-k by popcount")
-    kernels_run = {"native": "C: int8 (and int4, int16) encode and decode, nf4 encode, int8 and float32 scoring, few-query "
-                             "scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4), shortlist "
-                             "re-scoring, top-k; numba: the rest of " + numba_jobs,
+    kernels_run = {"native": "C: int8 (and int4, int16) encode and decode, nf4 and rq encode, int8 and float32 scoring, "
+                             "few-query scoring of packed 2- and 4-bit codes (int2, int4, nf4, rq:2, rq:4), shortlist "
+                             "re-scoring, top-k, vectro's HNSW graph; numba: the rest of " + numba_jobs,
                    "numba": "numba: " + numba_jobs, "numpy": "numpy"}[active]
     return {
         "backend": active,

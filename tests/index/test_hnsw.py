@@ -119,7 +119,7 @@ def test_an_index_saved_with_a_faiss_graph_still_loads_searches_and_grows(tmp_pa
     pytest.importorskip("faiss")
     base, queries = data
     with monkeypatch.context() as patch:  # an index written before vectro's graph: FAISS's HNSW-SQ8
-        patch.setattr(ann_module.HNSW, "_kernel", lambda self: None)
+        patch.setattr(ann_module, "needs_faiss", lambda codec, dim: True)
         old = vectro.Index(48, "int8", ann="hnsw")
         old.add(base[:3000])
         assert not old.ann.own

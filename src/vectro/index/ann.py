@@ -179,12 +179,8 @@ class HNSW:
             self._row_kernel = self.codec.row_kernel() or False
         return self._row_kernel or None
 
-    def _links_fit(self) -> bool:
-        """Whether a new graph is vectro's: the codec has a row kernel and this thread takes the C kernels."""
-        return self._kernel() is not None and kernels.native()
-
     def _new_index(self):
-        if self._links_fit():
+        if not needs_faiss(self.codec, self.dim):
             return Links(self.hnsw_m)
         faiss = self._faiss()
         if self.binary:
@@ -216,7 +212,7 @@ class HNSW:
         """Add the rows just appended: X float32 (n, d) and their codes; all_codes and sq_norms: every row so
         far, the new ones last (vectro's graph scores them in place)."""
         if self.index is None:
-            if not self._links_fit() and not self.binary and len(X) < GRAPH_TRAIN_ROWS:
+            if needs_faiss(self.codec, self.dim) and not self.binary and len(X) < GRAPH_TRAIN_ROWS:
                 raise VectroError(
                     f"the HNSW graph's quantiser learns from the vectors: call index.train(X) first, or make the "
                     f"first add() at least {GRAPH_TRAIN_ROWS} rows (got {len(X)})"
