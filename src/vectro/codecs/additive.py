@@ -5,7 +5,11 @@ A vector is approximated by the sum of one row from each of M learned codebooks 
 dimensions (unlike pq's sub-spaces). The codebooks are trained one after the other on what
 the previous ones left (residual k-means with a beam of candidate codes, FAISS's
 `ResidualQuantizer`), and a vector's codes come from the same beam search: it keeps the best
-`ENCODE_BEAM` partial sums at each step instead of committing greedily. Inner products with a
+`ENCODE_BEAM` partial sums at each step instead of committing greedily. Residual training fits
+each codebook only to what the earlier ones left, so the fit then alternates, as additive
+quantisers after it do (AQ, LSQ): encode the training vectors with the beam, and solve for the
+codebooks that minimise the squared error of those codes jointly (least squares over all
+codebooks at once, in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B is larger). Inner products with a
 float query come from per-query tables of q . C_m[k], one lookup per code byte, as for pq.
 
     rvq:16      16 codebooks x 8 bits      16 bytes per vector
@@ -34,12 +38,73 @@ from .scalar import unpack_bits
 ENCODE_ROWS = 64
 # beam widths: wider finds better codes at a cost about linear in the width; training's beam
 # shapes the codebooks, encoding's picks each vector's codes
-TRAIN_BEAM = 4
+TRAIN_BEAM = 1
 ENCODE_BEAM = 16
+# the beam of the training encodes between least-squares rounds (the final codes use ENCODE_BEAM)
+REFINE_BEAM = 8
+# rows per FAISS call in those encodes: larger batches run 1.6x faster, and the training encodes need
+# no agreement with compress's blocks
+REFINE_BATCH = 1024
 # k-means per codebook: fewer points and iterations than pq's, since each of the M k-means runs over
 # all d dimensions on the residuals of every beam entry (pq's settings take minutes on two cores)
 RVQ_POINTS_PER_CENTROID = 64
 RVQ_KMEANS_ITERATIONS = 10
+# rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
+# the beam encodes best are kept
+REFINE_ROUNDS = 6
+# codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB
+REFINE_BLOCK_ROWS = 4096
+# ridge weight (per codebook row, in units of the mean count of vectors per row) that holds a row no
+# training vector uses, or one the others nearly determine, at its previous value
+REFINE_RIDGE = 1e-3
+# training vectors per codebook row the rounds use at most (a seeded sample beyond): the rounds'
+# encodes dominate the fit, and 2**B * 128 vectors already outnumber what each row is solved from
+REFINE_POINTS_PER_ROW = 1024
+
+
+def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+    """The codebooks that minimise sum_i |x_i - sum_m C_m[v_im]|^2 for fixed codes.
+
+    X: float32 (n, d); values: (n, M) the row of each codebook; codebooks: (M, K, d), left as they
+    are. Codebooks are solved for jointly in blocks of REFINE_BLOCK_ROWS // K, the others held at
+    their newest values (all M at once when M * K <= REFINE_BLOCK_ROWS). Returns float32 (M, K, d)."""
+    M, K, d = codebooks.shape
+    values = values.astype(np.intp)
+    new = codebooks.astype(np.float32)  # a copy: the caller's codebooks stay as they are
+    decoded = sum_of_rows(new, values)
+    ridge = REFINE_RIDGE * len(X) / K
+    per_block = max(1, REFINE_BLOCK_ROWS // K)
+    for first in range(0, M, per_block):
+        block = range(first, min(M, first + per_block))
+        own = sum_of_rows(new[block.start : block.stop], values[:, block.start : block.stop])
+        target = X - decoded + own  # what this block of codebooks should sum to
+        rows = len(block) * K
+        gram = np.zeros((rows, rows))
+        rhs = ridge * new[first : first + len(block)].reshape(rows, d).astype(np.float64)
+        for a, ma in enumerate(block):
+            for b, mb in enumerate(block):
+                if b >= a:  # vectors whose code is row j of codebook ma and row k of codebook mb
+                    pairs = np.bincount(values[:, ma] * K + values[:, mb], minlength=K * K).reshape(K, K)
+                    gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs
+                    gram[b * K : (b + 1) * K, a * K : (a + 1) * K] = pairs.T
+            order = np.argsort(values[:, ma], kind="stable")
+            counts = np.bincount(values[:, ma], minlength=K)
+            used = np.flatnonzero(counts)
+            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[used]
+            rhs[a * K + used] += np.add.reduceat(target[order], starts, axis=0)
+        gram[np.diag_indices(rows)] += ridge
+        solved = np.linalg.solve(gram, rhs).astype(np.float32).reshape(len(block), K, d)
+        new[first : first + len(block)] = solved
+        decoded += sum_of_rows(new[block.start : block.stop], values[:, block.start : block.stop]) - own
+    return new
+
+
+def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """sum_m codebooks[m][values[:, m]]: float32 (n, d) for codebooks (M, K, d) and values (n, M)."""
+    out = np.zeros((len(values), codebooks.shape[2]), dtype=np.float32)
+    for m, codebook in enumerate(codebooks):
+        out += codebook[values[:, m]]
+    return out
 
 
 @register
@@ -73,7 +138,8 @@ class ResidualVectorQuantizer(Codec):
             warnings.warn(f"{self.spec}: learning {2**self.bits}-row codebooks from {len(X):,} vectors; k-means is "
                           f"advised at least {ADVISED_POINTS_PER_CENTROID * 2**self.bits:,} "
                           f"({ADVISED_POINTS_PER_CENTROID} per row), so the codebooks may be weak", stacklevel=3)
-        progress(0, 2)
+        steps = REFINE_ROUNDS + 2
+        progress(0, steps)
         self.scale_ = np.asarray(_unit_scale(X), dtype=np.float32)  # k-means on X / scale cannot overflow
         rq = faiss.ResidualQuantizer(X.shape[1], self.codebooks, self.bits)
         rq.max_beam_size = TRAIN_BEAM
@@ -81,25 +147,44 @@ class ResidualVectorQuantizer(Codec):
         rq.train_type = faiss.ResidualQuantizer.Train_default
         rq.cp.seed, rq.cp.niter = self._seed, RVQ_KMEANS_ITERATIONS
         rq.cp.max_points_per_centroid, rq.cp.min_points_per_centroid = RVQ_POINTS_PER_CENTROID, 1
-        rq.train(np.ascontiguousarray(X / self.scale_, dtype=np.float32))
-        progress(1, 2)
+        scaled = np.ascontiguousarray(X / self.scale_, dtype=np.float32)
+        rq.train(scaled)
+        progress(1, steps)
         self.codebooks_ = faiss.vector_to_array(rq.codebooks).reshape(self.codebooks, 2**self.bits, -1)
+        limit = REFINE_POINTS_PER_ROW * 2**self.bits
+        if len(X) > limit:
+            rows = np.sort(np.random.default_rng(self._seed).choice(len(X), limit, replace=False))
+            X, scaled = X[rows], scaled[rows]
+        # Each round solves for the codebooks of the codes the beam found, and the beam then encodes with them.
+        # The beam need not reach codes as good as those the codebooks were solved for (with few vectors per
+        # codebook row the solve fits them closely), so the codebooks kept are those the beam encodes best.
+        best, best_error = self.codebooks_, np.inf
+        for done in range(REFINE_ROUNDS + 1):
+            self._encoder = None
+            values = self._values(self._beam_codes(X, REFINE_BEAM, REFINE_BATCH))
+            error = float(np.square(scaled - sum_of_rows(self.codebooks_, values)).sum())
+            if error < best_error:
+                best, best_error = self.codebooks_, error
+            if done < REFINE_ROUNDS:
+                self.codebooks_ = refine_codebooks(scaled, values, self.codebooks_)
+            progress(done + 2, steps)
+        self.codebooks_ = best
         self._encoder = None
-        progress(2, 2)
 
     def _load_state(self, dim, arrays):
         super()._load_state(dim, arrays)
         self._encoder = None
 
-    def _faiss_encoder(self):
-        """A FAISS ResidualQuantizer holding these codebooks, built once (the codebooks are fixed)."""
-        if getattr(self, "_encoder", None) is None:
+    def _faiss_encoder(self, beam: int = ENCODE_BEAM):
+        """A FAISS ResidualQuantizer holding these codebooks and searching with `beam`, built once per
+        codebooks and beam."""
+        if getattr(self, "_encoder", None) is None or self._encoder.max_beam_size != beam:
             faiss = require("faiss", "ann")
             m, k, d = self.codebooks_.shape
             rq = faiss.ResidualQuantizer(d, m, self.bits)
             faiss.copy_array_to_vector(np.ascontiguousarray(self.codebooks_, dtype=np.float32).ravel(), rq.codebooks)
             rq.is_trained = True
-            rq.max_beam_size = ENCODE_BEAM
+            rq.max_beam_size = beam
             rq.use_beam_LUT = 1  # beam steps from precomputed codebook products: far fewer flops
             rq.compute_codebook_tables()
             self._encoder = rq
@@ -107,15 +192,19 @@ class ResidualVectorQuantizer(Codec):
 
     # ----- encode / decode / score ------------------------------------------------------------
     def _encode_block(self, X):
-        rq = self._faiss_encoder()
         # The beam search compares sums that BLAS rounds by the batch's shape and by a row's place in it,
         # and near-ties flip: FAISS always gets ENCODE_ROWS-row batches, and blocks that start at a
         # multiple of ENCODE_ROWS (batch_rows: compress aligns its blocks) give each row its whole-array code.
+        return self._beam_codes(X, ENCODE_BEAM, ENCODE_ROWS)
+
+    def _beam_codes(self, X, beam: int, batch: int) -> np.ndarray:
+        """FAISS's codes for float32 X (n, d) with `beam`, in `batch`-row calls (the last padded)."""
+        rq = self._faiss_encoder(beam)
         n = len(X)
-        padded = np.empty((-(-n // ENCODE_ROWS) * ENCODE_ROWS, X.shape[1]), dtype=np.float32)
+        padded = np.empty((-(-n // batch) * batch, X.shape[1]), dtype=np.float32)
         np.divide(X, self.scale_, out=padded[:n])
         padded[n:] = padded[n - 1] if n else 0
-        codes = [rq.compute_codes(padded[i : i + ENCODE_ROWS]) for i in range(0, len(padded), ENCODE_ROWS)]
+        codes = [rq.compute_codes(padded[i : i + batch]) for i in range(0, len(padded), batch)]
         # FAISS packs 4-bit codes first in the low nibble, as scalar.pack_bits does
         return np.concatenate(codes)[:n] if codes else np.empty((0, self.bytes_per_vector(X.shape[1])), np.uint8)
 
@@ -124,11 +213,7 @@ class ResidualVectorQuantizer(Codec):
         return codes if self.bits == 8 else unpack_bits(codes, 4, self.codebooks)
 
     def _decode_block(self, codes):
-        values = self._values(codes)
-        out = np.zeros((len(codes), self.codebooks_.shape[2]), dtype=np.float32)
-        for m, codebook in enumerate(self.codebooks_):
-            out += codebook[values[:, m]]
-        return out * self.scale_
+        return sum_of_rows(self.codebooks_, self._values(codes)) * self.scale_
 
     def _score_block(self, Q, codes):
         if len(Q) > kernels.SMALL_BATCH:
