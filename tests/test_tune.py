@@ -115,7 +115,8 @@ def test_target_or_budget_is_required(sample):
 
 def test_default_candidates_fit_the_dimension():
     assert "pq:48" in default_candidates(384) and "pq:96x4" in default_candidates(384)
-    assert {"opq:16", "opq:32", "opq:48"} <= set(default_candidates(384))
+    assert {"opq:16", "opq:32", "opq:48", "rvq:16", "rvq:32"} <= set(default_candidates(384))
+    assert {"rvq:16", "rvq:32"} <= set(default_candidates(100))
     assert not any(spec.startswith(("pq:48", "opq:48")) for spec in default_candidates(100))
 
 

@@ -5,12 +5,16 @@ A vector is approximated by the sum of one row from each of M learned codebooks 
 dimensions (unlike pq's sub-spaces). The codebooks are trained one after the other on what
 the previous ones left (residual k-means with a beam of candidate codes, FAISS's
 `ResidualQuantizer`), and a vector's codes come from the same beam search: it keeps the best
-`ENCODE_BEAM` partial sums at each step instead of committing greedily. Residual training fits
-each codebook only to what the earlier ones left, so the fit then alternates, as additive
-quantisers after it do (AQ, LSQ): encode the training vectors with the beam, and solve for the
-codebooks that minimise the squared error of those codes jointly (least squares over all
-codebooks at once, in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B is larger). Inner products with a
-float query come from per-query tables of q . C_m[k], one lookup per code byte, as for pq.
+`ENCODE_BEAM` partial sums at each step instead of committing greedily.
+
+Residual training fits each codebook only to what the earlier ones left, so the fit then
+alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors with
+the beam, then solve for the codebooks that minimise the squared error of those codes, all
+codebooks jointly (least squares; in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B
+is larger). The codebooks the beam encodes best are kept, residual training's included.
+
+Inner products with a float query come from per-query tables of q . C_m[k], one lookup per code
+byte, as for pq.
 
     rvq:16      16 codebooks x 8 bits      16 bytes per vector
     rvq:32      32 codebooks x 8 bits      32 bytes
@@ -36,8 +40,9 @@ from .scalar import unpack_bits
 
 # rows per FAISS encode call (every call the same shape: see _encode_block)
 ENCODE_ROWS = 64
-# beam widths: wider finds better codes at a cost about linear in the width; training's beam
-# shapes the codebooks, encoding's picks each vector's codes
+# beam widths: wider finds better codes at a cost about linear in the width. Residual training is
+# greedy: with a beam of 4 there, the rounds below ended with no better codebooks in a scratch run,
+# and rvq:32's fit took a fifth longer. Encoding's beam picks each vector's codes
 TRAIN_BEAM = 1
 ENCODE_BEAM = 16
 # the beam of the training encodes between least-squares rounds (the final codes use ENCODE_BEAM)
@@ -57,9 +62,11 @@ REFINE_BLOCK_ROWS = 4096
 # ridge weight (per codebook row, in units of the mean count of vectors per row) that holds a row no
 # training vector uses, or one the others nearly determine, at its previous value
 REFINE_RIDGE = 1e-3
-# training vectors per codebook row the rounds use at most (a seeded sample beyond): the rounds'
-# encodes dominate the fit, and 2**B * 128 vectors already outnumber what each row is solved from
-REFINE_POINTS_PER_ROW = 1024
+# training vectors the rounds use at most (a seeded sample beyond): their encodes dominate the fit.
+# compress fits on at most 100,000 rows; this bounds a direct fit on more. (A 32,768-row sample of
+# the public 50,000 cost rvq:16 0.01 of recall@10 in a scratch run, so the bound sits well above
+# compress's sample.)
+REFINE_MAX_ROWS = 131_072
 
 
 def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
@@ -151,9 +158,8 @@ class ResidualVectorQuantizer(Codec):
         rq.train(scaled)
         progress(1, steps)
         self.codebooks_ = faiss.vector_to_array(rq.codebooks).reshape(self.codebooks, 2**self.bits, -1)
-        limit = REFINE_POINTS_PER_ROW * 2**self.bits
-        if len(X) > limit:
-            rows = np.sort(np.random.default_rng(self._seed).choice(len(X), limit, replace=False))
+        if len(X) > REFINE_MAX_ROWS:
+            rows = np.sort(np.random.default_rng(self._seed).choice(len(X), REFINE_MAX_ROWS, replace=False))
             X, scaled = X[rows], scaled[rows]
         # Each round solves for the codebooks of the codes the beam found, and the beam then encodes with them.
         # The beam need not reach codes as good as those the codebooks were solved for (with few vectors per

@@ -31,7 +31,8 @@ _TARGET = re.compile(r"^(recall@\d+|ndcg@\d+|mean_cosine)\s*[=>]=?\s*([0-9.]+)$"
 
 def default_candidates(dim: int) -> list[str]:
     """Codecs worth trying at `dim`, from 2x to about 100x smaller (product quantisers where M divides d;
-    opq, the best per byte at 16-48 bytes on the public set, beside pq at the same sizes)."""
+    opq beside pq at the same sizes; rvq at 16 and 32 bytes, the best per byte there on the public set,
+    whose fits take the longest: 30-60 s each on the default 20,000-vector sample)."""
     specs = ["float16", "int8", "int8-dim", "rq:8", "nf4", "int4", "rq:4", "rq:3", "int2", "rq:2", "rq:1", "binary"]
     half, two_thirds = dim // 2, 2 * dim // 3
     if dim >= 64:
@@ -44,6 +45,7 @@ def default_candidates(dim: int) -> list[str]:
             specs.append(f"pq:{2 * m}x4")
         if m in (16, 32, 48) and dim % m == 0 and dim // m >= 2:  # fits take 10-60 s each: three sizes
             specs.append(f"opq:{m}")
+    specs += ["rvq:16", "rvq:32"]  # full-width codebooks: any dimension
     return list(dict.fromkeys(specs))
 
 
