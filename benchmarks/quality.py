@@ -33,7 +33,7 @@ import _common
 from _common import data_flag, DOC, README, arguments, machine_line, pin_threads, public_data_or_exit, readme_source, status, timed, use_data, write_section
 
 BUDGETS = [20, 28, 36, 52, 68, 100, 132, 200, 392]  # stored bytes: code sizes + a 4-byte norm
-VECTRO = ["rvq:16", "rvq:32x4", "rvq:32", "rvq:64", "pq:16", "pq:32x4", "opq:16", "opq:32x4", "pq:24", "pq:48x4", "opq:24", "opq:48x4", "spectral:8",
+VECTRO = ["rvq:16", "rvq:32x4", "rvq:32", "rvq:48", "rvq:64", "pq:16", "pq:32x4", "opq:16", "opq:32x4", "pq:24", "pq:48x4", "opq:24", "opq:48x4", "spectral:8",
           "pq:32", "pq:64x4", "opq:32", "pq:48", "pq:96x4", "opq:48", "binary", "rq:1", "spectral:16",
           "pca:96+rq:4", "pca:128+rq:3", "pq:64", "pq:128x4", "opq:64", "pca:128+rq:4", "pq:96", "pq:192x4",
           "pca:192+rq:3", "rq:2", "int2", "pca:192+rq:4", "pca:256+rq:3", "pca:128+int8", "rq:3",
