@@ -126,7 +126,9 @@ def _ridge_solution(X, A, start, ridge):
     return np.linalg.lstsq(stacked, target, rcond=None)[0]
 
 
-def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes():
+@pytest.mark.parametrize("cache_rows", [additive.CACHE_ROWS, 64])  # 64: sums over several blocks of rows
+def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes(cache_rows, monkeypatch):
+    monkeypatch.setattr(additive, "CACHE_ROWS", cache_rows)
     rng = np.random.default_rng(3)
     n, M, K, d = 400, 3, 8, 5
     X = rng.standard_normal((n, d)).astype(np.float32)
@@ -142,6 +144,22 @@ def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes():
     np.testing.assert_allclose(refined[2, K - 1], before[2, K - 1])  # an unused row keeps its value
     error = lambda C: ((X - _design(values, K) @ C.reshape(M * K, d)) ** 2).sum()  # noqa: E731
     assert error(refined) < 0.5 * error(before)
+
+
+@pytest.mark.parametrize("cache_rows", [additive.CACHE_ROWS, 7])
+def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, monkeypatch):
+    monkeypatch.setattr(additive, "CACHE_ROWS", cache_rows)
+    rng = np.random.default_rng(6)
+    n, M, K, d = 50, 3, 5, 4
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    values = rng.integers(0, K, (n, M))
+    values[:, 0] = np.minimum(values[:, 0], K - 2)  # a row no vector uses sums to zero
+    codebooks = rng.standard_normal((M, K, d)).astype(np.float32)
+    expected_sum = np.array([sum(codebooks[m][values[i, m]] for m in range(M)) for i in range(n)])
+    np.testing.assert_allclose(additive.sum_of_rows(codebooks, values), expected_sum, rtol=1e-6)
+    expected_groups = np.array([X[values[:, 0] == k].sum(axis=0) for k in range(K)], dtype=np.float64)
+    np.testing.assert_allclose(additive.sum_by_row(X, values[:, 0], K), expected_groups, rtol=1e-5, atol=1e-6)
+    assert not additive.sum_by_row(X, values[:, 0], K)[K - 1].any()
 
 
 def test_refinement_in_blocks_solves_each_block_given_the_others(monkeypatch):

@@ -57,7 +57,9 @@ RVQ_KMEANS_ITERATIONS = 10
 # rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
 # the beam encodes best are kept
 REFINE_ROUNDS = 6
-# codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB
+# codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB. (Blocks of 2,048 rows
+# solve 1 s faster per round for rvq:32, but left 0.3% more error after a round and cost rvq:32 0.008
+# of raw-IP recall@10 in a scratch run.)
 REFINE_BLOCK_ROWS = 4096
 # ridge weight (per codebook row, in units of the mean count of vectors per row) that holds a row no
 # training vector uses, or one the others nearly determine, at its previous value
@@ -67,6 +69,8 @@ REFINE_RIDGE = 1e-3
 # the public 50,000 cost rvq:16 0.01 of recall@10 in a scratch run, so the bound sits well above
 # compress's sample.)
 REFINE_MAX_ROWS = 131_072
+# rows summed at once by sum_of_rows and sum_by_row: a 4,096 x 384 float32 block is 6 MiB
+CACHE_ROWS = 4096
 
 
 def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
@@ -94,23 +98,40 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
                     pairs = np.bincount(values[:, ma] * K + values[:, mb], minlength=K * K).reshape(K, K)
                     gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs
                     gram[b * K : (b + 1) * K, a * K : (a + 1) * K] = pairs.T
-            order = np.argsort(values[:, ma], kind="stable")
-            counts = np.bincount(values[:, ma], minlength=K)
-            used = np.flatnonzero(counts)
-            starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[used]
-            rhs[a * K + used] += np.add.reduceat(target[order], starts, axis=0)
+            rhs[a * K : (a + 1) * K] += sum_by_row(target, values[:, ma], K)
         gram[np.diag_indices(rows)] += ridge
         solved = np.linalg.solve(gram, rhs).astype(np.float32).reshape(len(block), K, d)
         new[first : first + len(block)] = solved
-        decoded += sum_of_rows(new[block.start : block.stop], values[:, block.start : block.stop]) - own
+        if block.stop < M:  # the next block's target needs the sum with these new rows
+            decoded += sum_of_rows(solved, values[:, block.start : block.stop]) - own
     return new
 
 
 def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """sum_m codebooks[m][values[:, m]]: float32 (n, d) for codebooks (M, K, d) and values (n, M)."""
+    """sum_m codebooks[m][values[:, m]]: float32 (n, d) for codebooks (M, K, d) and values (n, M).
+
+    Summed in blocks of CACHE_ROWS rows, so that each block's sum stays in cache while the M rows
+    are added to it (2.7x faster than whole-array adds for rvq:32 on 50,000 x 384)."""
     out = np.zeros((len(values), codebooks.shape[2]), dtype=np.float32)
-    for m, codebook in enumerate(codebooks):
-        out += codebook[values[:, m]]
+    for start in range(0, len(values), CACHE_ROWS):
+        block, rows = out[start : start + CACHE_ROWS], values[start : start + CACHE_ROWS]
+        for m, codebook in enumerate(codebooks):
+            block += codebook[rows[:, m]]
+    return out
+
+
+def sum_by_row(X: np.ndarray, rows: np.ndarray, K: int) -> np.ndarray:
+    """float64 (K, d): row k is the sum of the vectors of X (n, d) whose codebook row is k (rows: (n,)).
+
+    Sorted and reduced in blocks of CACHE_ROWS vectors (a third faster than one sort of all of them)."""
+    out = np.zeros((K, X.shape[1]))
+    for start in range(0, len(X), CACHE_ROWS):
+        block, ids = X[start : start + CACHE_ROWS], rows[start : start + CACHE_ROWS]
+        order = np.argsort(ids, kind="stable")
+        counts = np.bincount(ids, minlength=K)
+        used = np.flatnonzero(counts)
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))[used]
+        out[used] += np.add.reduceat(block[order], starts, axis=0)
     return out
 
 
