@@ -131,15 +131,20 @@ def _ridge_solution(X, A, start, ridge):
     return np.linalg.lstsq(stacked, target, rcond=None)[0]
 
 
+def _problem(seed, n, M, K, d):
+    """Random float32 vectors X (n, d), codes (n, M) in [0, K) and codebooks (M, K, d)."""
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d)).astype(np.float32)
+    values = rng.integers(0, K, (n, M))
+    return X, values, rng.standard_normal((M, K, d)).astype(np.float32)
+
+
 @pytest.mark.parametrize("cache_rows", [additive.CACHE_ROWS, 64])  # 64: sums over several blocks of rows
 def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes(cache_rows, monkeypatch):
     monkeypatch.setattr(additive, "CACHE_ROWS", cache_rows)
-    rng = np.random.default_rng(3)
     n, M, K, d = 400, 3, 8, 5
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    values = rng.integers(0, K, (n, M))
+    X, values, codebooks = _problem(3, n, M, K, d)
     values[:, 2] = np.minimum(values[:, 2], K - 2)  # row K-1 of the last codebook holds no vector
-    codebooks = rng.standard_normal((M, K, d)).astype(np.float32)
     before = codebooks.copy()
     refined = additive.refine_codebooks(X, values, codebooks)
     np.testing.assert_array_equal(codebooks, before)  # the caller's codebooks are left as they are
@@ -154,12 +159,9 @@ def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes(cache_r
 @pytest.mark.parametrize("cache_rows", [additive.CACHE_ROWS, 7])
 def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, monkeypatch):
     monkeypatch.setattr(additive, "CACHE_ROWS", cache_rows)
-    rng = np.random.default_rng(6)
     n, M, K, d = 50, 3, 5, 4
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    values = rng.integers(0, K, (n, M))
+    X, values, codebooks = _problem(6, n, M, K, d)
     values[:, 0] = np.minimum(values[:, 0], K - 2)  # a row no vector uses sums to zero
-    codebooks = rng.standard_normal((M, K, d)).astype(np.float32)
     expected_sum = np.array([sum(codebooks[m][values[i, m]] for m in range(M)) for i in range(n)])
     np.testing.assert_allclose(additive.sum_of_rows(codebooks, values), expected_sum, rtol=1e-6)
     expected_groups = np.array([X[values[:, 0] == k].sum(axis=0) for k in range(K)], dtype=np.float64)
@@ -170,11 +172,8 @@ def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, monkeypatch):
 def test_refinement_in_blocks_solves_each_block_given_the_others(monkeypatch):
     """With room for one codebook per solve, each block is the least-squares block given the newest others."""
     monkeypatch.setattr(additive, "REFINE_BLOCK_ROWS", 8)
-    rng = np.random.default_rng(4)
     n, M, K, d = 300, 3, 8, 4
-    X = rng.standard_normal((n, d)).astype(np.float32)
-    values = rng.integers(0, K, (n, M))
-    codebooks = rng.standard_normal((M, K, d)).astype(np.float32)
+    X, values, codebooks = _problem(4, n, M, K, d)
     refined = additive.refine_codebooks(X, values, codebooks).astype(np.float64)
     A = _design(values, K)
     others = sum(refined[m][values[:, m]] for m in range(M - 1))  # the last block solved last, given these
