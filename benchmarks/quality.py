@@ -163,6 +163,7 @@ def scann_rows(base, queries, gt, threads, sizes=(16, 32, 48, 64, 96)):
     try:
         import scann
     except ImportError:
+        print("ScaNN is not installed (`pip install scann`, Linux x86-64): left out", flush=True)
         return []
     d = base.shape[1]
     rows = []

@@ -203,6 +203,16 @@ def test_rounds_never_keep_codebooks_the_beam_encodes_worse(sample, monkeypatch)
     assert error(refined) <= error(residual_only) * 1.001, (error(refined), error(residual_only))
 
 
+def test_rounds_that_only_worsen_leave_residual_training_codebooks(sample, monkeypatch):
+    """Solves that make the codebooks worse are never kept: the fit ends with residual training's codebooks."""
+    base = sample[0][:2000]
+    monkeypatch.setattr(additive, "refine_codebooks", lambda X, values, codebooks: codebooks * np.float32(0.5))
+    worsened = make_codec("rvq:4").fit(base, seed=5)
+    monkeypatch.setattr(additive, "refine_rounds", lambda codebooks, bits: 0)
+    residual_only = make_codec("rvq:4").fit(base, seed=5)
+    np.testing.assert_array_equal(worsened.codebooks_, residual_only.codebooks_)
+
+
 def test_round_trip_through_a_vectro_file(fitted_codecs, sample, tmp_path):
     base, codecs = fitted_codecs
     queries = sample[1]

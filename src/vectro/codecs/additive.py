@@ -2,16 +2,17 @@
 
 A vector is approximated by the sum of one row from each of M learned codebooks of 2**B rows
 (B = 8, or 4 with `x4`): x_hat = C_1[i_1] + ... + C_M[i_M], each codebook spanning all d
-dimensions (unlike pq's sub-spaces). The codebooks are trained one after the other on what
-the previous ones left (residual k-means with a beam of candidate codes, FAISS's
-`ResidualQuantizer`), and a vector's codes come from the same beam search: it keeps the best
-`ENCODE_BEAM` partial sums at each step instead of committing greedily.
+dimensions (unlike pq's sub-spaces). The codebooks are first trained one after the other on
+what the previous ones left (greedy residual k-means, FAISS's `ResidualQuantizer`), and a
+vector's codes come from a beam search: it keeps the best `ENCODE_BEAM` partial sums at each
+step instead of committing greedily.
 
 Residual training fits each codebook only to what the earlier ones left, so the fit then
 alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors with
 the beam, then solve for the codebooks that minimise the squared error of those codes, all
 codebooks jointly (least squares; in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B
-is larger). The codebooks the beam encodes best are kept, residual training's included.
+is larger). The codebooks the training encodes (beam `REFINE_BEAM`) reconstruct best are kept,
+residual training's included.
 
 Inner products with a float query come from per-query tables of q . C_m[k], one lookup per code
 byte, as for pq.

@@ -45,7 +45,7 @@ def default_candidates(dim: int) -> list[str]:
             specs.append(f"pq:{2 * m}x4")
         if m in (16, 32, 48) and dim % m == 0 and dim // m >= 2:  # fits take 10-60 s each: three sizes
             specs.append(f"opq:{m}")
-    specs += ["rvq:16", "rvq:32"]  # full-width codebooks: any dimension
+    specs += [f"rvq:{m}" for m in (16, 32) if m <= 2 * dim]  # M bytes: any d where that is half of float32 or less
     return list(dict.fromkeys(specs))
 
 
