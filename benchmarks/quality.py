@@ -36,10 +36,10 @@ from _common import data_flag, DOC, README, arguments, machine_line, pin_threads
 
 BUDGETS = [20, 28, 36, 52, 68, 100, 132, 200, 392]  # stored bytes: code sizes + a 4-byte norm
 VECTRO = ["rvq:16", "rvq:32x4", "rvq:32", "rvq:48", "rvq:64", "pq:16", "pq:32x4", "opq:16", "opq:32x4", "pq:24", "pq:48x4", "opq:24", "opq:48x4", "spectral:8",
-          "pq:32", "pq:64x4", "opq:32", "pq:48", "pq:96x4", "opq:48", "binary", "rq:1", "spectral:16",
-          "pca:96+rq:4", "pca:128+rq:3", "pq:64", "pq:128x4", "opq:64", "pca:128+rq:4", "pq:96", "pq:192x4",
-          "pca:192+rq:3", "rq:2", "int2", "pca:192+rq:4", "pca:256+rq:3", "pca:128+int8", "rq:3",
-          "pca:256+rq:4", "rq:4", "nf4", "int4", "int8-dim", "int8", "rq:8"]
+          "pq:32", "pq:64x4", "opq:32", "pq:48", "pq:96x4", "opq:48", "binary", "rq:1", "tc:1", "spectral:16",
+          "pca:96+rq:4", "pca:128+rq:3", "pq:64", "pq:128x4", "opq:64", "pca:128+rq:4", "tc:1.5", "pq:96", "pq:192x4",
+          "tc:2", "pca:192+rq:3", "rq:2", "int2", "pca:192+rq:4", "pca:256+rq:3", "tc:2.5", "pca:128+int8", "tc:3",
+          "rq:3", "pca:256+rq:4", "tc:4", "rq:4", "nf4", "int4", "tc:6", "tc:8", "int8-dim", "int8", "rq:8"]
 
 
 NORM_BYTES = 4  # the float32 |x_hat| a cosine index keeps per vector for normalised scoring
@@ -66,6 +66,40 @@ def both_scorings(inner, decoded, gt, base, queries) -> dict:
     return out
 
 
+def relative_error(X: np.ndarray, decoded: np.ndarray) -> float:
+    """Mean over rows of |x - x_hat|^2 / |x|^2 (the squared error of unit vectors, for any norms)."""
+    X, error = X.astype(np.float64), decoded.astype(np.float64) - X
+    return float(np.mean(np.einsum("ij,ij->i", error, error) / np.maximum(np.einsum("ij,ij->i", X, X), 1e-300)))
+
+
+def spectrum_bound(X: np.ndarray, bits: float) -> float:
+    """The least relative squared error any code of `bits` bits per dimension can reach on a Gaussian source
+    with X's mean and covariance (reverse water-filling over the covariance's eigenvalues), divided by the
+    mean |x|^2: the bound for data shaped like X, below 2^(-2 bits) whenever X's spectrum is not flat."""
+    X = X.astype(np.float64)
+    eig = np.clip(np.linalg.eigvalsh(np.cov(X, rowvar=False, bias=True)), 1e-30, None)
+    low, high = np.log(eig.min()) - 50, np.log(eig.max())  # log of the water level theta
+    for _ in range(200):  # rate(theta) = sum over eigenvalues above theta of log2(lambda / theta) / 2
+        mid = (low + high) / 2
+        rate = np.sum(np.maximum(0, np.log2(eig) - mid / np.log(2))) / 2
+        low, high = (mid, high) if rate > bits * len(eig) else (low, mid)
+    return float(np.sum(np.minimum(np.exp(high), eig)) / np.mean(np.einsum("ij,ij->i", X, X)))
+
+
+def distortion_table(ours, base) -> list[str]:
+    """Every vectro codec's relative squared error next to 2^(-2b), b = 8 x code bytes / d (every byte counted),
+    and next to the bound for the data's own spectrum at the same b."""
+    dim = base.shape[1]
+    lines = ["| codec | code bytes | bits per dimension b | squared error | 2^(-2b) | ÷ 2^(-2b) | bound for this "
+             "spectrum | ÷ that bound |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in sorted(ours, key=lambda r: (r["bytes"], r["mse"])):
+        bits = 8 * r["bytes"] / dim
+        own = spectrum_bound(base, bits)
+        lines.append(f"| `{r['spec']}` | {r['bytes']} | {bits:.3f} | {r['mse']:.3g} | {2 ** (-2 * bits):.3g} | "
+                     f"{r['mse'] / 2 ** (-2 * bits):.2f}x | {own:.3g} | {r['mse'] / own:.2f}x |")
+    return lines
+
+
 def row(method, family, nbytes, seconds, default, **scores):
     """One method: `default` names the scoring its library ranks by ("raw" or "norm")."""
     r = {"method": method, "family": family, "bytes": int(nbytes), "seconds": seconds, "default": default, **scores}
@@ -81,9 +115,10 @@ def vectro_rows(base, queries, gt, specs):
         codec.fit(base if codec.trainable else base[:1])  # what vectro.compress(base, spec) fits (seed 0, all rows)
         fitted = time.perf_counter()
         packed = vectro.compress(base, codec)
-        scores = both_scorings(packed.score(queries), packed.decompress(), gt, base, queries)
+        decoded = packed.decompress()
+        scores = both_scorings(packed.score(queries), decoded, gt, base, queries)
         rows.append(row(f"vectro `{spec}`", "vectro", packed.bytes_per_vector, time.perf_counter() - started, "norm",
-                        spec=spec, fit_seconds=fitted - started, **scores))
+                        spec=spec, fit_seconds=fitted - started, mse=relative_error(base, decoded), **scores))
         print(rows[-1], flush=True)
     return rows
 
@@ -403,7 +438,7 @@ def main():
         rows += scann_rows(base, queries, gt, threads)
     rows.sort(key=lambda r: (r["bytes"], -r["recall"]))
     for r in rows:
-        r.update(n=len(base), nq=len(queries))
+        r.update(n=len(base), nq=len(queries), dim=base.shape[1])
     flags = "".join(f" --{name}" for name in ("skip-qdrant", "skip-opq", "skip-lsq", "skip-rq", "skip-rabitq",
                                                        "skip-scann", "rq-plain-kmeans")
                     if getattr(args, name.replace("-", "_")))
@@ -462,6 +497,13 @@ def main():
     profiles = profile_table(ours)
     body += ["**Profiles** (`vectro compress --profile NAME`): the codec each one applies, its rule, and what it "
              "measured in this run.", "", *profiles]
+    body += ["", "**Distortion against the rate-distortion bound.** The squared error of each reconstruction "
+             "(|x - x_hat|^2 / |x|^2, averaged over the base) at b = 8 x code bytes / d bits per dimension, every code "
+             "byte counted: 2^(-2b) is the least error any code of b bits per dimension can have on white Gaussian "
+             "data (the reference issue #21 names); the last two columns compare with the least error on Gaussian "
+             "data of this set's mean and covariance (reverse water-filling over its eigenvalues), which is lower "
+             "because the spectrum is not flat. Codecs that follow the spectrum (`pca`, `tc`) can fall below "
+             "2^(-2b); none can fall below the last bound on Gaussian data.", "", *distortion_table(ours, base)]
     speed = speed_rows(base, args.rq_n)
     body += ["", f"**rq:B speed** (fit on the public base; `vectro.compress(X, spec)`, its fit included, on "
              f"{args.rq_n:,} synthetic clustered vectors, warm-up then best of 2):", "",
@@ -548,6 +590,18 @@ def quality_targets(rows, spectral, task, speed, command) -> str:
     lines.append("| vectro's best >= every peer of equal or smaller code size, same scoring (raw IP vs raw IP, "
                  f"normalised vs normalised) | {'behind ' + '; '.join(missed) if missed else 'ahead or equal of every peer'} | "
                  f"{status(not missed)} |")
+    dim = ours[0]["dim"] if ours else 0
+    for bits in (2, 3, 4):  # issue #21: the least error among codes of b-1 < bits <= b per dimension, bytes counted
+        within = [r for r in ours if (bits - 1) * dim < 8 * r["bytes"] <= bits * dim]
+        if within:
+            best = min(within, key=lambda r: r["mse"])
+            ratio = best["mse"] / 2 ** (-16 * best["bytes"] / dim)
+            lines.append(f"| squared error within 2.0x of 2^(-2b) at {bits} bits per dimension | {best['method']} "
+                         f"({best['bytes']} B) {ratio:.2f}x | {status(ratio <= 2.0)} |")
+    if "rq:8" in by_spec and "int8" in by_spec:
+        mine, theirs = by_spec["rq:8"]["mse"], by_spec["int8"]["mse"]
+        lines.append(f"| `rq:8` squared error <= `int8`'s at the same bytes | {mine:.3g} vs {theirs:.3g} | "
+                     f"{status(mine <= theirs)} |")
     if "rq:4" in by_spec:
         r = by_spec["rq:4"]["norm_recall"]
         lines.append(f"| `rq:4` recall@10 >= 0.95 without re-ranking | {r:.4f} | {status(r >= 0.95)} |")

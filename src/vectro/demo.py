@@ -9,8 +9,8 @@ from .compressed import compress
 from .metrics.evaluate import evaluate
 
 DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:64", "rq:8", "nf4", "int4",
-               "int4:64", "rq:4", "rq:3", "int2", "rq:2", "pca:192+rq:4", "binary", "rq:1", "spectral:16",
-               "pca:128+int8", "trunc:256+int8", "pq:32", "pq:48x4"]
+               "int4:64", "tc:4", "rq:4", "rq:3", "int2", "tc:2", "rq:2", "pca:192+rq:4", "binary", "rq:1",
+               "spectral:16", "pca:128+int8", "trunc:256+int8", "pq:32", "pq:48x4"]
 
 
 def run_demo(codecs=DEMO_CODECS, k: int = 10, progress=None) -> list[dict]:

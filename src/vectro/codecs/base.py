@@ -313,7 +313,7 @@ def registered_codecs() -> dict[str, type]:
 
 
 def _load_builtin_codecs() -> None:
-    from . import scalar, binary, rotation, product, additive, projection, learned, spectral  # noqa: F401,I001  (registration order = listing order)
+    from . import scalar, binary, rotation, transform, product, additive, projection, learned, spectral  # noqa: F401,I001  (registration order = listing order)
 
 
 def own_codec(codec: str | Codec, dim: int | None = None) -> Codec:

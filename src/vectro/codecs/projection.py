@@ -16,6 +16,20 @@ from .base import Codec, register
 PCA_FIT_ROWS = 100_000
 
 
+def principal_axes(X: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
+    """The mean (d,) and all d principal directions (d, d), largest variance first, of a seeded
+    sample of X's rows (float32 both); each direction's sign is fixed (largest entry positive) so
+    fits are reproducible."""
+    X = sample(X, PCA_FIT_ROWS, seed)
+    mean = X.mean(axis=0, dtype=np.float64)
+    centred = X - mean
+    cov = centred.T.astype(np.float64) @ centred / len(X)
+    eigvals, eigvecs = np.linalg.eigh(cov)
+    axes = eigvecs[:, np.argsort(eigvals, kind="stable")[::-1]].T
+    signs = np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(axis=1)])
+    return mean.astype(np.float32), (axes * signs[:, None]).astype(np.float32)
+
+
 class Projection(Codec):
     """A linear stage d -> D with an exact inverse on its image."""
 
@@ -74,16 +88,8 @@ class PCA(Projection):
         super()._fit(X, progress)
         if len(X) < self.out_dim:
             raise VectroError(f"{self.spec} needs at least {self.out_dim} training vectors, got {len(X)}")
-        X = sample(X, PCA_FIT_ROWS, self._seed)
-        mean = X.mean(axis=0, dtype=np.float64)
-        centred = X - mean
-        cov = centred.T.astype(np.float64) @ centred / len(X)
-        eigvals, eigvecs = np.linalg.eigh(cov)
-        top = eigvecs[:, np.argsort(eigvals)[::-1][: self.out_dim]].T
-        # fix each component's sign (largest entry positive) so fits are reproducible
-        signs = np.sign(top[np.arange(len(top)), np.abs(top).argmax(axis=1)])
-        self.components_ = (top * signs[:, None]).astype(np.float32)
-        self.mean_ = mean.astype(np.float32)
+        mean, components = principal_axes(X, self._seed)
+        self.mean_, self.components_ = mean, components[: self.out_dim]
 
     def transform(self, X):
         return (X - self.mean_) @ self.components_.T

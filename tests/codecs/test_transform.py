@@ -1,0 +1,134 @@
+"""tc:R: the allocation is optimal, fields stay inside bytes, codes are the nearest levels, scores
+match the decoded vectors, and the spectrum pays on real data."""
+
+import itertools
+
+import numpy as np
+import pytest
+
+import vectro
+from vectro.codecs import make_codec
+from vectro.codecs.transform import MAX_BITS, allocate_bits, bytes_needed, pack_fields
+from vectro.errors import VectroError
+
+
+def test_greedy_allocation_matches_exhaustive_search(rng):
+    # errors that shrink by a varying factor per bit (convex), as Lloyd-Max's do
+    variances = rng.uniform(0.1, 5, 4)
+    errors = variances[:, None] * np.cumprod(np.c_[np.ones(4), rng.uniform(0.15, 0.4, (4, 5))], axis=1)
+    for budget in range(1, 13):
+        widths = allocate_bits(lambda c, b: errors[c, b] - errors[c, b + 1] if b < 5 else 0.0, budget,
+                               np.zeros(4, dtype=np.int64))
+        best = min(sum(errors[c, w[c]] for c in range(4)) for w in itertools.product(range(6), repeat=4)
+                   if sum(w) == budget)
+        assert widths.sum() == budget
+        assert sum(errors[c, widths[c]] for c in range(4)) == pytest.approx(best)
+
+
+def test_allocation_leaves_its_start_alone_and_asks_before_growing():
+    start = np.array([1, 0, 2])
+    asked = []
+
+    def room(c, width):
+        asked.append((c, width))
+        return c != 0  # axis 0 may not grow
+
+    widths = allocate_bits(lambda c, b: 10.0 - b - c, 3, start, room)
+    assert start.tolist() == [1, 0, 2] and widths[0] == 1 and widths.sum() == 6
+    assert asked[0] == (0, 1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_packed_fields_never_cross_or_share_bits(seed):
+    widths = np.random.default_rng(seed).integers(0, MAX_BITS + 1, 60)
+    byte_of, shift_of = pack_fields(widths)
+    counts = np.bincount(widths, minlength=MAX_BITS + 1)
+    used = bytes_needed(counts)
+    assert used >= -(-int(widths.sum()) // 8)
+    taken = np.zeros((used, MAX_BITS), dtype=int)
+    for c in np.flatnonzero(widths):
+        assert shift_of[c] + widths[c] <= MAX_BITS and byte_of[c] < used
+        taken[byte_of[c], shift_of[c] : shift_of[c] + widths[c]] += 1
+    assert taken.max() == 1 and taken.sum() == widths.sum()
+
+
+@pytest.fixture(scope="module")
+def fitted(sample):
+    base, queries = sample
+    return make_codec("tc:2.5").fit(base), base, queries
+
+
+def test_fit_spends_every_bit_in_whole_fields(fitted):
+    codec, base, _ = fitted
+    width = codec.bytes_per_vector(base.shape[1])
+    assert width == 120 and int(codec.bits_.astype(int).sum()) == 8 * width
+    ends = codec.shifts_.astype(int) + codec.bits_
+    assert ends.max() <= MAX_BITS and codec.bits_.min() >= 1
+    assert np.all(np.diff(codec.bytes_) >= 0)  # axes grouped by byte
+    # strong axes get more bits: the first principal axes hold the widest fields
+    order = np.argsort(-np.var((base - codec.mean_) @ codec.components_.T, axis=0))
+    assert codec.bits_[order[:10]].mean() > codec.bits_[order[-10:]].mean() + 2
+
+
+def test_codes_hold_each_axis_nearest_level(fitted):
+    codec, base, _ = fitted
+    X = base[:200]
+    codes = codec.encode(X)
+    Y = (X.astype(np.float64) - codec.mean_) @ codec.components_.T.astype(np.float64)
+    for c in range(len(codec.bits_)):
+        levels = codec.levels_[c, : 2 ** int(codec.bits_[c])].astype(np.float64)
+        nearest = np.argmin(np.abs(Y[:, c, None] - levels[None]), axis=1)
+        stored = (codes[:, codec.bytes_[c]] >> codec.shifts_[c]) & ((1 << int(codec.bits_[c])) - 1)
+        agree = np.mean(stored == nearest)
+        assert agree >= 0.995, (c, agree)  # float32 rounding may flip a value on a boundary
+    expected = codec.mean_ + codec.levels_[np.arange(len(codec.bits_)), ((codes[:, codec.bytes_] >> codec.shifts_)
+                                           & ((1 << codec.bits_.astype(int)) - 1))] @ codec.components_
+    np.testing.assert_allclose(codec.decode(codes), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nq", [1, 3, 40])  # table lookups for a few queries, one BLAS product for many
+def test_scores_are_inner_products_with_the_decoded_vectors(fitted, nq):
+    codec, base, queries = fitted
+    codes = codec.encode(base[:500])
+    expected = queries[:nq].astype(np.float64) @ codec.decode(codes).T.astype(np.float64)
+    np.testing.assert_allclose(codec.inner_products(queries[:nq], codes), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_following_the_spectrum_beats_the_random_rotation_at_equal_bytes(sample):
+    base, _ = sample
+
+    def error(spec):
+        packed = vectro.compress(base, spec)
+        diff = packed.decompress().astype(np.float64) - base
+        return np.mean(np.sum(diff * diff, axis=1) / np.sum(base.astype(np.float64) ** 2, axis=1)), packed
+
+    for bits in (2, 4):
+        mine, packed = error(f"tc:{bits}")
+        theirs, rotated = error(f"rq:{bits}")
+        assert packed.bytes_per_vector <= rotated.bytes_per_vector and mine < 0.7 * theirs, (bits, mine, theirs)
+
+
+def test_white_data_gets_even_bits(rng):
+    X = rng.standard_normal((4000, 32)).astype(np.float32)
+    codec = make_codec("tc:3").fit(X)
+    assert codec.bits_.min() >= 2 and codec.bits_.max() <= 4 and int(codec.bits_.astype(int).sum()) == 96
+
+
+def test_rank_deficient_data_spends_no_bit_on_empty_axes(rng):
+    X = (rng.standard_normal((300, 3)) @ rng.standard_normal((3, 12))).astype(np.float32)  # rank 3 in 12 dims
+    codec = make_codec("tc:2").fit(X)
+    assert len(codec.bits_) == 3
+    decoded = codec.decode(codec.encode(X))
+    assert np.mean(np.sum((decoded - X) ** 2, axis=1)) < 0.05 * np.mean(np.sum(X**2, axis=1))
+
+
+@pytest.mark.parametrize("spec", ["tc", "tc:0", "tc:8.5", "tc:two"])
+def test_rate_must_be_between_zero_and_eight_bits(spec):
+    with pytest.raises(VectroError, match="bits per dimension"):
+        make_codec(spec)
+
+
+def test_fractional_rates_round_up_to_whole_bytes():
+    assert make_codec("tc:2.5").bytes_per_vector(384) == 120
+    assert make_codec("tc:1.5").bytes_per_vector(100) == 19
+    assert make_codec("tc:0.01").bytes_per_vector(10) == 1
