@@ -143,6 +143,8 @@ def test_id_filters_allow_exactly_the_live_ids_named(as_type, rng):
 
 
 def test_bad_input_is_named(clustered):
+    with pytest.raises(VectroError, match=r"the dimension, not the vectors: Index\(23, codec"):
+        vectro.Index(clustered)
     index = vectro.Index(23, "int8")
     with pytest.raises(VectroError, match="22 dimensions, but 23"):
         index.add(clustered[:, :22])

@@ -166,6 +166,7 @@ class TransformCoder(Codec):
             counts[width] -= 1
             counts[width + 1] += 1
             if bytes_needed(counts) <= row_bytes:
+                progress(int(counts @ np.arange(MAX_BITS + 1)), 8 * row_bytes)
                 return True
             counts[width] += 1
             counts[width + 1] -= 1

@@ -76,6 +76,9 @@ class Index:
 
     def __init__(self, dim: int, codec: str | Codec = "int8", metric: str = "cosine", rerank: str | Codec | None = None,
                  ann: str | None = None, hnsw_m: int = 32, ef_construction: int = 80, ef_search: int = 64):
+        if np.ndim(dim) == 2:  # Index(X): the vectors where the dimension goes
+            raise VectroError(f"Index takes the dimension, not the vectors: Index({np.shape(dim)[1]}, codec=...), "
+                              "then index.train(X) for a codec that learns from data, and index.add(X)")
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise VectroError(f"dim must be a positive integer, got {dim!r}")
         self.dim, self.metric = int(dim), _check_metric(metric, INDEX_METRICS)
