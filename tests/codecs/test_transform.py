@@ -62,9 +62,7 @@ def test_fit_spends_every_bit_in_whole_fields(fitted):
     codec, base, _ = fitted
     width = codec.bytes_per_vector(base.shape[1])
     assert width == 120 and int(codec.bits_.astype(int).sum()) == 8 * width
-    ends = codec.shifts_.astype(int) + codec.bits_
-    assert ends.max() <= MAX_BITS and codec.bits_.min() >= 1
-    assert np.all(np.diff(codec.bytes_) >= 0)  # axes grouped by byte
+    assert (codec.shifts_.astype(int) + codec.bits_).max() <= MAX_BITS
     # strong axes get more bits: the first principal axes hold the widest fields
     order = np.argsort(-np.var((base - codec.mean_) @ codec.components_.T, axis=0))
     assert codec.bits_[order[:10]].mean() > codec.bits_[order[-10:]].mean() + 2
@@ -114,12 +112,26 @@ def test_white_data_gets_even_bits(rng):
     assert codec.bits_.min() >= 2 and codec.bits_.max() <= 4 and int(codec.bits_.astype(int).sum()) == 96
 
 
-def test_rank_deficient_data_spends_no_bit_on_empty_axes(rng):
+@pytest.mark.parametrize("spec", ["tc:2", "tc:4", "tc:8"])
+def test_rank_deficient_data_spends_no_bit_on_empty_axes(rng, spec):
     X = (rng.standard_normal((300, 3)) @ rng.standard_normal((3, 12))).astype(np.float32)  # rank 3 in 12 dims
-    codec = make_codec("tc:2").fit(X)
+    codec = make_codec(spec).fit(X)
     assert len(codec.bits_) == 3
     decoded = codec.decode(codec.encode(X))
     assert np.mean(np.sum((decoded - X) ** 2, axis=1)) < 0.05 * np.mean(np.sum(X**2, axis=1))
+
+
+def test_constant_and_zero_columns_fit(rng):
+    row = rng.standard_normal(16).astype(np.float32)
+    constant = make_codec("tc:2").fit(np.tile(row, (50, 1)))
+    assert len(constant.bits_) == 0
+    np.testing.assert_allclose(constant.decode(constant.encode(row[None])), row[None], atol=1e-6)
+    X = np.zeros((300, 16), dtype=np.float32)
+    X[:, :4] = rng.standard_normal((300, 4))  # 12 columns exactly zero
+    codec = make_codec("tc:3").fit(X)
+    assert len(codec.bits_) == 4
+    scores = codec.inner_products(X[:3], codec.encode(X))
+    np.testing.assert_allclose(scores, X[:3] @ codec.decode(codec.encode(X)).T, rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("spec", ["tc", "tc:0", "tc:8.5", "tc:two"])
@@ -132,3 +144,4 @@ def test_fractional_rates_round_up_to_whole_bytes():
     assert make_codec("tc:2.5").bytes_per_vector(384) == 120
     assert make_codec("tc:1.5").bytes_per_vector(100) == 19
     assert make_codec("tc:0.01").bytes_per_vector(10) == 1
+    assert make_codec("tc:0.5").bytes_per_vector(17) == 2  # ceil(8.5 / 8), never fewer bits than asked

@@ -39,6 +39,8 @@ def lloyd_max(values: np.ndarray, levels: int, iterations: int = LLOYD_ITERATION
     values = values.astype(np.float64)
     if np.any(values[1:] < values[:-1]):
         values = np.sort(values)
+    if not len(values) or values[0] == values[-1]:  # one value (or none): every level is that value
+        return np.full(levels, values[0] if len(values) else 0.0, dtype=np.float32)
     # Start from the Panter-Dite point density (density^(1/3), optimal at high rate) rather than
     # equal-mass quantiles: with 256 levels, quantile starts leave the tails so coarse that 30
     # iterations end at 6x the optimal error; this start is within 1% of it at every width.

@@ -24,6 +24,7 @@ bits_[c] - 1 of byte bytes_[c]. No per-vector factor: an Index keeps |x_hat| bes
 from __future__ import annotations
 
 import heapq
+import math
 
 import numpy as np
 
@@ -49,7 +50,8 @@ AXIS_WEIGHT_POWER = 1.0
 def allocate_bits(gain, budget: int, widths: np.ndarray, room=None) -> np.ndarray:
     """Greedy bit allocation: give `budget` bits one at a time to the axis whose next bit cuts the
     error most. gain(c, b) -> the error the (b+1)-th bit of axis c removes. `widths`: the start (not
-    changed); `room(c, width)`: whether axis c, now `width` bits, may grow (always, by default).
+    changed); `room(c, width)`: whether axis c, now `width` bits, may grow (always, by default); a
+    True answer is final (the caller may book the bit).
     Stops early when no bit removes any error. Optimal for integer budgets when each axis's gains
     shrink as it grows."""
     widths = widths.copy()
@@ -128,20 +130,20 @@ class TransformCoder(Codec):
         return f"tc:{self._arg}"
 
     def bytes_per_vector(self, dim: int) -> int:
-        return max(1, -(-round(self.rate * dim) // 8))
+        return max(1, math.ceil(self.rate * dim / 8 - 1e-9))  # ceil(R d / 8), float noise aside
 
     # ----- fit ------------------------------------------------------------------------------
     def _fit(self, X, progress):
         dim = X.shape[1]
         mean, axes = principal_axes(X, self._seed)
         Y = (sample(X, TABLE_ROWS, self._seed) - mean) @ axes.T  # (rows, d): each axis's values
-        values = [np.sort(Y[:, c].astype(np.float64)) for c in range(dim)]
+        values = [np.sort(Y[:, c]) for c in range(dim)]  # float32: d x 32,768 values stay ~50 MB at d=384
         books: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
 
         def book(c: int, bits: int) -> tuple[np.ndarray, float]:
             """Axis c's Lloyd-Max levels at `bits` bits and their mean squared error, computed once."""
             if (c, bits) not in books:
-                v = values[c]
+                v = values[c].astype(np.float64)
                 if bits == 0:
                     books[c, bits] = (np.zeros(1, dtype=np.float32), float(np.mean(v * v)))
                 else:
@@ -151,10 +153,14 @@ class TransformCoder(Codec):
                     books[c, bits] = (levels, float(np.mean(error * error)))
             return books[c, bits]
 
-        weight = np.array([np.mean(v * v) for v in values]) ** (AXIS_WEIGHT_POWER / 2)  # sigma_c ** power
+        variance = np.array([np.mean(np.square(v, dtype=np.float64)) for v in values])
+        weight = variance ** (AXIS_WEIGHT_POWER / 2)  # sigma_c ** power
+        # a gain this small is float noise (an axis with no variance of its own): no bit goes there
+        negligible = 1e-12 * float(weight @ variance)
 
         def gain(c: int, bits: int) -> float:
-            return weight[c] * (book(c, bits)[1] - book(c, bits + 1)[1])
+            removed = weight[c] * (book(c, bits)[1] - book(c, bits + 1)[1])
+            return removed if removed > negligible else 0.0
 
         # every axis's field stays inside one byte: a bit is given only while the widths still pack
         # into the row's bytes
