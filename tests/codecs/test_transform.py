@@ -73,14 +73,15 @@ def test_codes_hold_each_axis_nearest_level(fitted):
     X = base[:200]
     codes = codec.encode(X)
     Y = (X.astype(np.float64) - codec.mean_) @ codec.components_.T.astype(np.float64)
+    first = np.concatenate(([0], np.cumsum(2 ** codec.bits_.astype(int))))  # axis c's levels: first[c]..first[c+1]
     for c in range(len(codec.bits_)):
-        levels = codec.levels_[c, : 2 ** int(codec.bits_[c])].astype(np.float64)
+        levels = codec.levels_[first[c] : first[c + 1]].astype(np.float64)
         nearest = np.argmin(np.abs(Y[:, c, None] - levels[None]), axis=1)
         stored = (codes[:, codec.bytes_[c]] >> codec.shifts_[c]) & ((1 << int(codec.bits_[c])) - 1)
         agree = np.mean(stored == nearest)
         assert agree >= 0.995, (c, agree)  # float32 rounding may flip a value on a boundary
-    expected = codec.mean_ + codec.levels_[np.arange(len(codec.bits_)), ((codes[:, codec.bytes_] >> codec.shifts_)
-                                           & ((1 << codec.bits_.astype(int)) - 1))] @ codec.components_
+    stored = (codes[:, codec.bytes_] >> codec.shifts_) & ((1 << codec.bits_.astype(int)) - 1)
+    expected = codec.mean_ + codec.levels_[first[:-1] + stored] @ codec.components_
     np.testing.assert_allclose(codec.decode(codes), expected, rtol=1e-5, atol=1e-6)
 
 

@@ -18,7 +18,8 @@ byte p sums q'_c x level_c over the axes c it holds, for each of its 256 values.
     tc:4      4 bits per dimension on average   (d/2 bytes: 192 at d=384)
     tc:2.5    2.5 bits                          (ceil(2.5 d / 8) bytes: 120 at d=384)
 Row layout: ceil(R x d / 8) bytes; axis c's level index in bits shifts_[c] .. shifts_[c] +
-bits_[c] - 1 of byte bytes_[c]. No per-vector factor: an Index keeps |x_hat| beside the codes.
+bits_[c] - 1 of byte bytes_[c]; its 2^bits_[c] levels follow those of the axes before it in levels_.
+No per-vector factor: an Index keeps |x_hat| beside the codes.
 """
 
 from __future__ import annotations
@@ -184,11 +185,7 @@ class TransformCoder(Codec):
         order = kept[np.lexsort((shift_of[kept], byte_of[kept]))]  # axes grouped by byte
         self.mean_ = mean
         self.components_ = np.ascontiguousarray(axes[order])
-        levels = np.zeros((len(order), 2**MAX_BITS), dtype=np.float32)
-        for row, c in enumerate(order):
-            own = book(int(c), int(bits[c]))[0]
-            levels[row, : len(own)], levels[row, len(own) :] = own, own[-1]
-        self.levels_ = levels
+        self.levels_ = np.concatenate([book(int(c), int(bits[c]))[0] for c in order] or [np.zeros(0, np.float32)])
         self.bits_ = bits[order].astype(np.uint8)
         self.bytes_ = byte_of[order].astype(np.int32)
         self.shifts_ = shift_of[order].astype(np.uint8)
@@ -203,13 +200,16 @@ class TransformCoder(Codec):
         k = len(self.bits_)
         self._axis = np.arange(k)
         top = (1 << self.bits_.astype(np.int64)) - 1
+        # levels[c]: axis c's levels, padded with its last one to 256
+        first = np.concatenate(([0], np.cumsum(1 << self.bits_.astype(np.int64))[:-1]))
+        levels = self.levels_[first[:, None] + np.minimum(np.arange(2**MAX_BITS)[None, :], top[:, None])]
         # thresholds[c, m]: the boundary between levels m-1 and m of axis c; +inf past its last level
-        inner = (self.levels_[:, 1:] + self.levels_[:, :-1]) / np.float32(2)
+        inner = (levels[:, 1:] + levels[:, :-1]) / np.float32(2)
         self._thresholds = np.full((k, 2**MAX_BITS), np.inf, dtype=np.float32)
         self._thresholds[:, 1:] = np.where(np.arange(1, 2**MAX_BITS) <= top[:, None], inner, np.inf)
         # byte_levels[c, v]: the level axis c decodes to when its byte holds v
         index = (np.arange(2**MAX_BITS)[None, :] >> self.shifts_[:, None].astype(np.int64)) & top[:, None]
-        self._byte_levels = np.ascontiguousarray(np.take_along_axis(self.levels_, index, axis=1))
+        self._byte_levels = np.ascontiguousarray(np.take_along_axis(levels, index, axis=1))
         starts = np.flatnonzero(np.r_[True, np.diff(self.bytes_) != 0]) if k else np.zeros(0, dtype=np.int64)
         self._byte_starts = starts
 
