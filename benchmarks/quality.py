@@ -72,6 +72,11 @@ def relative_error(X: np.ndarray, decoded: np.ndarray) -> float:
     return float(np.mean(np.einsum("ij,ij->i", error, error) / np.maximum(np.einsum("ij,ij->i", X, X), 1e-300)))
 
 
+def white_ratio(r: dict, dim: int) -> float:
+    """A vectro row's squared error over 2^(-2b), b = 8 x code bytes / dim bits per dimension."""
+    return r["mse"] / 2 ** (-16 * r["bytes"] / dim)
+
+
 def unit_spectrum(X: np.ndarray) -> np.ndarray:
     """The covariance eigenvalues of X's rows scaled to unit norm (the vectors `relative_error` measures)."""
     X = X.astype(np.float64)
@@ -101,7 +106,7 @@ def distortion_table(ours, base) -> list[str]:
         bits = 8 * r["bytes"] / dim
         own = spectrum_bound(eig, bits)
         lines.append(f"| `{r['spec']}` | {r['bytes']} | {bits:.3f} | {r['mse']:.3g} | {2 ** (-2 * bits):.3g} | "
-                     f"{r['mse'] / 2 ** (-2 * bits):.2f}x | {own:.3g} | {r['mse'] / own:.2f}x |")
+                     f"{white_ratio(r, dim):.2f}x | {own:.3g} | {r['mse'] / own:.2f}x |")
     return lines
 
 
@@ -600,8 +605,8 @@ def quality_targets(rows, spectral, task, speed, command) -> str:
     for bits in (2, 3, 4):  # issue #21: the codes within a quarter bit of b per dimension, bytes counted
         near = [r for r in ours if abs(8 * r["bytes"] / dim - bits) < 0.25]
         if near:
-            best = min(near, key=lambda r: r["mse"] / 2 ** (-16 * r["bytes"] / dim))
-            ratio = best["mse"] / 2 ** (-16 * best["bytes"] / dim)
+            best = min(near, key=lambda r: white_ratio(r, dim))
+            ratio = white_ratio(best, dim)
             lines.append(f"| squared error within 2.0x of 2^(-2b) at {bits} bits per dimension | {best['method']} "
                          f"({best['bytes']} B) {ratio:.2f}x | {status(ratio <= 2.0)} |")
     if "rq:8" in by_spec and "int8" in by_spec:

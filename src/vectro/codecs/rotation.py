@@ -50,7 +50,7 @@ def lloyd_max(values: np.ndarray, levels: int, iterations: int = LLOYD_ITERATION
     for _ in range(iterations):
         edges = np.searchsorted(values, (points[1:] + points[:-1]) / 2)
         starts = np.concatenate(([0], edges))
-        sums = np.add.reduceat(values, starts) if len(values) else np.zeros(levels)
+        sums = np.add.reduceat(values, starts)
         counts = np.diff(np.concatenate((starts, [len(values)])))
         points = np.where(counts > 0, sums / np.maximum(counts, 1), points)
         points = np.maximum.accumulate(points)

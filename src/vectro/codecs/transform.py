@@ -71,38 +71,36 @@ def allocate_bits(gain, budget: int, widths: np.ndarray, room=None) -> np.ndarra
     return widths
 
 
-def bytes_needed(counts: np.ndarray) -> int:
-    """Bytes that fields of counts[w] x w bits (w = 1..8) take when none may split a byte: best fit,
-    widest first (the layout `pack_fields` makes)."""
-    open_bytes = np.zeros(MAX_BITS + 1, dtype=np.int64)  # open_bytes[f]: bytes with f bits left
-    used = 0
-    for width in range(MAX_BITS, 0, -1):
-        for _ in range(int(counts[width])):
-            free = next((f for f in range(width, MAX_BITS) if open_bytes[f]), MAX_BITS)
-            if free == MAX_BITS:
-                used += 1
-            else:
-                open_bytes[free] -= 1
-            open_bytes[free - width] += 1
-    return used
-
-
-def pack_fields(widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Place fields of `widths` bits (each <= 8) in bytes, none split: best fit, widest first.
-    -> (byte of each field, its shift in the byte); fields of 0 bits get byte 0, shift 0."""
-    byte_of = np.zeros(len(widths), dtype=np.int64)
-    shift_of = np.zeros(len(widths), dtype=np.int64)
-    open_bytes: list[list[int]] = [[] for _ in range(MAX_BITS + 1)]
-    used = 0
-    for c in sorted(np.flatnonzero(widths), key=lambda c: (-widths[c], c)):
-        width = int(widths[c])
+def _best_fit(widths) -> tuple[list[int], list[int], int]:
+    """Place fields of `widths` bits (widest first, each <= 8) in bytes, none split, each in the byte
+    with the fewest bits left that still holds it -> (byte of each field, its shift, bytes used)."""
+    open_bytes: list[list[int]] = [[] for _ in range(MAX_BITS + 1)]  # open_bytes[f]: bytes with f bits left
+    byte_of, shift_of, used = [], [], 0
+    for width in widths:
         free = next((f for f in range(width, MAX_BITS) if open_bytes[f]), MAX_BITS)
         if free == MAX_BITS:
             byte, used = used, used + 1
         else:
             byte = open_bytes[free].pop()
-        byte_of[c], shift_of[c] = byte, MAX_BITS - free
+        byte_of.append(byte)
+        shift_of.append(MAX_BITS - free)
         open_bytes[free - width].append(byte)
+    return byte_of, shift_of, used
+
+
+def bytes_needed(counts: np.ndarray) -> int:
+    """Bytes that fields of counts[w] x w bits (w = 1..8) take in the layout `pack_fields` makes."""
+    return _best_fit([w for w in range(MAX_BITS, 0, -1) for _ in range(int(counts[w]))])[2]
+
+
+def pack_fields(widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Place fields of `widths` bits (each <= 8) in bytes, none split: best fit, widest first.
+    -> (byte of each field, its shift in the byte); fields of 0 bits get byte 0, shift 0."""
+    order = sorted(np.flatnonzero(widths), key=lambda c: (-widths[c], c))
+    byte_of = np.zeros(len(widths), dtype=np.int64)
+    shift_of = np.zeros(len(widths), dtype=np.int64)
+    placed_bytes, placed_shifts, _ = _best_fit([int(widths[c]) for c in order])
+    byte_of[order], shift_of[order] = placed_bytes, placed_shifts
     return byte_of, shift_of
 
 
@@ -201,7 +199,7 @@ class TransformCoder(Codec):
         self._axis = np.arange(k)
         top = (1 << self.bits_.astype(np.int64)) - 1
         # levels[c]: axis c's levels, padded with its last one to 256
-        first = np.concatenate(([0], np.cumsum(1 << self.bits_.astype(np.int64))[:-1]))
+        first = np.concatenate(([0], np.cumsum(top + 1)[:-1]))
         levels = self.levels_[first[:, None] + np.minimum(np.arange(2**MAX_BITS)[None, :], top[:, None])]
         # thresholds[c, m]: the boundary between levels m-1 and m of axis c; +inf past its last level
         inner = (levels[:, 1:] + levels[:, :-1]) / np.float32(2)
@@ -210,8 +208,9 @@ class TransformCoder(Codec):
         # byte_levels[c, v]: the level axis c decodes to when its byte holds v
         index = (np.arange(2**MAX_BITS)[None, :] >> self.shifts_[:, None].astype(np.int64)) & top[:, None]
         self._byte_levels = np.ascontiguousarray(np.take_along_axis(levels, index, axis=1))
-        starts = np.flatnonzero(np.r_[True, np.diff(self.bytes_) != 0]) if k else np.zeros(0, dtype=np.int64)
-        self._byte_starts = starts
+        # axes are grouped by byte: where each byte's group starts, and which byte it is
+        self._byte_starts = np.flatnonzero(np.r_[True, np.diff(self.bytes_) != 0]) if k else np.zeros(0, np.int64)
+        self._group_bytes = self.bytes_[self._byte_starts]
 
     # ----- encode / decode / score ------------------------------------------------------------
     def _encode_block(self, X):
@@ -226,7 +225,7 @@ class TransformCoder(Codec):
         out = np.zeros((len(X), self.bytes_per_vector(self.dim_)), dtype=np.uint8)
         if k:
             fields = (index << self.shifts_.astype(np.int64)).astype(np.uint8)  # disjoint bits: sums are ORs
-            out[:, self.bytes_[self._byte_starts]] = np.add.reduceat(fields, self._byte_starts, axis=1)
+            out[:, self._group_bytes] = np.add.reduceat(fields, self._byte_starts, axis=1)
         return out
 
     def _axis_values(self, codes: np.ndarray) -> np.ndarray:
@@ -245,6 +244,6 @@ class TransformCoder(Codec):
             # one table per code byte: the sum over its axes of q'_c x level_c(byte value)
             per_axis = projected[:, :, None] * self._byte_levels[None]
             tables = np.zeros((len(projected), codes.shape[1], 2**MAX_BITS), dtype=np.float32)
-            tables[:, self.bytes_[self._byte_starts]] = np.add.reduceat(per_axis, self._byte_starts, axis=1)
+            tables[:, self._group_bytes] = np.add.reduceat(per_axis, self._byte_starts, axis=1)
             return kernels.table_scores(tables, codes) + offset[:, None].astype(np.float32)
         return projected @ self._axis_values(codes).T + offset[:, None].astype(np.float32)
