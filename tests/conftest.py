@@ -13,7 +13,7 @@ import vectro.bench
 
 # One representative spec per codec family, with arguments and compositions.
 SPECS = ["float32", "float16", "bf16", "int16", "int8", "int8:16", "int8-dim", "int4", "int4:8",
-         "nf4", "int2", "int2:32", "binary", "rq:1", "rq:3", "rq:4", "rq:8", "tc:2.5", "tc:0.5", "spectral:8", "spectral:4,4,6,2", "pca:6", "trunc:5", "pca:6+int8", "trunc:5+binary", "pca:6+nf4", "pca:6+rq:2",
+         "nf4", "int2", "int2:32", "binary", "rq:1", "rq:3", "rq:4", "rq:8", "tc:2.5", "tc:0.5", "tc:12", "spectral:8", "spectral:4,4,6,2", "pca:6", "trunc:5", "pca:6+int8", "trunc:5+binary", "pca:6+nf4", "pca:6+rq:2",
          "pq:23", "pq:23x4", "opq:23x4", "rvq:4", "rvq:5x4", "learned:6", "learned:6,mlp+int8"]
 
 

@@ -115,7 +115,7 @@ def test_target_or_budget_is_required(sample):
 
 def test_default_candidates_fit_the_dimension():
     assert "pq:48" in default_candidates(384) and "pq:96x4" in default_candidates(384)
-    assert {"opq:16", "opq:32", "opq:48", "rvq:16", "rvq:32", "tc:1", "tc:2", "tc:4"} <= set(default_candidates(384))
+    assert {"opq:16", "opq:32", "opq:48", "rvq:16", "rvq:32", "tc:1", "tc:2", "tc:4", "tc:8"} <= set(default_candidates(384))
     assert {"rvq:16", "rvq:32"} <= set(default_candidates(100))
     assert "rvq:16" in default_candidates(8) and "rvq:32" not in default_candidates(8)  # 32 B: float32's size at d=8
     assert not any(spec.startswith(("pq:48", "opq:48")) for spec in default_candidates(100))

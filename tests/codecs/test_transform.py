@@ -8,7 +8,7 @@ import pytest
 
 import vectro
 from vectro.codecs import make_codec
-from vectro.codecs.transform import MAX_BITS, allocate_bits, bytes_needed, pack_fields
+from vectro.codecs.transform import MAX_AXIS_BITS, MAX_BITS, allocate_bits, bytes_needed, pack_fields
 from vectro.errors import VectroError
 
 
@@ -117,7 +117,7 @@ def test_white_data_gets_even_bits(rng):
 def test_rank_deficient_data_spends_no_bit_on_empty_axes(rng, spec):
     X = (rng.standard_normal((300, 3)) @ rng.standard_normal((3, 12))).astype(np.float32)  # rank 3 in 12 dims
     codec = make_codec(spec).fit(X)
-    assert len(codec.bits_) == 3
+    assert len(codec.components_) == 3
     decoded = codec.decode(codec.encode(X))
     assert np.mean(np.sum((decoded - X) ** 2, axis=1)) < 0.05 * np.mean(np.sum(X**2, axis=1))
 
@@ -125,18 +125,18 @@ def test_rank_deficient_data_spends_no_bit_on_empty_axes(rng, spec):
 def test_constant_and_zero_columns_fit(rng):
     row = rng.standard_normal(16).astype(np.float32)
     constant = make_codec("tc:2").fit(np.tile(row, (50, 1)))
-    assert len(constant.bits_) == 0
+    assert len(constant.components_) == 0 and len(constant.bits_) == 0
     np.testing.assert_allclose(constant.decode(constant.encode(row[None])), row[None], atol=1e-6)
     X = np.zeros((300, 16), dtype=np.float32)
     X[:, :4] = rng.standard_normal((300, 4))  # 12 columns exactly zero
     codec = make_codec("tc:3").fit(X)
-    assert len(codec.bits_) == 4
+    assert len(codec.components_) == 4
     scores = codec.inner_products(X[:3], codec.encode(X))
     np.testing.assert_allclose(scores, X[:3] @ codec.decode(codec.encode(X)).T, rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("spec", ["tc", "tc:0", "tc:8.5", "tc:two"])
-def test_rate_must_be_between_zero_and_eight_bits(spec):
+@pytest.mark.parametrize("spec", ["tc", "tc:0", "tc:16.5", "tc:two"])
+def test_rate_must_be_between_zero_and_sixteen_bits(spec):
     with pytest.raises(VectroError, match="bits per dimension"):
         make_codec(spec)
 
@@ -146,3 +146,72 @@ def test_fractional_rates_round_up_to_whole_bytes():
     assert make_codec("tc:1.5").bytes_per_vector(100) == 19
     assert make_codec("tc:0.01").bytes_per_vector(10) == 1
     assert make_codec("tc:0.5").bytes_per_vector(17) == 2  # ceil(8.5 / 8), never fewer bits than asked
+
+
+@pytest.fixture(scope="module")
+def steep():
+    """Data whose axes' spread falls by sqrt(2) per axis, and tc:8 fitted on it: its strong axes pass 8 bits."""
+    X = (np.random.default_rng(7).standard_normal((6000, 16)) * 2.0 ** (-np.arange(16) / 2)).astype(np.float32)
+    return make_codec("tc:8").fit(X), X
+
+
+def test_axes_past_eight_bits_take_a_second_field(steep):
+    codec, X = steep
+    k = len(codec.components_)
+    axis_bits = codec.bits_[:k].astype(int)
+    axis_bits[codec.refined_] += codec.bits_[k:]
+    assert len(codec.refined_) >= 2 and axis_bits.max() <= MAX_AXIS_BITS
+    assert np.all(codec.bits_[k:] >= 1) and np.all(codec.bits_[codec.refined_] == MAX_BITS)
+    assert (codec.shifts_.astype(int) + codec.bits_).max() <= MAX_BITS
+    assert int(codec.bits_.astype(int).sum()) == 8 * codec.bytes_per_vector(16) == 128
+    # the strongest axis gets the most bits
+    spread = np.var((X - codec.mean_) @ codec.components_.T, axis=0)
+    assert axis_bits[np.argmax(spread)] == axis_bits.max() > MAX_BITS
+
+
+def test_second_fields_hold_the_nearest_level_to_what_the_first_left(steep):
+    codec, X = steep
+    k = len(codec.components_)
+    codes = codec.encode(X[:500])
+    Y = (X[:500].astype(np.float64) - codec.mean_) @ codec.components_.T.astype(np.float64)
+    first = np.concatenate(([0], np.cumsum(2 ** codec.bits_.astype(int))))  # field f's levels: first[f]..first[f+1]
+    stored = (codes[:, codec.bytes_] >> codec.shifts_) & ((1 << codec.bits_.astype(int)) - 1)
+    level = codec.levels_[first[:-1] + stored].astype(np.float64)  # (n, fields)
+    decoded_axes = level[:, :k].copy()
+    for j, c in enumerate(codec.refined_):
+        coarse = codec.levels_[first[c] : first[c + 1]].astype(np.float64)
+        fine = codec.levels_[first[k + j] : first[k + j + 1]].astype(np.float64)
+        assert np.mean(stored[:, c] == np.argmin(np.abs(Y[:, c, None] - coarse), axis=1)) >= 0.995
+        left = Y[:, c] - level[:, c]
+        assert np.mean(stored[:, k + j] == np.argmin(np.abs(left[:, None] - fine), axis=1)) >= 0.995
+        # each extra bit at least halves the axis's error left by its 8-bit levels
+        before, after = np.mean(left**2), np.mean((left - level[:, k + j]) ** 2)
+        assert after <= before / 2 ** int(codec.bits_[k + j]), (c, before, after)
+        decoded_axes[:, c] += level[:, k + j]
+    np.testing.assert_allclose(codec.decode(codes), codec.mean_ + decoded_axes @ codec.components_, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("nq", [1, 40])
+def test_refined_axes_score_as_their_decoded_vectors(steep, nq):
+    codec, X = steep
+    codes = codec.encode(X[:300])
+    expected = X[-nq:].astype(np.float64) @ codec.decode(codes).T.astype(np.float64)
+    np.testing.assert_allclose(codec.inner_products(X[-nq:], codes), expected, rtol=1e-4, atol=1e-6)
+
+
+def test_a_state_without_refined_axes_still_loads(fitted):
+    codec, base, _ = fitted
+    state = codec.state()
+    del state["arrays"]["refined_"]  # as tc wrote it before axes could pass 8 bits
+    loaded = type(codec).from_state(state)
+    np.testing.assert_array_equal(loaded.encode(base[:50]), codec.encode(base[:50]))
+
+
+def test_past_eight_bits_tc_beats_int8_at_equal_bytes(sample):
+    base, _ = sample
+    errors = {}
+    for spec in ("tc:8", "int8"):
+        packed = vectro.compress(base, spec)
+        diff = packed.decompress().astype(np.float64) - base
+        errors[spec] = np.mean(np.sum(diff * diff, axis=1) / np.sum(base.astype(np.float64) ** 2, axis=1))
+    assert errors["tc:8"] < 0.5 * errors["int8"], errors

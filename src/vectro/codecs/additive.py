@@ -56,14 +56,15 @@ REFINE_BATCH = 1024
 RVQ_POINTS_PER_CENTROID = 64
 RVQ_KMEANS_ITERATIONS = 10
 # rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
-# the beam encodes best are kept. A round costs more the more codebook rows M x 2**B there are (the
-# beam's tables, the solve), so a fit gets REFINE_ROUND_ROWS / (M x 2**B) rounds, within
-# REFINE_ROUNDS: rvq:16 12, rvq:32 6, rvq:48 4, which keeps rvq:16 and rvq:32 within two minutes on
-# 50,000 x 384 on two cores. The rounds keep paying where they are cheap: on the public set, recall@10
-# after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 / 0.7434 / 0.7453 for rvq:16 and
-# 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32.
-REFINE_ROUND_ROWS = 12 * 4096
-REFINE_ROUNDS = (4, 12)
+# the beam encodes best are kept. A round's encode costs about M x 2**B codebook rows (the beam's
+# tables), and the fit encodes once more than it has rounds, so a fit gets REFINE_ENCODE_ROWS /
+# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 6, rvq:48 3, which keeps each within
+# two minutes on 50,000 x 384 on two cores (rvq:48 took 121 s with a fourth round: 68 s of it the
+# beam's five encodes, 28 s the four solves). The rounds keep paying where they are cheap: on the
+# public set, recall@10 after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 / 0.7434 / 0.7453 for rvq:16
+# and 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32.
+REFINE_ENCODE_ROWS = 14 * 4096
+REFINE_ROUNDS = (2, 12)
 # codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB. (Blocks of 2,048 rows
 # solve 1 s faster per round for rvq:32, but left 0.3% more error after a round and cost rvq:32 0.008
 # of raw-IP recall@10 in a scratch run.)
@@ -115,9 +116,9 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
 
 
 def refine_rounds(codebooks: int, bits: int) -> int:
-    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ROUND_ROWS)."""
+    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ENCODE_ROWS)."""
     fewest, most = REFINE_ROUNDS
-    return min(most, max(fewest, REFINE_ROUND_ROWS // (codebooks * 2**bits)))
+    return min(most, max(fewest, REFINE_ENCODE_ROWS // (codebooks * 2**bits) - 1))
 
 
 def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:

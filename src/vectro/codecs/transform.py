@@ -8,18 +8,24 @@ most: greedily, one bit at a time, to the axis whose Lloyd-Max quantiser (fitted
 own values, so skewed or heavy-tailed axes are served too) gains most from it. Each axis's squared
 error is weighted by its standard deviation, a step from the squared error of the vectors towards
 that of the scores, since queries too lean on the strong axes (see AXIS_WEIGHT_POWER). Strong
-axes get up to 8 bits, weak ones none. On data whose spectrum is flat this is `rq` without the
+axes get up to 16 bits, weak ones none. On data whose spectrum is flat this is `rq` without the
 per-vector scale; the steeper the spectrum, the more it saves. R may be fractional (`tc:2.5`).
 
-Every axis's bits sit inside one byte (a bit is given only while the widths still pack into the
-row's bytes), so a query scores a row with one table lookup per byte, as pq does: the table of
-byte p sums q'_c x level_c over the axes c it holds, for each of its 256 values.
+A code byte holds whole fields, one level index each (a bit is given only while the fields still
+pack into the row's bytes), so a query scores a row with one table lookup per byte, as pq does:
+the table of byte p sums q'_c x level(field) over the fields it holds, for each of its 256 values.
+An axis of up to 8 bits has one field; one of 9 to 16 bits has two: an 8-bit Lloyd-Max index, and
+a second quantiser's index for what those levels leave (its own Lloyd-Max, fitted on that residual),
+so the axis decodes to the sum of two levels and scoring stays one lookup per byte. At high rates
+this is what lets tc pass int8: at tc:8 the strongest axes take 11-12 bits and the weakest 5-6,
+where a cap of 8 bits would give every axis 8.
 
     tc:4      4 bits per dimension on average   (d/2 bytes: 192 at d=384)
     tc:2.5    2.5 bits                          (ceil(2.5 d / 8) bytes: 120 at d=384)
-Row layout: ceil(R x d / 8) bytes; axis c's level index in bits shifts_[c] .. shifts_[c] +
-bits_[c] - 1 of byte bytes_[c]; its 2^bits_[c] levels follow those of the axes before it in levels_.
-No per-vector factor: an Index keeps |x_hat| beside the codes.
+Row layout: ceil(R x d / 8) bytes. Fields are the kept axes' first fields, in the order of
+components_, then the second fields of the axes refined_ lists; field f's level index sits in bits
+shifts_[f] .. shifts_[f] + bits_[f] - 1 of byte bytes_[f], and its 2^bits_[f] levels follow those of
+the fields before it in levels_. No per-vector factor: an Index keeps |x_hat| beside the codes.
 """
 
 from __future__ import annotations
@@ -38,7 +44,8 @@ from .rotation import lloyd_max
 
 # Rows the per-axis quantisers learn from: 128 values per level at 8 bits.
 TABLE_ROWS = 32_768
-MAX_BITS = 8  # an axis never spans two bytes
+MAX_BITS = 8  # a field never spans two bytes
+MAX_AXIS_BITS = 2 * MAX_BITS  # an axis has at most two fields: its level, then its residual's
 # A bit goes where it cuts sigma_c^p x (squared error of axis c) most. p = 0 minimises the squared
 # error; p = 2 the error of inner products with queries distributed like the data (their energy on
 # axis c is sigma_c^2), which moves bits to the strong axes. On the public set p = 1 gave the best
@@ -48,15 +55,20 @@ MAX_BITS = 8  # an axis never spans two bytes
 AXIS_WEIGHT_POWER = 1.0
 
 
+def field_widths(width: int) -> list[int]:
+    """The fields of an axis of `width` bits: none, one, or a full byte and then the rest."""
+    return [width] if 0 < width <= MAX_BITS else [MAX_BITS, width - MAX_BITS] if width else []
+
+
 def allocate_bits(gain, budget: int, widths: np.ndarray, room=None) -> np.ndarray:
     """Greedy bit allocation: give `budget` bits one at a time to the axis whose next bit cuts the
     error most. gain(c, b) -> the error the (b+1)-th bit of axis c removes. `widths`: the start (not
     changed); `room(c, width)`: whether axis c, now `width` bits, may grow (always, by default); a
     True answer is final (the caller may book the bit).
-    Stops early when no bit removes any error. Optimal for integer budgets when each axis's gains
-    shrink as it grows."""
+    Stops early when no bit removes any error; no axis passes MAX_AXIS_BITS. Optimal for integer
+    budgets when each axis's gains shrink as it grows."""
     widths = widths.copy()
-    heap = [(-gain(c, int(b)), c) for c, b in enumerate(widths) if b < MAX_BITS]
+    heap = [(-gain(c, int(b)), c) for c, b in enumerate(widths) if b < MAX_AXIS_BITS]
     heapq.heapify(heap)
     while budget > 0 and heap:
         negative, c = heapq.heappop(heap)
@@ -66,7 +78,7 @@ def allocate_bits(gain, budget: int, widths: np.ndarray, room=None) -> np.ndarra
             continue
         widths[c] += 1
         budget -= 1
-        if widths[c] < MAX_BITS:
+        if widths[c] < MAX_AXIS_BITS:
             heapq.heappush(heap, (-gain(c, int(widths[c])), c))
     return widths
 
@@ -104,6 +116,12 @@ def pack_fields(widths: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return byte_of, shift_of
 
 
+def nearest(levels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Each of `values` replaced by the nearest of the sorted `levels` (float64)."""
+    wide = levels.astype(np.float64)
+    return wide[np.searchsorted((wide[1:] + wide[:-1]) / 2, values)]
+
+
 @register
 class TransformCoder(Codec):
     name = "tc"
@@ -111,7 +129,7 @@ class TransformCoder(Codec):
     summary = "principal axes + a Lloyd-Max quantiser per axis, bits allocated by variance (fractional rates)"
     trainable = True
     min_fit_rows = 16
-    state_arrays = ("mean_", "components_", "levels_", "bits_", "bytes_", "shifts_")
+    state_arrays = ("mean_", "components_", "levels_", "bits_", "bytes_", "shifts_", "refined_")
 
     def __init__(self, arg: str | None = None):
         super().__init__()
@@ -119,8 +137,9 @@ class TransformCoder(Codec):
             rate = float(arg) if arg is not None else float("nan")
         except ValueError:
             rate = float("nan")
-        if not 0 < rate <= MAX_BITS:
-            raise VectroError(f"tc needs bits per dimension between 0 and {MAX_BITS}, e.g. tc:4 or tc:2.5; got tc:{arg}")
+        if not 0 < rate <= MAX_AXIS_BITS:
+            raise VectroError(f"tc needs bits per dimension between 0 and {MAX_AXIS_BITS}, e.g. tc:4 or tc:2.5; "
+                              f"got tc:{arg}")
         self.rate = rate
         self._arg = arg
 
@@ -140,16 +159,16 @@ class TransformCoder(Codec):
         books: dict[tuple[int, int], tuple[np.ndarray, float]] = {}
 
         def book(c: int, bits: int) -> tuple[np.ndarray, float]:
-            """Axis c's Lloyd-Max levels at `bits` bits and their mean squared error, computed once."""
+            """The levels of the last field of axis c at `bits` bits, and the axis's mean squared error
+            with them, computed once. Past MAX_BITS, the field quantises what the 8-bit levels leave."""
             if (c, bits) not in books:
                 v = values[c].astype(np.float64)
-                if bits == 0:
-                    books[c, bits] = (np.zeros(1, dtype=np.float32), float(np.mean(v * v)))
-                else:
-                    levels = lloyd_max(v, 2**bits)
-                    wide = levels.astype(np.float64)
-                    error = v - wide[np.searchsorted((wide[1:] + wide[:-1]) / 2, v)]
-                    books[c, bits] = (levels, float(np.mean(error * error)))
+                if bits > MAX_BITS:
+                    v = v - nearest(book(c, MAX_BITS)[0], v)
+                fine = bits - MAX_BITS if bits > MAX_BITS else bits
+                levels = lloyd_max(v, 2**fine) if fine else np.zeros(1, dtype=np.float32)
+                error = v - nearest(levels, v)
+                books[c, bits] = (levels, float(np.mean(error * error)))
             return books[c, bits]
 
         variance = np.array([np.mean(np.square(v, dtype=np.float64)) for v in values])
@@ -161,76 +180,107 @@ class TransformCoder(Codec):
             removed = weight[c] * (book(c, bits)[1] - book(c, bits + 1)[1])
             return removed if removed > negligible else 0.0
 
-        # every axis's field stays inside one byte: a bit is given only while the widths still pack
-        # into the row's bytes
-        counts = np.zeros(MAX_BITS + 1, dtype=np.int64)  # counts[w]: axes of w bits
-        counts[0] = dim
+        # every field stays inside one byte: a bit is given only while the fields still pack into the
+        # row's bytes
+        counts = np.zeros(MAX_BITS + 1, dtype=np.int64)  # counts[w]: fields of w bits
         row_bytes = self.bytes_per_vector(dim)
 
+        def regroup(old: list[int], new: list[int]) -> None:
+            for w in old:
+                counts[w] -= 1
+            for w in new:
+                counts[w] += 1
+
         def room(c: int, width: int) -> bool:
-            counts[width] -= 1
-            counts[width + 1] += 1
+            regroup(field_widths(width), field_widths(width + 1))
             if bytes_needed(counts) <= row_bytes:
                 progress(int(counts @ np.arange(MAX_BITS + 1)), 8 * row_bytes)
                 return True
-            counts[width] += 1
-            counts[width + 1] -= 1
+            regroup(field_widths(width + 1), field_widths(width))
             return False
 
         bits = allocate_bits(gain, 8 * row_bytes, np.zeros(dim, dtype=np.int64), room)
-        byte_of, shift_of = pack_fields(bits)
+        # fields: each axis's first (0 bits for an axis left out), then the second of each axis past 8 bits
+        wide = np.flatnonzero(bits > MAX_BITS)
+        widths = np.concatenate([np.minimum(bits, MAX_BITS), bits[wide] - MAX_BITS])
+        byte_of, shift_of = pack_fields(widths)
         kept = np.flatnonzero(bits)
-        order = kept[np.lexsort((shift_of[kept], byte_of[kept]))]  # axes grouped by byte
+        order = kept[np.lexsort((shift_of[kept], byte_of[kept]))]  # axes grouped by their first field's byte
+        seconds = dim + np.arange(len(wide))
+        seconds = seconds[np.lexsort((shift_of[seconds], byte_of[seconds]))]  # also grouped by byte
+        refined = wide[seconds - dim]  # the axis of each second field
+        position = np.zeros(dim, dtype=np.int64)
+        position[order] = np.arange(len(order))
+        fields = np.concatenate([order, seconds])
         self.mean_ = mean
         self.components_ = np.ascontiguousarray(axes[order])
-        self.levels_ = np.concatenate([book(int(c), int(bits[c]))[0] for c in order] or [np.zeros(0, np.float32)])
-        self.bits_ = bits[order].astype(np.uint8)
-        self.bytes_ = byte_of[order].astype(np.int32)
-        self.shifts_ = shift_of[order].astype(np.uint8)
+        self.levels_ = np.concatenate([book(int(c), int(min(bits[c], MAX_BITS)))[0] for c in order]
+                                      + [book(int(c), int(bits[c]))[0] for c in refined] or [np.zeros(0, np.float32)])
+        self.bits_ = widths[fields].astype(np.uint8)
+        self.bytes_ = byte_of[fields].astype(np.int32)
+        self.shifts_ = shift_of[fields].astype(np.uint8)
+        self.refined_ = position[refined].astype(np.int32)
         self._derive()
 
     def _load_state(self, dim, arrays):
-        super()._load_state(dim, arrays)
+        # states written before axes could pass 8 bits have no refined_: none of their axes is refined
+        super()._load_state(dim, {"refined_": np.zeros(0, dtype=np.int32), **arrays})
         self._derive()
 
     def _derive(self) -> None:
         """Tables every encode, decode and score reads, rebuilt from the state."""
-        k = len(self.bits_)
-        self._axis = np.arange(k)
+        k, f = len(self.components_), len(self.bits_)
+        self._field = np.arange(f)
+        self._field_axis = np.concatenate([np.arange(k), self.refined_]).astype(np.intp)
         top = (1 << self.bits_.astype(np.int64)) - 1
-        # levels[c]: axis c's levels, padded with its last one to 256
+        # levels[f]: field f's levels, padded with its last one to 256
         first = np.concatenate(([0], np.cumsum(top + 1)[:-1]))
-        levels = self.levels_[first[:, None] + np.minimum(np.arange(2**MAX_BITS)[None, :], top[:, None])]
-        # thresholds[c, m]: the boundary between levels m-1 and m of axis c; +inf past its last level
-        inner = (levels[:, 1:] + levels[:, :-1]) / np.float32(2)
-        self._thresholds = np.full((k, 2**MAX_BITS), np.inf, dtype=np.float32)
+        self._levels = self.levels_[first[:, None] + np.minimum(np.arange(2**MAX_BITS)[None, :], top[:, None])]
+        # thresholds[f, m]: the boundary between levels m-1 and m of field f; +inf past its last level
+        inner = (self._levels[:, 1:] + self._levels[:, :-1]) / np.float32(2)
+        self._thresholds = np.full((f, 2**MAX_BITS), np.inf, dtype=np.float32)
         self._thresholds[:, 1:] = np.where(np.arange(1, 2**MAX_BITS) <= top[:, None], inner, np.inf)
-        # byte_levels[c, v]: the level axis c decodes to when its byte holds v
+        # byte_levels[f, v]: the level field f decodes to when its byte holds v
         index = (np.arange(2**MAX_BITS)[None, :] >> self.shifts_[:, None].astype(np.int64)) & top[:, None]
-        self._byte_levels = np.ascontiguousarray(np.take_along_axis(levels, index, axis=1))
-        # axes are grouped by byte: where each byte's group starts, and which byte it is
-        self._byte_starts = np.flatnonzero(np.r_[True, np.diff(self.bytes_) != 0]) if k else np.zeros(0, np.int64)
-        self._group_bytes = self.bytes_[self._byte_starts]
+        self._byte_levels = np.ascontiguousarray(np.take_along_axis(self._levels, index, axis=1))
+        # the fields grouped by byte: where each byte's group starts, and which byte it is
+        self._by_byte = np.lexsort((self.shifts_, self.bytes_))
+        grouped = self.bytes_[self._by_byte]
+        self._byte_starts = np.flatnonzero(np.r_[True, np.diff(grouped) != 0]) if f else np.zeros(0, np.int64)
+        self._group_bytes = grouped[self._byte_starts]
 
     # ----- encode / decode / score ------------------------------------------------------------
+    def _nearest_levels(self, values: np.ndarray, fields: np.ndarray) -> np.ndarray:
+        """The index of the nearest level of field fields[j] to each values[:, j]: a binary search in
+        every column's thresholds at once."""
+        flat = self._thresholds.reshape(-1)
+        base = fields * 2**MAX_BITS
+        index = np.zeros(values.shape, dtype=np.int64)
+        for step in range(MAX_BITS - 1, -1, -1):
+            probe = index + (1 << step)
+            index += (values > flat[base + probe]) << step
+        return index
+
     def _encode_block(self, X):
         Y = (X - self.mean_) @ self.components_.T
-        k = len(self.bits_)
-        flat = self._thresholds.reshape(-1)
-        base = self._axis * 2**MAX_BITS
-        index = np.zeros(Y.shape, dtype=np.int64)
-        for step in range(MAX_BITS - 1, -1, -1):  # binary search in every axis's thresholds at once
-            probe = index + (1 << step)
-            index += (Y > flat[base + probe]) << step
+        k = Y.shape[1]
+        index = self._nearest_levels(Y, self._field[:k])
+        if len(self.refined_):  # second fields: the nearest level to what the first left
+            left = Y[:, self.refined_] - self._levels[self.refined_, index[:, self.refined_]]
+            index = np.concatenate([index, self._nearest_levels(left, self._field[k:])], axis=1)
         out = np.zeros((len(X), self.bytes_per_vector(self.dim_)), dtype=np.uint8)
-        if k:
+        if len(self.bits_):
             fields = (index << self.shifts_.astype(np.int64)).astype(np.uint8)  # disjoint bits: sums are ORs
-            out[:, self._group_bytes] = np.add.reduceat(fields, self._byte_starts, axis=1)
+            out[:, self._group_bytes] = np.add.reduceat(fields[:, self._by_byte], self._byte_starts, axis=1)
         return out
 
     def _axis_values(self, codes: np.ndarray) -> np.ndarray:
-        """Each row's level on each kept axis, float32 (n, k)."""
-        return self._byte_levels[self._axis, codes[:, self.bytes_]]
+        """Each row's value on each kept axis, float32 (n, k): its first field's level, plus its second's."""
+        values = self._byte_levels[self._field, codes[:, self.bytes_]]
+        k = len(self.components_)
+        axis = values[:, :k]
+        axis[:, self.refined_] += values[:, k:]
+        return axis
 
     def _decode_block(self, codes):
         return self._axis_values(codes) @ self.components_ + self.mean_
@@ -241,9 +291,9 @@ class TransformCoder(Codec):
     def _score_block(self, prepared, codes):
         projected, offset = prepared
         if len(projected) <= kernels.SMALL_BATCH and len(self.bits_):
-            # one table per code byte: the sum over its axes of q'_c x level_c(byte value)
-            per_axis = projected[:, :, None] * self._byte_levels[None]
+            # one table per code byte: the sum over its fields of q'_axis x level_field(byte value)
+            per_field = projected[:, self._field_axis, None] * self._byte_levels[None]
             tables = np.zeros((len(projected), codes.shape[1], 2**MAX_BITS), dtype=np.float32)
-            tables[:, self._group_bytes] = np.add.reduceat(per_axis, self._byte_starts, axis=1)
+            tables[:, self._group_bytes] = np.add.reduceat(per_field[:, self._by_byte], self._byte_starts, axis=1)
             return kernels.table_scores(tables, codes) + offset[:, None].astype(np.float32)
         return projected @ self._axis_values(codes).T + offset[:, None].astype(np.float32)

@@ -30,11 +30,11 @@ _TARGET = re.compile(r"^(recall@\d+|ndcg@\d+|mean_cosine)\s*[=>]=?\s*([0-9.]+)$"
 
 
 def default_candidates(dim: int) -> list[str]:
-    """Codecs worth trying at `dim`, from 2x to about 100x smaller (transform codes from 1 to 4 bits per
-    dimension, the best per byte from 48 to 192 bytes on the public set; product quantisers where M divides d;
+    """Codecs worth trying at `dim`, from 2x to about 100x smaller (transform codes from 1 to 8 bits per
+    dimension, the best per byte from 48 to 384 bytes on the public set; product quantisers where M divides d;
     opq beside pq at the same sizes; rvq at 16 and 32 bytes, the best per byte there on the public set,
     whose fits take the longest; rvq:48, best at 48 bytes, is left to `codecs=`: its fit takes longer still)."""
-    specs = ["float16", "int8", "int8-dim", "rq:8", "nf4", "int4", "tc:4", "rq:4", "tc:3", "rq:3", "tc:2.5", "int2",
+    specs = ["float16", "tc:8", "int8", "int8-dim", "rq:8", "tc:6", "nf4", "int4", "tc:4", "rq:4", "tc:3", "rq:3", "tc:2.5", "int2",
              "tc:2", "rq:2", "tc:1.5", "tc:1", "rq:1", "binary"]
     half, two_thirds = dim // 2, 2 * dim // 3
     if dim >= 64:
