@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import functools
 import os
 import re
 from pathlib import Path
@@ -111,8 +112,11 @@ def machine_line(threads: int | None = None) -> str:
             f"numpy {info['numpy']}, vectro {info['vectro']} ({info['backend']} backend{pinned}), {commit()}")
 
 
+@functools.cache
 def commit() -> str:
-    """The git commit measured ("commit abc1234", "+ uncommitted changes" when the tree differs)."""
+    """The git commit measured ("commit abc1234", "+ uncommitted changes" when the tree differs), read
+    once, when this module loads: a run measures the code it started with, whatever the tree holds
+    when it writes (an edit during a 40-minute run once labelled a clean run "+ uncommitted changes")."""
     import subprocess
 
     def git(*args):
@@ -123,6 +127,9 @@ def commit() -> str:
         return "not a git checkout"
     dirty = git("status", "--porcelain", "--untracked-files=no", "--", "src", "benchmarks")
     return f"commit {head}" + (" + uncommitted changes" if dirty else "")
+
+
+commit()  # read now, at the start of the run
 
 
 def status(met: bool) -> str:

@@ -58,9 +58,9 @@ RVQ_KMEANS_ITERATIONS = 10
 # rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
 # the beam encodes best are kept. A round's encode costs about M x 2**B codebook rows (the beam's
 # tables), and the fit encodes once more than it has rounds, so a fit gets REFINE_ENCODE_ROWS /
-# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 6, rvq:48 3, which keeps each within
-# two minutes on 50,000 x 384 on two cores (rvq:48 took 121 s with a fourth round: 68 s of it the
-# beam's five encodes, 28 s the four solves). The rounds keep paying where they are cheap: on the
+# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 6, rvq:48 3 (4 before: 121 s, 68 of
+# them the beam's five encodes, 28 the four solves), rvq:64 2, which keeps rvq:16 to rvq:48 within
+# two minutes on 50,000 x 384 on two cores. The rounds keep paying where they are cheap: on the
 # public set, recall@10 after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 / 0.7434 / 0.7453 for rvq:16
 # and 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32.
 REFINE_ENCODE_ROWS = 14 * 4096
