@@ -187,7 +187,8 @@ def test_second_fields_hold_the_nearest_level_to_what_the_first_left(steep):
         before, after = np.mean(left**2), np.mean((left - level[:, k + j]) ** 2)
         assert after < 0.75 * before, (c, before, after)  # the second field cuts what the 8-bit levels left
         decoded_axes[:, c] += level[:, k + j]
-    np.testing.assert_allclose(codec.decode(codes), codec.mean_ + decoded_axes @ codec.components_, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(codec.decode(codes), codec.mean_ + decoded_axes @ codec.components_,
+                               rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("nq", [1, 40])

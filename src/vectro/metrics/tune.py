@@ -34,8 +34,8 @@ def default_candidates(dim: int) -> list[str]:
     dimension, the best per byte from 48 to 384 bytes on the public set; product quantisers where M divides d;
     opq beside pq at the same sizes; rvq at 16 and 32 bytes, the best per byte there on the public set,
     whose fits take the longest; rvq:48, best at 48 bytes, is left to `codecs=`: its fit takes longer still)."""
-    specs = ["float16", "tc:8", "int8", "int8-dim", "rq:8", "tc:6", "nf4", "int4", "tc:4", "rq:4", "tc:3", "rq:3", "tc:2.5", "int2",
-             "tc:2", "rq:2", "tc:1.5", "tc:1", "rq:1", "binary"]
+    specs = ["float16", "tc:8", "int8", "int8-dim", "rq:8", "tc:6", "nf4", "int4", "tc:4", "rq:4", "tc:3", "rq:3",
+             "tc:2.5", "int2", "tc:2", "rq:2", "tc:1.5", "tc:1", "rq:1", "binary"]
     half, two_thirds = dim // 2, 2 * dim // 3
     if dim >= 64:
         specs += [f"pca:{two_thirds}+rq:4", f"pca:{two_thirds}+rq:3", f"pca:{half}+rq:4", f"pca:{half}+rq:3",
