@@ -127,11 +127,12 @@ def test_every_operator_matches_the_reference(flt):
 def test_updates_and_removals_leave_no_stale_entries():
     index = PayloadIndex()
     index.add("a", {"g": 1, "t": ["x"]})
-    index.add("a", {"g": 2})
+    index.add("a", {"g": 2}, old={"g": 1, "t": ["x"]})
     assert index.match({"g": 1}) == set() and index.match({"g": 2}) == {"a"}
-    assert index.match({"t": "x"}) == set()
-    index.remove("a")
+    assert index.match({"t": "x"}) == set() and index.match({"t": {"$exists": True}}) == set()
+    index.remove("a", {"g": 2})
     assert index.match({"g": {"$ne": 5}}) == set() and len(index) == 0
+    assert all(not bucket for bucket in index.values.values()), "a removed record left an entry"
 
 
 @pytest.mark.parametrize("flt, path, words", [
@@ -162,13 +163,12 @@ def test_values_shared_then_released_by_updates_and_removals():
     for _ in range(300):
         id_ = str(rng.integers(6))
         if rng.random() < 0.25:
-            index.remove(id_)
-            held.pop(id_, None)
+            index.remove(id_, held.pop(id_, None))
         else:
             payload = {"g": int(rng.integers(3)), "t": [str(c) for c in rng.choice(list("xyzxz"), rng.integers(3))]}
             if rng.random() < 0.5:
                 payload["u"] = {"v": str(rng.integers(2))}
-            index.add(id_, payload)
+            index.add(id_, payload, old=held.get(id_))
             held[id_] = payload
         for flt in filters:
             assert index.match(flt) == {i for i, p in held.items() if ref(p, flt)}, flt

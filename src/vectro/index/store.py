@@ -4,12 +4,31 @@ from __future__ import annotations
 
 import itertools
 import json
+import mmap
 import os
 import tempfile
 
 import numpy as np
 
 from ..errors import FormatError, VectroError
+
+
+# RAM buffers from this size up are anonymous mappings of their own (see ram_array)
+MAPPED_BYTES = 1 << 20
+
+
+def ram_array(rows: int, width: int, dtype) -> np.ndarray:
+    """An uninitialised (rows, width) array; from MAPPED_BYTES up, in a private anonymous mapping of its own.
+
+    A store that grows drops its old buffer: a mapping goes back to the OS once the last view of it goes,
+    where malloc keeps a freed block of up to 32 MiB in its heap, resident (a server's RSS after loading,
+    benchmarks/service.py, counted those blocks)."""
+    dtype = np.dtype(dtype)
+    nbytes = rows * width * dtype.itemsize
+    if nbytes < MAPPED_BYTES or dtype.hasobject or not hasattr(mmap, "MAP_PRIVATE"):  # Windows has no MAP_PRIVATE
+        return np.empty((rows, width), dtype=dtype)
+    buffer = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    return np.frombuffer(buffer, dtype=dtype).reshape(rows, width)
 
 
 class RowStore:
@@ -63,7 +82,7 @@ class RowStore:
 
     def _allocate(self, rows: int, width: int, dtype) -> np.ndarray:
         if not self.spill:
-            return np.empty((rows, width), dtype=dtype)
+            return ram_array(rows, width, dtype)
         fd, name = tempfile.mkstemp(prefix="vectro-rows-", suffix=".bin")
         os.close(fd)
         try:

@@ -181,23 +181,25 @@ class Collection:
         return codec.decode(codes)
 
     # ----- publishing (writer thread only) ------------------------------------------------
-    def publish_upsert(self, ids: list[str], X: np.ndarray, payloads: list, replaced: int, disk_delta: int) -> None:
-        """Make a committed batch searchable. X: float32 (n, d) as stored."""
+    def publish_upsert(self, ids: list[str], X: np.ndarray, payloads: list, replaced: dict, disk_delta: int) -> None:
+        """Make a committed batch searchable. X: float32 (n, d) as stored; replaced: id -> the payload it held,
+        for the ids that existed before."""
         with self.lock.write():
             self.index.add(X, ids=np.array(ids, dtype=object))
             for id_, payload in zip(ids, payloads):
-                self.payloads.add(id_, payload)
-            self.tombstones += replaced
+                self.payloads.add(id_, payload, replaced.get(id_))
+            self.tombstones += len(replaced)
             self.disk_bytes += disk_delta
             self._maybe_compact()
 
-    def publish_delete(self, ids: list[str], disk_delta: int) -> None:
+    def publish_delete(self, removed: dict, disk_delta: int) -> None:
+        """Drop committed deletions; removed: id -> the payload it held."""
         with self.lock.write():
-            if ids:
-                self.index.remove(np.array(ids, dtype=object))
-            for id_ in ids:
-                self.payloads.remove(id_)
-            self.tombstones += len(ids)
+            if removed:
+                self.index.remove(np.array(list(removed), dtype=object))
+            for id_, payload in removed.items():
+                self.payloads.remove(id_, payload)
+            self.tombstones += len(removed)
             self.disk_bytes += disk_delta
             self._maybe_compact()
 

@@ -89,7 +89,7 @@ class Service:
                     coll.index.train(X)  # the fitted codec stays as it is
                 coll.index.add(X, ids=np.array(ids, dtype=object))
                 for id_, payload in zip(ids, payloads):
-                    coll.payloads.add(id_, None if payload is None else json.loads(payload), fresh=True)
+                    coll.payloads.add(id_, None if payload is None else json.loads(payload))
                 coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
             self.collections[name] = coll
@@ -175,16 +175,16 @@ class Service:
         def txn(conn):
             if self.collections.get(name) is not coll:  # deleted (or recreated) meanwhile
                 raise not_found(f"collection {name!r} does not exist")
-            old = self._sizes(conn, coll.cid, ids)
+            old = self._stored(conn, coll.cid, ids)
             conn.executemany(
                 "INSERT INTO records (cid, id, vector, payload) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (cid, id) DO UPDATE SET vector = excluded.vector, payload = excluded.payload",
                 [(coll.cid, i, b, t) for i, b, t in zip(ids, blobs, texts)])
-            return len(old), new_bytes - sum(old.values())
+            return old, new_bytes - sum(size for size, _ in old.values())
 
         def publish(result):
-            replaced, delta = result
-            coll.publish_upsert(ids, stored, payloads, replaced, delta)
+            old, delta = result
+            coll.publish_upsert(ids, stored, payloads, _payloads(old), delta)
             if coll.awaiting_fit and coll.count() >= coll.config.fit_rows:
                 self._fit(coll)
             return len(ids)
@@ -192,13 +192,14 @@ class Service:
         return self.db.write(txn, publish)
 
     @staticmethod
-    def _sizes(conn: sqlite3.Connection, cid: int, ids: list[str]) -> dict:
-        """id -> stored bytes, for those of `ids` that exist."""
+    def _stored(conn: sqlite3.Connection, cid: int, ids: list[str]) -> dict:
+        """id -> (stored bytes, payload JSON or None), for those of `ids` that exist."""
         out = {}
         for part in _chunks(ids):
-            out.update(conn.execute(
-                f"SELECT id, length(vector) + ifnull(length(payload), 0) FROM records "
-                f"WHERE cid = ? AND id IN ({_qmarks(len(part))})", (cid, *part)))
+            for id_, size, payload in conn.execute(
+                    f"SELECT id, length(vector) + ifnull(length(payload), 0), payload FROM records "
+                    f"WHERE cid = ? AND id IN ({_qmarks(len(part))})", (cid, *part)):
+                out[id_] = size, payload
         return out
 
     def delete_records(self, name: str, ids: list[str] | None = None, flt: dict | None = None) -> int:
@@ -209,16 +210,16 @@ class Service:
             if self.collections.get(name) is not coll:
                 raise not_found(f"collection {name!r} does not exist")
             wanted = list(self._match(coll, flt)) if flt is not None else list(dict.fromkeys(ids or []))
-            sizes = self._sizes(conn, coll.cid, wanted)
-            gone = [i for i in wanted if i in sizes]
+            old = self._stored(conn, coll.cid, wanted)
+            gone = [i for i in wanted if i in old]
             for part in _chunks(gone):
                 conn.execute(f"DELETE FROM records WHERE cid = ? AND id IN ({_qmarks(len(part))})", (coll.cid, *part))
-            return gone, -sum(sizes.values())
+            return old, -sum(size for size, _ in old.values())
 
         def publish(result):
-            gone, delta = result
-            coll.publish_delete(gone, delta)
-            return len(gone)
+            old, delta = result
+            coll.publish_delete(_payloads(old), delta)
+            return len(old)
 
         return self.db.write(txn, publish)
 
@@ -425,6 +426,11 @@ class Service:
             target.close()
         tmp.replace(path)
         return {"collection": name, "path": str(path), "records": count, "bytes": path.stat().st_size}
+
+
+def _payloads(stored: dict) -> dict:
+    """id -> payload (or None) from Service._stored's id -> (bytes, payload JSON)."""
+    return {id_: None if text is None else json.loads(text) for id_, (_, text) in stored.items()}
 
 
 def _api_scores(scores: np.ndarray, metric: str) -> np.ndarray:
