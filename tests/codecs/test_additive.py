@@ -169,6 +169,19 @@ def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, monkeypatch):
     assert not additive.sum_by_row(X, values[:, 0], K)[K - 1].any()
 
 
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_group_sums_match_a_loop_on_both_backends(backend):
+    n, M, K, d = 300, 4, 6, 5
+    X, values, _ = _problem(8, n, M, K, d)
+    values[:, 1] = np.minimum(values[:, 1], K - 2)  # a row no vector uses sums to zero
+    with kernels.backend(backend):
+        sums = additive.group_sums(X, values, K)
+    expected = np.array([[X[values[:, m] == k].sum(axis=0, dtype=np.float64) for k in range(K)] for m in range(M)])
+    assert sums.shape == (M, K, d) and sums.dtype == np.float64
+    np.testing.assert_allclose(sums, expected, rtol=1e-5, atol=1e-5)
+    assert not sums[1, K - 1].any()
+
+
 def test_refinement_in_blocks_solves_each_block_given_the_others(monkeypatch):
     """With room for one codebook per solve, each block is the least-squares block given the newest others."""
     monkeypatch.setattr(additive, "REFINE_BLOCK_ROWS", 8)

@@ -86,33 +86,41 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
 
     X: float32 (n, d); values: (n, M) the row of each codebook; codebooks: (M, K, d), left as they
     are. Codebooks are solved for jointly in blocks of REFINE_BLOCK_ROWS // K, the others held at
-    their newest values (all M at once when M * K <= REFINE_BLOCK_ROWS). Returns float32 (M, K, d)."""
+    their newest values (all M at once when M * K <= REFINE_BLOCK_ROWS). Returns float32 (M, K, d).
+
+    A block's normal equations (G + ridge) C = S(target) + ridge C_old, with G the counts of row
+    pairs and S(target) the sums of what the block should add up to per row, are solved for the
+    step from the old rows instead: (G + ridge) (C - C_old) = S(residual), the residual being what
+    all the codebooks leave. It needs no per-block target, only one pass of sums over it."""
     M, K, d = codebooks.shape
     values = values.astype(np.intp)
     new = codebooks.astype(np.float32)  # a copy: the caller's codebooks stay as they are
-    decoded = sum_of_rows(new, values)
+    residual = X - sum_of_rows(new, values)
     ridge = REFINE_RIDGE * len(X) / K
     per_block = max(1, REFINE_BLOCK_ROWS // K)
     for first in range(0, M, per_block):
-        block = range(first, min(M, first + per_block))
-        own = sum_of_rows(new[block.start : block.stop], values[:, block.start : block.stop])
-        target = X - decoded + own  # what this block of codebooks should sum to
-        rows = len(block) * K
+        block = slice(first, min(M, first + per_block))
+        codes = values[:, block]
+        count = codes.shape[1]
+        rows = count * K
         gram = np.zeros((rows, rows))
-        rhs = ridge * new[first : first + len(block)].reshape(rows, d).astype(np.float64)
-        for a, ma in enumerate(block):
-            for b, mb in enumerate(block):
-                if b >= a:  # vectors whose code is row j of codebook ma and row k of codebook mb
-                    pairs = np.bincount(values[:, ma] * K + values[:, mb], minlength=K * K).reshape(K, K)
-                    gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs
-                    gram[b * K : (b + 1) * K, a * K : (a + 1) * K] = pairs.T
-            rhs[a * K : (a + 1) * K] += sum_by_row(target, values[:, ma], K)
+        for a in range(count):
+            for b in range(a, count):  # vectors whose code is row j of codebook a and row k of codebook b
+                pairs = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K).reshape(K, K)
+                gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs
+                gram[b * K : (b + 1) * K, a * K : (a + 1) * K] = pairs.T
         gram[np.diag_indices(rows)] += ridge
-        solved = np.linalg.solve(gram, rhs).astype(np.float32).reshape(len(block), K, d)
-        new[first : first + len(block)] = solved
-        if block.stop < M:  # the next block's target needs the sum with these new rows
-            decoded += sum_of_rows(solved, values[:, block.start : block.stop]) - own
+        step = np.linalg.solve(gram, group_sums(residual, codes, K).reshape(rows, d)).reshape(count, K, d)
+        solved = (new[block] + step).astype(np.float32)
+        residual -= sum_of_rows(solved - new[block], codes)  # the next block's residual, with these rows
+        new[block] = solved
     return new
+
+
+def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray:
+    """float64 (M, K, d): entry [m, k] sums the vectors of X (n, d) whose row of codebook m is k (values: (n, M))."""
+    sums = kernels.group_sums(X, values, K)
+    return sums if sums is not None else np.stack([sum_by_row(X, values[:, m], K) for m in range(values.shape[1])])
 
 
 def refine_rounds(codebooks: int, bits: int) -> int:
@@ -135,9 +143,9 @@ def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 def sum_by_row(X: np.ndarray, rows: np.ndarray, K: int) -> np.ndarray:
-    """float64 (K, d): row k is the sum of the vectors of X (n, d) whose codebook row is k (rows: (n,)).
-
-    Sorted and reduced in blocks of CACHE_ROWS vectors (a third faster than one sort of all of them)."""
+    """float64 (K, d): row k is the sum of the vectors of X (n, d) whose codebook row is k (rows: (n,)): the
+    NumPy path of group_sums, sorted and reduced in blocks of CACHE_ROWS vectors (a third faster than one
+    sort of all of them)."""
     out = np.zeros((K, X.shape[1]))
     for start in range(0, len(X), CACHE_ROWS):
         block, ids = X[start : start + CACHE_ROWS], rows[start : start + CACHE_ROWS]

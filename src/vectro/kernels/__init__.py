@@ -571,6 +571,16 @@ def lut_scores(luts: np.ndarray, codes: np.ndarray) -> np.ndarray:
     return _module().lut_scores(np.ascontiguousarray(luts), np.ascontiguousarray(codes))
 
 
+def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray | None:
+    """float64 (M, K, d): entry [m, k] sums the rows of float32 X (n, d) whose values[:, m] is k (values: (n, M)
+    ints in [0, K)). None without numba: the caller sorts and reduces (codecs/additive.sum_by_row)."""
+    if not available():
+        return None
+    out = np.zeros((values.shape[1], K, X.shape[1]))
+    _module().group_sums(np.ascontiguousarray(X, dtype=np.float32), np.ascontiguousarray(values, dtype=np.intp), out)
+    return out
+
+
 def rq_encode(X, signs, perm, block: int, levels, bits: int, out) -> int:
     """Rotation-quantised rows (see codecs/rotation.py) into uint8 out (n, width + 4); first bad row or -1."""
     width = out.shape[1] - 4

@@ -893,3 +893,15 @@ def rq_decode(codes, alphas, signs, perm, block, levels, bits, out):
             else:
                 for j in range(dim):
                     out[i, j] = y[j]
+
+
+@exact
+def group_sums(X, values, out):
+    """out[m, values[i, m]] += X[i] for every row i and column m (float64 sums, each m in one thread's
+    fixed order, so the result does not depend on the thread count)."""
+    n, d = X.shape
+    for m in prange(values.shape[1]):
+        for i in range(n):
+            row = out[m, values[i, m]]
+            for j in range(d):
+                row[j] += X[i, j]
