@@ -12,6 +12,8 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
+    training             group_sums, the per-row sums of rvq's least-squares rounds (numba; NumPy
+                         sorts and reduces: the same sums to float rounding)
 C kernels (`_native.c`, built at install where a C compiler is found) run in place of numba's for
 the int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
 and its top-k, the top-k of a scan), nf4's and rq:B's encode, float32 scoring, and few-query scoring
