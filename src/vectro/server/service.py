@@ -31,6 +31,9 @@ from .storage import DB_NAME, Database, FolderLock
 SQL_CHUNK = 900
 #: rows read at a time when rebuilding a collection at start
 LOAD_ROWS = 20_000
+#: what a write reads of the records it replaces or deletes: their stored bytes and the payload the
+#: collection's payload index holds for them
+STORED = "id, length(vector) + ifnull(length(payload), 0), payload"
 #: searches run again when a hit's record was deleted between the Index answer and the read of the records
 SEARCH_ATTEMPTS = 8
 
@@ -175,12 +178,12 @@ class Service:
         def txn(conn):
             if self.collections.get(name) is not coll:  # deleted (or recreated) meanwhile
                 raise not_found(f"collection {name!r} does not exist")
-            old = self._stored(conn, coll.cid, ids)
+            old = self._fetch(coll, ids, STORED, conn)
             conn.executemany(
                 "INSERT INTO records (cid, id, vector, payload) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (cid, id) DO UPDATE SET vector = excluded.vector, payload = excluded.payload",
                 [(coll.cid, i, b, t) for i, b, t in zip(ids, blobs, texts)])
-            return old, new_bytes - sum(size for size, _ in old.values())
+            return old, new_bytes - sum(size for _, size, _ in old.values())
 
         def publish(result):
             old, delta = result
@@ -191,17 +194,6 @@ class Service:
 
         return self.db.write(txn, publish)
 
-    @staticmethod
-    def _stored(conn: sqlite3.Connection, cid: int, ids: list[str]) -> dict:
-        """id -> (stored bytes, payload JSON or None), for those of `ids` that exist."""
-        out = {}
-        for part in _chunks(ids):
-            for id_, size, payload in conn.execute(
-                    f"SELECT id, length(vector) + ifnull(length(payload), 0), payload FROM records "
-                    f"WHERE cid = ? AND id IN ({_qmarks(len(part))})", (cid, *part)):
-                out[id_] = size, payload
-        return out
-
     def delete_records(self, name: str, ids: list[str] | None = None, flt: dict | None = None) -> int:
         """Delete by ids or by filter (evaluated on the writer thread, so it is consistent); returns how many."""
         coll = self.collection(name)
@@ -210,11 +202,10 @@ class Service:
             if self.collections.get(name) is not coll:
                 raise not_found(f"collection {name!r} does not exist")
             wanted = list(self._match(coll, flt)) if flt is not None else list(dict.fromkeys(ids or []))
-            old = self._stored(conn, coll.cid, wanted)
-            gone = [i for i in wanted if i in old]
-            for part in _chunks(gone):
+            old = self._fetch(coll, wanted, STORED, conn)
+            for part in _chunks(list(old)):
                 conn.execute(f"DELETE FROM records WHERE cid = ? AND id IN ({_qmarks(len(part))})", (coll.cid, *part))
-            return old, -sum(size for size, _ in old.values())
+            return old, -sum(size for _, size, _ in old.values())
 
         def publish(result):
             old, delta = result
@@ -250,9 +241,12 @@ class Service:
         coll.publish_index(index, index.codec)
 
     # ----- records: reads ------------------------------------------------------------------
-    def _fetch(self, coll: Collection, ids: list[str], columns: str = "id, vector, payload") -> dict:
-        """id -> row for those of `ids` that exist (one read per chunk of ids)."""
-        conn = self.db.read()
+    def _fetch(self, coll: Collection, ids: list[str], columns: str = "id, vector, payload",
+               conn: sqlite3.Connection | None = None) -> dict:
+        """id -> row for those of `ids` that exist (one read per chunk of ids), through `conn` (a write
+        transaction's) or this thread's read connection."""
+        if conn is None:
+            conn = self.db.read()
         out = {}
         for part in _chunks(ids):
             for row in conn.execute(f"SELECT {columns} FROM records WHERE cid = ? AND id IN ({_qmarks(len(part))})",
@@ -429,8 +423,8 @@ class Service:
 
 
 def _payloads(stored: dict) -> dict:
-    """id -> payload (or None) from Service._stored's id -> (bytes, payload JSON)."""
-    return {id_: None if text is None else json.loads(text) for id_, (_, text) in stored.items()}
+    """id -> payload (or None) from rows of STORED columns."""
+    return {id_: None if text is None else json.loads(text) for id_, (_, _, text) in stored.items()}
 
 
 def _api_scores(scores: np.ndarray, metric: str) -> np.ndarray:
