@@ -119,6 +119,8 @@ def test_filters_return_k_hits_whenever_k_are_allowed(sample):
     mask[[5, 6, 7]] = True
     ids, _ = index.search(queries[0], 10, filter=mask)
     assert sorted(ids[:3].tolist()) == [5, 6, 7] and ids[3:].tolist() == [-1] * 7
+    listed, _ = index.search(queries[0], 10, filter=mask.tolist())  # a list of booleans is a mask too
+    assert listed.tolist() == ids.tolist()
     with pytest.raises(VectroError, match="one entry per vector"):
         index.search(queries[0], 10, filter=np.ones(10, dtype=bool))
 

@@ -49,7 +49,7 @@ from ..format import container, remote
 from ..metrics.evaluate import prepare_for_metric
 from ..metrics.ranking import metric_scores, top_k
 from .ann import HNSW
-from .store import IdMap, IdView, PayloadStore, RowStore
+from .store import IdMap, IdView, PayloadStore, RowStore, as_mask
 
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
@@ -313,8 +313,10 @@ class Index:
             raise VectroError(f"oversampling must be >= 1, got {oversampling!r}")
         Q, single = as_vector_or_matrix(queries, "queries", self.dim)
         Q = prepare_for_metric(Q, self._vector_metric)
-        by_ids = filter is not None and np.asarray(filter).dtype != bool
-        snap = self._snapshot(lookup=by_ids)
+        mask = None if filter is None else as_mask(filter)
+        if mask is not None:
+            filter = mask
+        snap = self._snapshot(lookup=filter is not None and mask is None)
         allowed = snap.ids.allowed_rows(filter)  # None: every row
         n_allowed = snap.ids.rows if allowed is None else int(allowed.sum())
         depth = max(k, math.ceil(k * oversampling)) if self.rerank_codec is not None or self.ann else k
