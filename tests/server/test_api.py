@@ -297,6 +297,50 @@ def test_search_unknown_collection_and_empty_collection(client):
     assert client.post("/collections/e/search", json={"vector": [1.0, 2.0]}).json()["results"] == []
 
 
+def test_concurrent_searches_run_one_per_core(client, service, vectors, monkeypatch):
+    """Searches past the core count wait on the event loop instead of each taking a thread: 8 threads
+    on 2 cores spend their time handing the GIL over."""
+    import asyncio
+    import threading
+    import time
+
+    import httpx
+
+    from vectro.server import create_app
+    from vectro.server.routes import deps
+
+    X, Q = vectors
+    load(client, "c", X[:50])
+    monkeypatch.setattr(deps, "thread_count", lambda: 2)
+    running, most, lock, plain = [0], [0], threading.Lock(), service.search
+
+    def search(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)  # long enough for every request to arrive while the first ones run
+        try:
+            return plain(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(service, "search", search)
+
+    async def eight_at_once():
+        transport = httpx.ASGITransport(app=create_app(service))
+        async with httpx.AsyncClient(transport=transport, base_url="http://vectro") as http:
+            return await asyncio.gather(*(http.post("/collections/c/search", json={"vector": Q[i].tolist(), "k": 3})
+                                          for i in range(8)))
+
+    answers = asyncio.run(eight_at_once())
+    assert [r.status_code for r in answers] == [200] * 8
+    assert [r.json()["results"][0]["id"] for r in answers] == [
+        client.post("/collections/c/search", json={"vector": Q[i].tolist(), "k": 3}).json()["results"][0]["id"]
+        for i in range(8)]
+    assert most[0] == 2
+
+
 def test_unknown_route_and_method_use_the_envelope(client):
     error(client.get("/nope"), 404)
     error(client.put("/health"), 405)

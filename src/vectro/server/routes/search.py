@@ -5,12 +5,11 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 
 from ..errors import too_large
 from ..schemas import Search
 from ..text import query_vectors
-from .deps import READ, as_vectors, json_response, parsed, self_parsed_body, service
+from .deps import READ, as_vectors, json_response, on_a_core, parsed, self_parsed_body, service
 
 router = APIRouter(tags=["search"])
 
@@ -19,10 +18,11 @@ router = APIRouter(tags=["search"])
 async def search(name: str, request: Request):
     """The k nearest records to each query (vector, vectors, text or texts), best first; a filter
     is applied before the top-k."""
-    # the body is parsed from its bytes by pydantic (deps.parsed), and the search runs off the event loop
+    # the body is parsed from its bytes by pydantic (deps.parsed), and the search runs off the event loop,
+    # one per core
     started = time.perf_counter()
     raw = await request.body()
-    return await run_in_threadpool(_search, request, name, raw, started)
+    return await on_a_core(request, _search, request, name, raw, started)
 
 
 def _search(request: Request, name: str, raw: bytes, started: float):
