@@ -15,6 +15,11 @@ def thread_count() -> int:
 
             raise VectroError(f"VECTRO_THREADS must be a positive integer, got {configured!r}")
         return int(configured)
+    return core_count()
+
+
+def core_count() -> int:
+    """The cores this process may run on."""
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

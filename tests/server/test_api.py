@@ -311,7 +311,8 @@ def test_concurrent_searches_run_one_per_core(client, service, vectors, monkeypa
 
     X, Q = vectors
     load(client, "c", X[:50])
-    monkeypatch.setattr(deps, "thread_count", lambda: 2)
+    monkeypatch.setattr(deps, "core_count", lambda: 2)
+    monkeypatch.setenv("VECTRO_THREADS", "1")  # as `vectro serve` sets it for the kernels
     running, most, lock, plain = [0], [0], threading.Lock(), service.search
 
     def search(*args, **kwargs):

@@ -10,7 +10,7 @@ from fastapi import Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
-from ...backend import thread_count
+from ...backend import core_count
 from ..errors import ApiError, invalid
 from ..service import Service
 
@@ -37,11 +37,12 @@ async def on_a_core(request: Request, fn, *args):
 
     A search is CPU-bound and takes the GIL between its kernel calls. With more threads than cores they
     spend their time handing the GIL over: in one process on 2 cores, 2 threads run 858 searches/s
-    and 8 threads 544 (FastAPI's own pool would run up to 40)."""
+    and 8 threads 544 (FastAPI's own pool would run up to 40). The cores, not VECTRO_THREADS:
+    `vectro serve` sets that to 1 for the kernels, as each request is already one thread."""
     state = request.app.state
     limiter = getattr(state, "core_limiter", None)
     if limiter is None:  # made here: a limiter belongs to the running event loop
-        limiter = state.core_limiter = anyio.CapacityLimiter(thread_count())
+        limiter = state.core_limiter = anyio.CapacityLimiter(core_count())
     return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 
