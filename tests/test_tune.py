@@ -132,6 +132,21 @@ def test_cli_tune_prints_json_and_writes_the_plot(files_with_sample, capsys, tmp
     assert "cannot parse target" in capsys.readouterr().err
 
 
+def test_cli_tune_gives_what_a_fit_warned_as_a_note(files_with_sample, capsys):
+    """pq:8's k-means on 2,000 sample rows (9,984 advised) is said once, as a note, not as a raw warning."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        code = main(["tune", "--in", str(files_with_sample / "base.npy"), "--max-bytes", "400", "--sample", "2000",
+                     "--n-queries", "50", "-c", "pq:8", "-c", "int8", "--json"])
+    notes = json.loads(capsys.readouterr().out)["notes"]
+    assert code == 0 and not leaked
+    assert [n for n in notes if "centroids" in n] == [
+        "pq:8: learning 256 centroids per sub-space from 2,000 vectors; k-means is advised at least 9,984 "
+        "(39 per centroid), so the codebooks may be weak"]
+
+
 @pytest.mark.parametrize("profile", list(PROFILES))
 def test_profiles_apply_exactly_the_codec_they_name(sample, tmp_path, capsys, profile):
     np.save(tmp_path / "base.npy", sample[0][:1000])  # enough rows for every profile's fit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import warnings
 
 from . import sample_data
 from .compressed import compress
@@ -14,7 +15,8 @@ DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:
 
 
 def run_demo(codecs=DEMO_CODECS, k: int = 10, progress=None) -> list[dict]:
-    """One row per codec: bytes/vector, ratio, recall@k, nDCG@k, mean cosine, compress throughput (fit included).
+    """One row per codec: bytes/vector, ratio, recall@k, nDCG@k, mean cosine, compress throughput (fit included)
+    and what compressing the sample warned of (a pq codebook learned from few vectors).
 
     progress(done, total) is called after each codec.
     """
@@ -30,10 +32,14 @@ def iter_demo(codecs=DEMO_CODECS, k: int = 10):
     """The rows of `run_demo`, each yielded as soon as it is measured."""
     base, queries = sample_data()
     for spec in codecs:
-        compress(base[:256], spec)  # first call loads the compiled kernels; time the steady state
-        started = time.perf_counter()
-        packed = compress(base, spec)
-        seconds = time.perf_counter() - started
+        with warnings.catch_warnings():  # advice about this 256-row fit would be about ours, not the user's data
+            warnings.simplefilter("ignore")
+            compress(base[:256], spec)  # first call loads the compiled kernels; time the steady state
+        with warnings.catch_warnings(record=True) as caught:  # handed over with the row, not printed mid-table
+            warnings.simplefilter("always")
+            started = time.perf_counter()
+            packed = compress(base, spec)
+            seconds = time.perf_counter() - started
         report = evaluate(base, packed, queries=queries, k=k)
         yield {
             "codec": packed.codec.spec,
@@ -43,6 +49,7 @@ def iter_demo(codecs=DEMO_CODECS, k: int = 10):
             f"ndcg@{k}": report[f"ndcg@{k}"],
             "mean_cosine": report["mean_cosine"],
             "encode_vectors_per_s": len(base) / max(seconds, 1e-9),
+            "warnings": list(dict.fromkeys(str(w.message) for w in caught)),
         }
 
 

@@ -252,6 +252,37 @@ def test_demo_prints_each_row_as_measured_within_80_columns(capsys, monkeypatch)
     assert any(line.startswith("trunc:256+int8 ") for line in lines)
 
 
+def test_demo_gives_what_a_fit_warned_once_after_the_table(capsys):
+    """pq:8 learns 256 centroids per sub-space from the 5,000-row sample (9,984 advised): said once, as a
+    note under the table. The warm-up's 256-row fit warned too, about a fit the user never asked for."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as leaked:
+        warnings.simplefilter("always")
+        code, text, _ = run(capsys, "demo", "-c", "pq:8", "-c", "int8")
+    assert code == 0 and not leaked
+    lines = text.splitlines()
+    notes = [i for i, line in enumerate(lines) if line.startswith("note: ")]
+    assert len(notes) == 1 and "pq:8: learning 256 centroids per sub-space from 5,000 vectors" in lines[notes[0]]
+    assert notes[0] > max(i for i, line in enumerate(lines) if line.startswith("int8 "))
+    assert "from 256 vectors" not in text and all(len(line) <= 80 for line in lines)
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path, capsys, rng):
+    """`vectro search ... --json | head`: the closed pipe ends the command quietly, with the shell's
+    SIGPIPE code, instead of "error: [Errno 32] Broken pipe"."""
+    import subprocess
+    import sys
+
+    np.save(tmp_path / "b.npy", rng.standard_normal((3000, 16)).astype(np.float32))
+    assert run(capsys, "index", "build", "--in", tmp_path / "b.npy", "--out", tmp_path / "b.vxi", "--codec", "int8")[0] == 0
+    search = subprocess.Popen([sys.executable, "-m", "vectro", "search", "--index", tmp_path / "b.vxi", "--queries",
+                               tmp_path / "b.npy", "--k", "10", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert len(search.stdout.read(100)) == 100  # the 3,000 queries' answers are far more than a pipe holds
+    search.stdout.close()
+    assert search.wait(timeout=120) == 141 and search.stderr.read() == b""
+
+
 def test_eval_command_peak_memory_stays_bounded_on_a_memory_mapped_input(tmp_path, capsys):
     import tracemalloc
 

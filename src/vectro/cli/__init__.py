@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
+CLOSED_PIPE = 141  # the shell's code for a program stopped by SIGPIPE, as `cat big | head` leaves cat
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -33,10 +35,21 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see `{where.command_path} --help`)" if where is not None else ""
         print(f"error: {_one_line(exc.format_message())}{hint}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vectro search ... | head` read what it wanted and closed the pipe: not an error
+        _silence_stdout()
+        return CLOSED_PIPE
     except (VectroError, OSError) as exc:  # OSError: paths the API could not anticipate
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured in tests)
+        pass
 
 
 def _one_line(message: str) -> str:

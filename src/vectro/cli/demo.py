@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 from typing import List, Optional
 
@@ -46,13 +47,17 @@ def demo(
     # each row is printed as soon as it is measured (the whole demo takes most of a minute)
     out.print("vectro demo: 5,000 real all-MiniLM-L6-v2 passages (d=384), 200 held-out queries")
     out.print(DEMO_HEADER, markup=False)
+    notes = []
     with progress_bar("measuring", quiet, unit="codecs") as progress:
         for done, row in enumerate(iter_demo(codecs), 1):
             out.print(demo_line(row), markup=False)
+            notes += row["warnings"]
             if progress:
                 progress(done, len(codecs))
-    out.print("ratio = float32 bytes / stored bytes (codes, scales, rotations, codebooks).\n"
-              "Next: vectro compress --in X.npy --out X.vectro --codec int8", markup=False)
+    out.print("ratio = float32 bytes / stored bytes (codes, scales, rotations, codebooks).", markup=False)
+    for note in dict.fromkeys(notes):
+        out.print(textwrap.fill(note, 80, initial_indent="note: ", subsequent_indent="  "), markup=False)
+    out.print("Next: vectro compress --in X.npy --out X.vectro --codec int8", markup=False)
 
 
 DEMO_HEADER = f"{'codec':<14} {'B/vec':>5} {'ratio':>6} {'recall@10':>9} {'nDCG@10':>7} {'cosine':>7} {'encode vec/s':>12}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -138,10 +139,14 @@ def tune(
             source = vectro.open_vectors(input, column)
             X, n_total = source.sample(held_out(source.n), seed), source.n
         Q = vectro.load_vectors(queries, column) if queries else None
-        with progress_bar("tuning", quiet or as_json, unit="codecs") as progress:
+        # what a candidate's fit warns of (pq's k-means on a small sample) becomes a note under the table
+        with progress_bar("tuning", quiet or as_json, unit="codecs") as progress, \
+                warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
             result = run_tune(X, Q, target=target, max_bytes=max_bytes, shortlist=shortlist, codecs=codec, k=k,
                               metric=metric, sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
                               progress=progress, runner=where)
+    result.notes.extend(dict.fromkeys(str(w.message) for w in caught))
     if plot:
         result.plot(plot)
     if as_json:
@@ -160,7 +165,7 @@ def tune(
                       f"{row['encode_vectors_per_s']:,.0f}", mark)
     out.print(table)
     for note in result.notes:
-        err.print(f"note: {note}")
+        err.print(f"note: {escape(note)}")
     goal = target or f"best {key} within {max_bytes:g} bytes"
     if result.chosen:
         out.print(f"chosen for {goal}: [bold]{result.chosen}[/] -> vectro compress --codec '{result.chosen}'")
