@@ -283,6 +283,17 @@ def test_a_reader_that_stops_early_is_not_an_error(tmp_path, capsys, rng):
     assert search.wait(timeout=120) == 141 and search.stderr.read() == b""
 
 
+def test_a_broken_pipe_elsewhere_is_still_an_error(capsys, monkeypatch):
+    """Only a closed stdout is quiet: a broken connection (stdout still open) is reported, exit 2."""
+
+    def gone():
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr(vectro, "registered_codecs", gone)
+    code, _, err = run(capsys, "codecs")
+    assert code == 2 and err == "error: [Errno 32] Broken pipe\n"
+
+
 def test_eval_command_peak_memory_stays_bounded_on_a_memory_mapped_input(tmp_path, capsys):
     import tracemalloc
 

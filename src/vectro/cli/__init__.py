@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import sys
 
 INTERRUPTED = 130  # the shell's code for Ctrl-C
@@ -35,13 +36,26 @@ def main(argv: list[str] | None = None) -> int:
         hint = f" (see `{where.command_path} --help`)" if where is not None else ""
         print(f"error: {_one_line(exc.format_message())}{hint}", file=sys.stderr)
         return 2
-    except BrokenPipeError:  # `vectro search ... | head` read what it wanted and closed the pipe: not an error
-        _silence_stdout()
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # a socket to a server, say: a real error
+            print(f"error: {_one_line(str(exc))}", file=sys.stderr)
+            return 2
+        _silence_stdout()  # `vectro search ... | head` read what it wanted and closed the pipe
         return CLOSED_PIPE
     except (VectroError, OSError) as exc:  # OSError: paths the API could not anticipate
         print(f"error: {_one_line(str(exc))}", file=sys.stderr)
         return 2
     return 0
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe whose reader has gone (poll reports an error on its write end)."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poll.poll(0))
+    except (OSError, ValueError, AttributeError):  # no poll (Windows), or stdout is not a file (captured)
+        return False
 
 
 def _silence_stdout() -> None:
