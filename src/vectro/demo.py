@@ -7,6 +7,7 @@ import warnings
 
 from . import sample_data
 from .compressed import compress
+from .errors import advice
 from .metrics.evaluate import evaluate
 
 DEMO_CODECS = ["float32", "float16", "bf16", "int16", "int8", "int8-dim", "int8:64", "rq:8", "nf4", "int4",
@@ -35,12 +36,11 @@ def iter_demo(codecs=DEMO_CODECS, k: int = 10):
         with warnings.catch_warnings():  # advice about this 256-row fit would be about ours, not the user's data
             warnings.simplefilter("ignore")
             compress(base[:256], spec)  # first call loads the compiled kernels; time the steady state
-        with warnings.catch_warnings(record=True) as caught:  # handed over with the row, not printed mid-table
-            warnings.simplefilter("always")
+        with advice() as notes:  # handed over with the row, not printed mid-table
             started = time.perf_counter()
             packed = compress(base, spec)
             seconds = time.perf_counter() - started
-        report = evaluate(base, packed, queries=queries, k=k)
+            report = evaluate(base, packed, queries=queries, k=k)
         yield {
             "codec": packed.codec.spec,
             "bytes_per_vector": packed.bytes_per_vector,
@@ -49,7 +49,7 @@ def iter_demo(codecs=DEMO_CODECS, k: int = 10):
             f"ndcg@{k}": report[f"ndcg@{k}"],
             "mean_cosine": report["mean_cosine"],
             "encode_vectors_per_s": len(base) / max(seconds, 1e-9),
-            "warnings": list(dict.fromkeys(str(w.message) for w in caught)),
+            "warnings": notes,
         }
 
 

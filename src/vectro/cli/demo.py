@@ -12,7 +12,7 @@ from rich.table import Table
 import vectro
 from vectro.errors import VectroError
 
-from ._common import JsonOpt, KOpt, QuietOpt, SeedOpt, _print_json, app, out, progress_bar
+from ._common import JsonOpt, KOpt, QuietOpt, SeedOpt, _print_json, app, err, out, progress_bar
 
 
 @app.command()
@@ -56,7 +56,7 @@ def demo(
                 progress(done, len(codecs))
     out.print("ratio = float32 bytes / stored bytes (codes, scales, rotations, codebooks).", markup=False)
     for note in dict.fromkeys(notes):
-        out.print(textwrap.fill(note, 80, initial_indent="note: ", subsequent_indent="  "), markup=False)
+        err.print(textwrap.fill(note, 80, initial_indent="note: ", subsequent_indent="  "), markup=False)
     out.print("Next: vectro compress --in X.npy --out X.vectro --codec int8", markup=False)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 from typing import List, Optional
 
@@ -11,7 +10,7 @@ from rich.markup import escape
 from rich.table import Table
 
 import vectro
-from vectro.errors import VectroError
+from vectro.errors import VectroError, advice
 
 from . import sharded
 from ._common import (
@@ -140,13 +139,11 @@ def tune(
             X, n_total = source.sample(held_out(source.n), seed), source.n
         Q = vectro.load_vectors(queries, column) if queries else None
         # what a candidate's fit warns of (pq's k-means on a small sample) becomes a note under the table
-        with progress_bar("tuning", quiet or as_json, unit="codecs") as progress, \
-                warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with progress_bar("tuning", quiet or as_json, unit="codecs") as progress, advice() as notes:
             result = run_tune(X, Q, target=target, max_bytes=max_bytes, shortlist=shortlist, codecs=codec, k=k,
                               metric=metric, sample=sample, n_queries=n_queries, n_total=n_total, seed=seed,
                               progress=progress, runner=where)
-    result.notes.extend(dict.fromkeys(str(w.message) for w in caught))
+    result.notes.extend(notes)
     if plot:
         result.plot(plot)
     if as_json:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import weakref
 
 from starlette.exceptions import HTTPException
 
@@ -37,6 +38,7 @@ def create_app(service: Service, auth: Authenticator | None = None, routers=(), 
     app.state.service = service
     app.state.auth = auth or Authenticator(service.db)
     app.state.metrics = Metrics()
+    app.state.core_limiters = weakref.WeakKeyDictionary()  # event loop -> its search limiter (routes.deps.on_a_core)
     core = (collections.router, records.router, search.router, seed.router, dashboard.router)  # seed, dashboard: #16
     for router in (system.router, models.router, *(() if embeddings_only else core), *routers):
         app.include_router(router)

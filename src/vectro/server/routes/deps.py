@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import anyio
@@ -39,10 +40,11 @@ async def on_a_core(request: Request, fn, *args):
     spend their time handing the GIL over: in one process on 2 cores, 2 threads run 858 searches/s
     and 8 threads 544 (FastAPI's own pool would run up to 40). The cores, not VECTRO_THREADS:
     `vectro serve` sets that to 1 for the kernels, as each request is already one thread."""
-    state = request.app.state
-    limiter = getattr(state, "core_limiter", None)
-    if limiter is None:  # made here: a limiter belongs to the running event loop
-        limiter = state.core_limiter = anyio.CapacityLimiter(core_count())
+    limiters = request.app.state.core_limiters  # one per event loop: a waiter is woken by its own loop
+    loop = asyncio.get_running_loop()
+    limiter = limiters.get(loop)
+    if limiter is None:
+        limiter = limiters[loop] = anyio.CapacityLimiter(core_count())
     return await anyio.to_thread.run_sync(fn, *args, limiter=limiter)
 
 

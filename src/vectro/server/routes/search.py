@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 
 from ..errors import too_large
 from ..schemas import Search
@@ -18,15 +19,8 @@ router = APIRouter(tags=["search"])
 async def search(name: str, request: Request):
     """The k nearest records to each query (vector, vectors, text or texts), best first; a filter
     is applied before the top-k."""
-    # the body is parsed from its bytes by pydantic (deps.parsed), and the search runs off the event loop,
-    # one per core
     started = time.perf_counter()
-    raw = await request.body()
-    return await on_a_core(request, _search, request, name, raw, started)
-
-
-def _search(request: Request, name: str, raw: bytes, started: float):
-    body = parsed(Search, raw, request.headers.get("content-type"))
+    body = parsed(Search, await request.body(), request.headers.get("content-type"))  # straight from the bytes
     svc = service(request)
     coll = svc.collection(name)
     if body.k + body.offset > svc.limits.max_k:
@@ -35,9 +29,17 @@ def _search(request: Request, name: str, raw: bytes, started: float):
     if many is not None and len(many) > svc.limits.max_batch_records:
         raise too_large(f"{len(many)} queries; the limit is max_batch_records={svc.limits.max_batch_records}",
                         "vectors" if body.vectors is not None else "texts")
-    Q, single = query_vectors(request, coll, body, as_vectors)  # vectors, or texts embedded
-    results = svc.search(name, Q, k=body.k, flt=body.filter, with_payload=body.with_payload,
-                         with_vector=body.with_vector, score_threshold=body.score_threshold, offset=body.offset,
-                         oversampling=body.oversampling, rescore=body.rescore, exact=body.exact)
+    queries = None
+    if body.text is not None or body.texts is not None:  # a remote model may take seconds: not on a search's core
+        queries = await run_in_threadpool(query_vectors, request, coll, body, as_vectors)
+    return await on_a_core(request, _search, request, coll, body, queries, started)
+
+
+def _search(request: Request, coll, body, queries, started: float):
+    Q, single = queries if queries is not None else query_vectors(request, coll, body, as_vectors)
+    results = service(request).search(coll.config.name, Q, k=body.k, flt=body.filter, with_payload=body.with_payload,
+                                      with_vector=body.with_vector, score_threshold=body.score_threshold,
+                                      offset=body.offset, oversampling=body.oversampling, rescore=body.rescore,
+                                      exact=body.exact)
     return json_response({"results": results[0] if single else results,
                           "took_ms": round(1000 * (time.perf_counter() - started), 3)})

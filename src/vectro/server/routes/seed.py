@@ -24,6 +24,7 @@ import json
 import re
 
 from fastapi import APIRouter, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
 
@@ -32,7 +33,7 @@ from ..collection import CollectionConfig
 from ..errors import ApiError, location
 from ..schemas import RecordId
 from ..text import Embedder, embedder, with_text
-from .deps import READ, WRITE, as_vectors, service
+from .deps import READ, WRITE, as_vectors, on_a_core, service
 
 router = APIRouter(tags=["seed Vectron"])
 DEFAULT_TOP_K = 5
@@ -189,7 +190,8 @@ async def search_by_vector(request: Request, top_k: int | None = Query(None, ge=
     coll = seed_collection(request, create=False)
     dim = coll.config.dimension if coll else embedder(request).dimension(None)
     X = as_vectors([data.vector], dim, lambda i: "vector")
-    return [{"id": h["id"], "score": h["score"]} for h in _hits(request, coll, X, top_k_of(top_k, data.top_k, request))]
+    hits = await on_a_core(request, _hits, request, coll, X, top_k_of(top_k, data.top_k, request))
+    return [{"id": h["id"], "score": h["score"]} for h in hits]
 
 
 @router.post("/search/text", dependencies=[READ])
@@ -198,8 +200,8 @@ async def search_by_text(request: Request, top_k: int | None = Query(None, ge=1)
     emb = embedder(request)
     model = data.model_id or emb.default
     coll = seed_collection(request, model, create=False)
-    X = emb.embed(model, [data.text])  # embedded even when nothing is stored yet: the model is honoured
-    hits = _hits(request, coll, X, top_k_of(top_k, data.top_k, request))
+    X = await run_in_threadpool(emb.embed, model, [data.text])  # even when nothing is stored: the model is honoured
+    hits = await on_a_core(request, _hits, request, coll, X, top_k_of(top_k, data.top_k, request))
     results = [{"id": h["id"], "score": h["score"], "text": (h.get("payload") or {}).get("text")} for h in hits]
     return {"results": results, "query": data.text, "success": True,
             "message": f"Found {len(results)} similar vectors", "model_id": model}
