@@ -8,7 +8,8 @@ candidates), vectro with a float32 collection, and Chroma (`chroma run`, its def
 embeddings, a small payload per record) in batches of 500, then, one server at a time:
 upsert throughput, search QPS and p50/p99 latency at 1, 8 and 32 concurrent clients for
 `--seconds` each, without and with a payload filter matching 10% of the records, recall@10
-against the exact top-10 (NumPy, float64), and the server's RSS after loading. The clients run
+against the exact top-10 (NumPy, float64), the server's RSS after loading, and its start-up time and
+RSS when restarted on the same data. The clients run
 in this process (threads), so absolute QPS is bounded by the machine; compare the ratios.
 """
 
@@ -119,12 +120,16 @@ def exact_truth(base: np.ndarray, queries: np.ndarray, allowed: np.ndarray | Non
 class VectroTarget:
     def __init__(self, label: str, codec: str, folder: Path, **options):
         self.label, self.codec, self.options = label, codec, options
+        self.data = folder / label.replace(" ", "_")
         self.port = free_port()
-        self.proc = subprocess.Popen([sys.executable, "-m", "vectro", "serve", "--data", str(folder / label.replace(" ", "_")),
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "vectro", "serve", "--data", str(self.data),
                                       "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                      env=_env())
-        self.url = f"http://127.0.0.1:{self.port}"
-        wait_until(lambda: vectro.Client(self.url).health(), what=label)
+        wait_until(lambda: vectro.Client(self.url).health(), what=self.label)
 
     def client(self):
         client = vectro.Client(self.url)
@@ -151,11 +156,15 @@ class ChromaTarget:
         import chromadb
 
         self.chromadb = chromadb
+        self.data = folder / "chroma"
         self.port = free_port()
+        self.start()
+
+    def start(self) -> None:
         chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
-        self.proc = subprocess.Popen([chroma, "run", "--path", str(folder / "chroma"), "--port", str(self.port)],
+        self.proc = subprocess.Popen([chroma, "run", "--path", str(self.data), "--port", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat(), what="chroma")
+        wait_until(lambda: self.chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat(), what="chroma")
 
     def _collection(self):
         client = self.chromadb.HttpClient(host="127.0.0.1", port=self.port)
@@ -192,11 +201,14 @@ def _env():
 
 # ----- measuring ---------------------------------------------------------------------------------
 def load_phase(target, base, payloads, queries) -> dict:
-    """Load every row; RSS after the first batch and one search (the server's fixed cost, warm) and at the end."""
+    """Load every row; RSS after the first batch and two searches, one filtered (the server's fixed cost,
+    warm), and at the end (with whatever the server keeps for the filter, such as vectro's index of the
+    filtered field)."""
     started = time.perf_counter()
     target.load(base[:BATCH], payloads[:BATCH])
     seconds = time.perf_counter() - started
     target.client()(queries[0], None)
+    target.client()(queries[0], FILTER)
     time.sleep(1.0)
     warm = rss_bytes(target.proc.pid)
     started = time.perf_counter()
@@ -205,6 +217,19 @@ def load_phase(target, base, payloads, queries) -> dict:
     time.sleep(1.0)
     return {"upsert_per_s": len(base) / seconds, "rss": rss_bytes(target.proc.pid), "rss_warm": warm,
             "llvm": maps_library(target.proc.pid, "libllvmlite")}
+
+
+def restart_phase(target, queries) -> dict:
+    """Stop the server, start it again on its data: seconds until a search and a filtered search have been
+    answered, and the RSS then."""
+    target.stop()
+    started = time.perf_counter()
+    target.start()
+    target.client()(queries[0], None)
+    target.client()(queries[0], FILTER)
+    seconds = time.perf_counter() - started
+    time.sleep(1.0)
+    return {"restart_s": seconds, "rss_restart": rss_bytes(target.proc.pid)}
 
 
 def recall_phase(target, queries, truth, flt) -> float:
@@ -278,6 +303,8 @@ def run(args) -> list[dict]:
                     for name, flt in (("plain", None), ("filter", FILTER)):
                         row[(clients, name)] = load_test(target, queries, clients, args.seconds, flt)
                         print(f"  {clients:>2} clients {name:<6} {row[(clients, name)]}", flush=True)
+                row.update(restart_phase(target, queries))
+                print(f"  restarted in {row['restart_s']:.1f} s, RSS {row['rss_restart'] / 2**20:,.0f} MiB", flush=True)
                 results.append(row)
             finally:
                 target.stop()
@@ -293,15 +320,17 @@ def growth(row: dict, n: int) -> float:
 
 def markdown(results: list[dict], args) -> str:
     by = {r["label"]: r for r in results}
-    head = ("| server | RSS after load | RSS after the first batch | growth per vector | upsert vectors/s | recall@10 | recall@10, 10% filter | "
+    head = ("| server | RSS after load | RSS after the first batch | growth per vector | RSS after a restart | "
+            "restart to first answers | upsert vectors/s | recall@10 | recall@10, 10% filter | "
             + " | ".join(f"QPS {c} cl. (p50/p99 ms)" for c in args.clients) + " | "
             + " | ".join(f"QPS {c} cl. filtered" for c in args.clients) + " |")
-    lines = [head, "|" + "---|" * (7 + 2 * len(args.clients))]
+    lines = [head, "|" + "---|" * (9 + 2 * len(args.clients))]
     for r in results:
         plain = [f"{r[(c, 'plain')]['qps']:,.0f} ({r[(c, 'plain')]['p50']:.1f}/{r[(c, 'plain')]['p99']:.1f})" for c in args.clients]
         filt = [f"{r[(c, 'filter')]['qps']:,.0f} ({r[(c, 'filter')]['p50']:.1f}/{r[(c, 'filter')]['p99']:.1f})" for c in args.clients]
         lines.append(f"| {r['label']} | {r['rss'] / 2**20:,.0f} MiB | {r['rss_warm'] / 2**20:,.0f} MiB | "
-                     f"{growth(r, args.n):,.0f} B | {r['upsert_per_s']:,.0f} | {r['recall']:.4f} | "
+                     f"{growth(r, args.n):,.0f} B | {r['rss_restart'] / 2**20:,.0f} MiB | {r['restart_s']:.1f} s | "
+                     f"{r['upsert_per_s']:,.0f} | {r['recall']:.4f} | "
                      f"{r['recall_filter']:.4f} | " + " | ".join(plain) + " | " + " | ".join(filt) + " |")
     i8, f32, chroma, i8h = by["vectro int8"], by["vectro float32"], by["Chroma"], by["vectro int8 + HNSW"]
     mid = 8 if 8 in args.clients else args.clients[len(args.clients) // 2]
@@ -309,7 +338,7 @@ def markdown(results: list[dict], args) -> str:
         f"- RSS after load: vectro int8 / Chroma = {i8['rss'] / chroma['rss']:.2f} (target <= 0.40): "
         f"{status(i8['rss'] <= 0.4 * chroma['rss'])}; vectro int8 / vectro float32 = {i8['rss'] / f32['rss']:.2f} "
         f"(target <= 0.35): {status(i8['rss'] <= 0.35 * f32['rss'])}. Most of it is each server's fixed cost, "
-        f"measured after its first batch of {BATCH} records and one search: vectro {i8['rss_warm'] / 2**20:,.0f} MiB "
+        f"measured after its first batch of {BATCH} records and two searches, one filtered: vectro {i8['rss_warm'] / 2**20:,.0f} MiB "
         f"(Python, FastAPI, NumPy, " + ("numba and LLVM" if i8["llvm"] else "vectro's C kernels; numba and LLVM not "
                                           "loaded") + f"), Chroma {chroma['rss_warm'] / 2**20:,.0f} MiB.",
         f"- What each further vector costs in RAM (RSS growth over the last {args.n - BATCH:,} records, per record): "
@@ -317,6 +346,8 @@ def markdown(results: list[dict], args) -> str:
         f"{growth(chroma, args.n):,.0f} B: int8 / Chroma = {growth(i8, args.n) / growth(chroma, args.n):.2f}, "
         f"int8 / float32 = {growth(i8, args.n) / growth(f32, args.n):.2f} (the targets' ratios, on what the "
         f"collection itself holds).",
+        "- Restarted on its data (seconds until a search and a filtered search are answered; RSS then): "
+        + ", ".join(f"{r['label']} {r['restart_s']:.1f} s, {r['rss_restart'] / 2**20:,.0f} MiB" for r in results) + ".",
         f"- recall@10 of vectro int8 (re-scored on the originals): {i8['recall']:.4f}, "
         f"{i8['recall_filter']:.4f} with the filter (target >= 0.99): "
         f"{status(min(i8['recall'], i8['recall_filter']) >= 0.99)}; Chroma {chroma['recall']:.4f} / "

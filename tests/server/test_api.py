@@ -254,6 +254,51 @@ def test_selective_filter_still_fills_k(client, vectors):
     assert client.post("/collections/c/search", json={"vector": Q[0].tolist(), "filter": {"group": 77}}).json()["results"] == []
 
 
+def test_payload_fields_are_indexed_once_a_filter_names_them_and_stay_indexed(tmp_path, vectors):
+    """A field no filter names is not held in RAM (a chunk's text stays on disk); the first filter on a field
+    indexes it from the stored payloads, later writes keep it current, and a restart indexes it again."""
+    from fastapi.testclient import TestClient
+
+    from vectro.server import Service, create_app
+
+    X, Q = vectors
+    texts = {i: f"chunk {i} " + "words " * 40 for i in range(300)}
+    service = Service(tmp_path / "data")
+    with TestClient(create_app(service)) as client:
+        load(client, "c", X[:300], payload=lambda i: {**payload_of(i), "text": texts[i]})
+        assert client.get("/collections/c").json()["payload_index"] == []
+        assert not service.collection("c").payloads.values, "nothing is indexed before a filter names it"
+        error(client.post("/collections/c/records/count", json={"filter": {"group": {"$regex": "3"}}}), 400,
+              "filter.group.$regex")
+        assert client.get("/collections/c").json()["payload_index"] == [], "a malformed filter indexes nothing"
+
+        flt = {"group": 3, "meta.lang": {"$ne": "en"}}
+        allowed = {i for i in range(300) if ref(payload_of(i), flt)}
+        hits = client.post("/collections/c/search", json={"vector": Q[0].tolist(), "k": 5, "filter": flt}).json()
+        assert [h["id"] for h in hits["results"]] == [t[0] for t in exact_top(X[:300], Q[0], 5, allowed=allowed)]
+        assert client.get("/collections/c").json()["payload_index"] == ["group", "meta.lang"]
+        assert set(service.collection("c").payloads.values) == {"group", "meta.lang"}, "the text is not in RAM"
+
+        load_more = [{"id": str(i), "vector": X[i].tolist(), "payload": payload_of(i)} for i in range(300, 400)]
+        client.put("/collections/c/records", json={"records": load_more})
+        client.put("/collections/c/records", json={"records": [{"id": "3", "vector": X[3].tolist(), "payload": {"group": 4}}]})
+        assert client.post("/collections/c/records/delete", json={"filter": {"group": 3, "name": "doc-13"}}).json() == {
+            "deleted": 1}
+        payloads = {i: payload_of(i) for i in range(400) if i != 13}
+        payloads[3] = {"group": 4}
+        expected = sorted(str(i) for i, p in payloads.items() if ref(p, flt))
+        assert sorted(r["id"] for r in client.post("/collections/c/records/scroll", json={
+            "filter": flt, "limit": 500}).json()["records"]) == expected
+        assert client.get("/collections/c").json()["payload_index"] == ["group", "meta.lang", "name"]
+    service.close()
+    service = Service(tmp_path / "data")
+    try:
+        assert sorted(service.collection("c").payloads.paths) == ["group", "meta.lang", "name"]
+        assert service.count("c", flt) == len(expected) and service.count("c", {"name": "doc-14"}) == 1
+    finally:
+        service.close()
+
+
 def test_search_options(client, vectors):
     X, Q = vectors
     load(client, "c", X)

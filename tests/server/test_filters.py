@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vectro.server.filters import FilterError, PayloadIndex
+from vectro.server.filters import FilterError, PayloadIndex, filter_paths
 
 from .conftest import payload_of
 
@@ -116,22 +116,45 @@ FILTERS = [
 def test_every_operator_matches_the_reference(flt):
     payloads = {str(i): payload_of(i) for i in range(400)}
     payloads["none"] = None
-    index = PayloadIndex()
+    index = PayloadIndex(payloads.keys)
     for id_, payload in payloads.items():
         index.add(id_, payload)
     expected = {id_ for id_, p in payloads.items() if ref(p or {}, flt)}
     assert index.match(flt) == expected
     assert 0 < len(expected) < len(payloads) or flt in ({"nothing": 1}, {})
+    # the server's way: just the paths the filter names, indexed from the records already held
+    named = PayloadIndex(payloads.keys, paths=())
+    named.adopt(named.index_paths(named.missing(flt), payloads.items()))
+    assert named.match(flt) == expected and not named.missing(flt)
+    assert set(named.values) | set(named.containers) <= filter_paths(flt)
+
+
+def test_filter_paths_are_the_fields_a_filter_names():
+    flt = {"a": 1, "$or": [{"b.c": {"$gt": 2}}, {"$not": {"d": {"$exists": True}}}], "e": {"$not": {"$in": [1]}},
+           "$and": "malformed"}
+    assert filter_paths(flt) == {"a", "b.c", "d", "e"}
+    assert filter_paths([{"a": 1}]) == set() and filter_paths({"$and": [5, {"f": 1}]}) == {"f"}
+
+
+def test_paths_not_indexed_hold_nothing_and_cannot_be_matched():
+    index = PayloadIndex(lambda: ["a"], paths=["g"])
+    index.add("a", {"g": 1, "text": "a long chunk of text no filter names", "meta": {"x": [1, 2]}})
+    assert set(index.values) == {"g"} and not index.containers
+    assert index.match({"g": 1}) == {"a"} and index.missing({"text": {"$contains": "chunk"}}) == {"text"}
+    with pytest.raises(RuntimeError, match="'text' is not indexed"):
+        index.match({"text": {"$contains": "chunk"}})
 
 
 def test_updates_and_removals_leave_no_stale_entries():
-    index = PayloadIndex()
+    held = {"a": None}
+    index = PayloadIndex(held.keys)
     index.add("a", {"g": 1, "t": ["x"]})
     index.add("a", {"g": 2}, old={"g": 1, "t": ["x"]})
     assert index.match({"g": 1}) == set() and index.match({"g": 2}) == {"a"}
     assert index.match({"t": "x"}) == set() and index.match({"t": {"$exists": True}}) == set()
     index.remove("a", {"g": 2})
-    assert index.match({"g": {"$ne": 5}}) == set() and len(index) == 0
+    del held["a"]
+    assert index.match({"g": {"$ne": 5}}) == set()
     assert all(not bucket for bucket in index.values.values()), "a removed record left an entry"
 
 
@@ -146,7 +169,7 @@ def test_updates_and_removals_leave_no_stale_entries():
     ({"g": {"$eq": {"a": 1}}}, "filter.g.$eq", "string, number"),
 ])
 def test_bad_filters_name_the_place(flt, path, words):
-    index = PayloadIndex()
+    index = PayloadIndex(lambda: ["a"])
     index.add("a", {"g": 1})
     with pytest.raises(FilterError) as info:
         index.match(flt)
@@ -155,21 +178,29 @@ def test_bad_filters_name_the_place(flt, path, words):
 
 def test_values_shared_then_released_by_updates_and_removals():
     """Random upserts and deletes over few ids and values (a value passes from one holder to several
-    and back): after every step each filter equals the reference over the payloads now held."""
+    and back): after every step each filter equals the reference over the payloads now held, in an
+    index of every path and in one that indexes a filter's paths when it is first used."""
     rng = np.random.default_rng(7)
-    index, held = PayloadIndex(), {}
+    held = {}
+    index, named = PayloadIndex(held.keys), PayloadIndex(held.keys, paths=())
     filters = [{"g": 1}, {"g": {"$ne": 2}}, {"t": {"$contains": "x"}}, {"g": {"$gte": 1}},
                {"t": {"$in": ["x", "y"]}}, {"t": {"$contains": "z"}}, {"u.v": {"$exists": True}}]
-    for _ in range(300):
+    for step in range(300):
         id_ = str(rng.integers(6))
         if rng.random() < 0.25:
-            index.remove(id_, held.pop(id_, None))
+            old = held.pop(id_, None)
+            index.remove(id_, old)
+            named.remove(id_, old)
         else:
             payload = {"g": int(rng.integers(3)), "t": [str(c) for c in rng.choice(list("xyzxz"), rng.integers(3))]}
             if rng.random() < 0.5:
                 payload["u"] = {"v": str(rng.integers(2))}
             index.add(id_, payload, old=held.get(id_))
+            named.add(id_, payload, old=held.get(id_))
             held[id_] = payload
-        for flt in filters:
-            assert index.match(flt) == {i for i, p in held.items() if ref(p, flt)}, flt
-    assert len(index) == len(held)
+        for j, flt in enumerate(filters):
+            expected = {i for i, p in held.items() if ref(p, flt)}
+            assert index.match(flt) == expected, flt
+            if j <= step // 40:  # `named` meets the filters one by one, with records held by then
+                named.adopt(named.index_paths(named.missing(flt), held.items()))
+                assert named.match(flt) == expected, flt

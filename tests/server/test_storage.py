@@ -52,6 +52,31 @@ def test_migrations_are_numbered_and_a_newer_store_is_refused(tmp_path):
         migrate(conn)
 
 
+def test_a_store_of_the_first_schema_is_migrated_and_served(tmp_path):
+    """A data folder written before payload paths were kept opens, with no path indexed until a filter names one."""
+    np = pytest.importorskip("numpy")
+    from vectro.server import Service
+    from vectro.server.collection import CollectionConfig
+    from vectro.server.storage import DB_NAME
+
+    conn = sqlite3.connect(tmp_path / DB_NAME, isolation_level=None)
+    MIGRATIONS[0](conn)
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute("INSERT INTO collections (name, config, created_at) VALUES ('c', ?, 'x')",
+                 (CollectionConfig("c", 4).to_json(),))
+    X = np.random.default_rng(0).standard_normal((6, 4)).astype("<f4")
+    conn.executemany("INSERT INTO records VALUES (1, ?, ?, ?)",
+                     [(str(i), X[i].tobytes(), f'{{"g": {i % 2}}}') for i in range(6)])
+    conn.close()
+    service = Service(tmp_path)
+    try:
+        assert service.describe(service.collection("c"))["payload_index"] == []
+        assert service.count("c", {"g": 1}) == 3
+        assert service.describe(service.collection("c"))["payload_index"] == ["g"]
+    finally:
+        service.close()
+
+
 def test_folder_lock_refuses_a_second_holder(tmp_path):
     lock = FolderLock(tmp_path)
     with pytest.raises(StoreInUse, match="already in use"):

@@ -131,13 +131,14 @@ def codec_from_blob(spec: str, blob: bytes) -> Codec:
 class Collection:
     """In-RAM state of one collection (see the module docstring)."""
 
-    def __init__(self, cid: int, config: CollectionConfig, codec_state: bytes | None = None):
+    def __init__(self, cid: int, config: CollectionConfig, codec_state: bytes | None = None,
+                 payload_paths: list[str] = ()):
         self.cid, self.config = cid, config
         self.metric = METRIC_NAMES[config.metric]
         self.lock = RWLock()
         self.fitted_codec = codec_from_blob(config.codec, codec_state) if codec_state else None
         self.index = self.new_index(self.fitted_codec)
-        self.payloads = PayloadIndex()
+        self.payloads = PayloadIndex(lambda: self.index.ids().tolist(), payload_paths)  # the Index in effect
         self.disk_bytes = 0  # bytes of vectors and payloads in SQLite
         self.tombstones = 0  # replaced or deleted rows still in the Index (reclaimed by compaction)
         # keep_originals false: codes are made by this codec (data-free, so its state is its spec)
@@ -203,6 +204,11 @@ class Collection:
             self.disk_bytes += disk_delta
             self._maybe_compact()
 
+    def publish_paths(self, built) -> None:
+        """Take in payload paths indexed from every record held now (`PayloadIndex.index_paths`)."""
+        with self.lock.write():
+            self.payloads.adopt(built)
+
     def publish_index(self, index: Index, fitted_codec: Codec | None) -> None:
         """Swap in an Index rebuilt elsewhere (after fitting a codec)."""
         with self.lock.write():
@@ -223,7 +229,7 @@ class Collection:
 
     # ----- reading -------------------------------------------------------------------------
     def count(self) -> int:
-        return len(self.payloads)
+        return len(self.index)
 
     def memory(self) -> dict:
         usage = self.index.memory_usage()

@@ -7,8 +7,9 @@ $eq; dotted paths reach into nested objects. A missing field fails every operato
 $nin and {"$exists": false}. A list field matches $eq/$in when any element does (as in Mongo),
 and $contains means "the list holds the value" or "the string holds the substring".
 
-A query never reads payloads: `PayloadIndex` keeps, for every dotted path, value -> ids, so a
-selective filter costs the size of its answer (range operators visit the distinct values).
+A query never reads payloads: `PayloadIndex` keeps, for every dotted path a filter has named,
+value -> ids, so a selective filter costs the size of its answer (range operators visit the
+distinct values).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import math
 import sys
 from collections import defaultdict
+from typing import Callable, Iterable
 
 from ..errors import VectroError
 
@@ -75,46 +77,53 @@ class PayloadIndex:
     """Per dotted path: value key -> ids (`values`), and which ids hold an object or a list there
     (`containers`); which ids hold a path at all ($exists) is the union of the two.
 
-    The server keeps one per collection in RAM, so what a record costs here is counted: a value
-    held by one record maps to that id itself (a bucket of ids only from the second holder on:
-    unique values such as titles would otherwise cost one each), buckets are dicts rather than sets,
-    and no per-path bucket lists every holder of a scalar. A record's entries are not kept twice:
-    whoever replaces or removes a record passes the payload it held (the server reads it from its
-    database in the same transaction), and its entries are found again from that."""
+    The server keeps one per collection in RAM, so what a record costs here is counted:
+    - only the paths in `paths` are indexed (None: every path). The server indexes a path from the
+      first filter that names it (`missing`, `index_paths`, `adopt`), so fields no filter uses, such
+      as a chunk's text, stay on disk;
+    - the set of every record comes from `live_ids` (the server's Index holds the ids already);
+    - a value held by one record maps to that id itself (a bucket of ids only from the second holder
+      on: unique values such as titles would otherwise cost one each), and buckets are dicts rather
+      than sets;
+    - a record's entries are not kept twice: whoever replaces or removes a record passes the payload
+      it held (the server reads it from its database in the same transaction), and its entries are
+      found again from that."""
 
-    def __init__(self):
+    def __init__(self, live_ids: Callable[[], Iterable[str]], paths: Iterable[str] | None = None):
         self.containers: dict[str, dict] = defaultdict(dict)
         self.values: dict[str, dict] = defaultdict(dict)
-        self._ids: dict[str, None] = {}
+        self.live_ids = live_ids
+        self.paths = None if paths is None else {sys.intern(p) for p in paths}
 
-    def __len__(self) -> int:
-        return len(self._ids)
+    def _indexes(self, path: str) -> bool:
+        return self.paths is None or path in self.paths
 
     def add(self, id_: str, payload: dict | None, old: dict | None = None) -> None:
-        """Index one record's payload; a record already held is replaced, `old` being the payload it held."""
-        if id_ in self._ids:
+        """Index one record's payload; `old` is the payload it held if it replaces a record (else None)."""
+        if old:
             self.remove(id_, old)
         for path, value, container in _flatten(payload or {}):
-            path = sys.intern(path)
-            if container:
-                self.containers[path][id_] = None
-                continue
-            bucket, key = self.values[path], _key(value)
-            held = bucket.get(key)
-            if held is None:
-                bucket[key] = id_
-            elif type(held) is dict:
-                held[id_] = None
-            elif held != id_:
-                bucket[key] = {held: None, id_: None}
-        self._ids[id_] = None
+            if self._indexes(path):
+                self._put(sys.intern(path), value, container, id_)
+
+    def _put(self, path: str, value, container: bool, id_: str) -> None:
+        if container:
+            self.containers[path][id_] = None
+            return
+        bucket, key = self.values[path], _key(value)
+        held = bucket.get(key)
+        if held is None:
+            bucket[key] = id_
+        elif type(held) is dict:
+            held[id_] = None
+        elif held != id_:
+            bucket[key] = {held: None, id_: None}
 
     def remove(self, id_: str, payload: dict | None) -> None:
-        """Drop one record; `payload` is the payload it held (what add() was last given for it)."""
-        if id_ not in self._ids:
-            return
-        del self._ids[id_]
+        """Drop one record's entries; `payload` is the payload it held (what add() was last given for it)."""
         for path, value, container in _flatten(payload or {}):
+            if not self._indexes(path):
+                continue
             if container:
                 self.containers[path].pop(id_, None)
                 continue
@@ -128,7 +137,26 @@ class PayloadIndex:
                 del bucket[key]
 
     def all_ids(self) -> set:
-        return set(self._ids)
+        return set(self.live_ids())
+
+    # ----- which paths are indexed ----------------------------------------------------------
+    def missing(self, flt) -> set[str]:
+        """The paths `flt` names that are not indexed yet."""
+        return set() if self.paths is None else filter_paths(flt) - self.paths
+
+    def index_paths(self, paths: Iterable[str], records: Iterable[tuple[str, dict | None]]) -> "PayloadIndex":
+        """A PayloadIndex of just `paths`, over (id, payload) of every record, for `adopt` to take in."""
+        built = PayloadIndex(self.live_ids, paths)
+        for id_, payload in records:
+            built.add(id_, payload)
+        return built
+
+    def adopt(self, built: "PayloadIndex") -> None:
+        """Take in the paths `built` indexed (made by `index_paths` over the records held now)."""
+        for path in built.paths:
+            self.values[path] = built.values.pop(path, {})
+            self.containers[path] = built.containers.pop(path, {})
+        self.paths |= built.paths
 
     # ----- evaluation ---------------------------------------------------------------------
     def match(self, flt: dict) -> set:
@@ -166,6 +194,8 @@ class PayloadIndex:
         return result
 
     def _op(self, path: str, op: str, operand, where: str) -> set:
+        if not self._indexes(path):  # the caller indexes what a filter names first (missing, index_paths)
+            raise RuntimeError(f"payload path {path!r} is not indexed")
         values = self.values.get(path, {})
         if op in ("$eq", "$ne"):
             key = _scalar_key(operand, op, where)
@@ -216,6 +246,20 @@ def _scalar_key(value, op: str, where: str):
     return key
 
 
+def filter_paths(flt) -> set[str]:
+    """The payload paths a filter names (malformed parts are skipped here: `match` reports them)."""
+    found = set()
+    if isinstance(flt, dict):
+        for name, cond in flt.items():
+            if name in ("$and", "$or") and isinstance(cond, list):
+                found = found.union(*map(filter_paths, cond))
+            elif name == "$not":
+                found |= filter_paths(cond)
+            elif not name.startswith("$"):
+                found.add(name)
+    return found
+
+
 def validate(flt) -> None:
     """Check a filter's operators and operands without any data (raises FilterError)."""
-    PayloadIndex().match(flt)
+    PayloadIndex(live_ids=tuple).match(flt)

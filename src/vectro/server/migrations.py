@@ -38,7 +38,12 @@ def m001_create_tables(conn: sqlite3.Connection) -> None:
             conn.execute(statement)
 
 
-MIGRATIONS = [m001_create_tables]
+def m002_payload_paths(conn: sqlite3.Connection) -> None:
+    """The payload paths a collection indexes in RAM (those its filters have named), kept across restarts."""
+    conn.execute("ALTER TABLE collections ADD COLUMN payload_paths TEXT NOT NULL DEFAULT '[]'")  # a JSON list
+
+
+MIGRATIONS = [m001_create_tables, m002_payload_paths]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -23,9 +23,9 @@ from ..index.ann import needs_faiss
 from ..metrics.evaluate import prepare_for_metric
 from .collection import Collection, CollectionConfig, codec_state_blob
 from .errors import ApiError, conflict, invalid, not_found
-from .filters import FilterError
+from .filters import FilterError, validate
 from .migrations import migrate
-from .storage import DB_NAME, Database, FolderLock
+from .storage import DB_NAME, Database, FolderLock, release_free_memory
 
 #: ids per SQL `IN (...)` (well under SQLite's variable limit)
 SQL_CHUNK = 900
@@ -82,8 +82,9 @@ class Service:
     # ----- start: rebuild RAM from SQLite ---------------------------------------------------
     def _load(self) -> None:
         conn = self.db.read()
-        for cid, name, config, state in conn.execute("SELECT cid, name, config, codec_state FROM collections"):
-            coll = Collection(cid, CollectionConfig.from_json(config), state)
+        for cid, name, config, state, paths in conn.execute(
+                "SELECT cid, name, config, codec_state, payload_paths FROM collections"):
+            coll = Collection(cid, CollectionConfig.from_json(config), state, json.loads(paths))
             cursor = conn.execute("SELECT id, vector, payload FROM records WHERE cid = ? ORDER BY rowid", (cid,))
             while rows := cursor.fetchmany(LOAD_ROWS):
                 ids, blobs, payloads = zip(*rows)
@@ -91,11 +92,13 @@ class Service:
                 if coll.index.ann is not None and not len(coll.index):  # the graph's quantiser, from the first rows
                     coll.index.train(X)  # the fitted codec stays as it is
                 coll.index.add(X, ids=np.array(ids, dtype=object))
-                for id_, payload in zip(ids, payloads):
-                    coll.payloads.add(id_, None if payload is None else json.loads(payload))
+                if coll.payloads.paths:  # the paths its filters have named
+                    for id_, payload in zip(ids, payloads):
+                        coll.payloads.add(id_, None if payload is None else json.loads(payload))
                 coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
             self.collections[name] = coll
+        release_free_memory()  # the blocks read at start are freed, but glibc would keep them resident
 
     # ----- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
@@ -154,6 +157,7 @@ class Service:
             "fit_rows": cfg.fit_rows, "oversampling": cfg.oversampling, "model": cfg.model,
             "count": coll.count(), **coll.memory(),
             "compression_ratio": round(4 * cfg.dimension / bpv, 4),
+            "payload_index": sorted(coll.payloads.paths),  # the payload paths held in RAM for filters
         }
 
     def list_collections(self) -> list[dict]:
@@ -201,6 +205,8 @@ class Service:
         def txn(conn):
             if self.collections.get(name) is not coll:
                 raise not_found(f"collection {name!r} does not exist")
+            if flt is not None:
+                self._index_paths_in(coll, flt, conn)
             wanted = list(self._match(coll, flt)) if flt is not None else list(dict.fromkeys(ids or []))
             old = self._fetch(coll, wanted, STORED, conn)
             for part in _chunks(list(old)):
@@ -275,13 +281,38 @@ class Service:
         return [self._record(coll, rows[i], with_vector, with_payload) for i in dict.fromkeys(ids) if i in rows]
 
     def _match(self, coll: Collection, flt: dict) -> set:
+        """The ids `flt` matches (its paths indexed first: `_index_paths`)."""
         try:
             return coll.payloads.match(flt)
         except FilterError as exc:
             raise ApiError(400, str(exc), exc.path) from None
 
+    def _index_paths(self, coll: Collection, flt: dict | None) -> None:
+        """Index the payload paths `flt` names that `coll` does not index yet (a write of its own, once per
+        path: they stay indexed, across restarts); a malformed filter is a 400 before anything is indexed."""
+        if flt is None:
+            return
+        try:
+            validate(flt)
+        except FilterError as exc:
+            raise ApiError(400, str(exc), exc.path) from None
+        if coll.payloads.missing(flt):
+            self.db.write(lambda conn: self._index_paths_in(coll, flt, conn))
+
+    def _index_paths_in(self, coll: Collection, flt: dict, conn: sqlite3.Connection) -> None:
+        """Writer thread: `_index_paths` from the payloads as committed, which are what RAM holds now."""
+        paths = coll.payloads.missing(flt)  # again: an earlier write may have indexed them
+        if not paths:
+            return
+        rows = conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (coll.cid,))
+        built = coll.payloads.index_paths(paths, ((id_, json.loads(text)) for id_, text in rows))
+        conn.execute("UPDATE collections SET payload_paths = ? WHERE cid = ?",
+                     (json.dumps(sorted(coll.payloads.paths | paths)), coll.cid))
+        coll.publish_paths(built)
+
     def count(self, name: str, flt: dict | None = None) -> int:
         coll = self.collection(name)
+        self._index_paths(coll, flt)
         with coll.lock.read():
             return coll.count() if flt is None else len(self._match(coll, flt))
 
@@ -294,6 +325,7 @@ class Service:
                 "SELECT id, vector, payload FROM records WHERE cid = ? AND id > ? ORDER BY id LIMIT ?",
                 (coll.cid, cursor or "", limit + 1)).fetchall()
         else:
+            self._index_paths(coll, flt)
             with coll.lock.read():
                 matched = self._match(coll, flt)
             page = heapq.nsmallest(limit + 1, (i for i in matched if cursor is None or i > cursor))
@@ -331,6 +363,7 @@ class Service:
             raise ApiError(400, f"collection {name!r} keeps no originals, so it cannot {'search exactly' if exact else 'rescore'}",
                            "exact" if exact else "rescore")
         depth = k + offset
+        self._index_paths(coll, flt)
         with coll.lock.read():
             allowed = None if flt is None else self._match(coll, flt)
             if allowed is not None and len(allowed) == coll.count():
@@ -402,11 +435,11 @@ class Service:
             target.execute("BEGIN")
             source.execute("BEGIN")  # one read transaction: every row as of the same moment
             try:
-                row = source.execute("SELECT cid, name, config, codec_state, created_at FROM collections WHERE cid = ?",
-                                     (coll.cid,)).fetchone()
+                columns = "cid, name, config, codec_state, created_at, payload_paths"
+                row = source.execute(f"SELECT {columns} FROM collections WHERE cid = ?", (coll.cid,)).fetchone()
                 if row is None:
                     raise not_found(f"collection {name!r} does not exist")
-                target.execute("INSERT INTO collections VALUES (?, ?, ?, ?, ?)", row)
+                target.execute(f"INSERT INTO collections ({columns}) VALUES (?, ?, ?, ?, ?, ?)", row)
                 count = 0
                 cursor = source.execute("SELECT cid, id, vector, payload FROM records WHERE cid = ? ORDER BY rowid",
                                         (coll.cid,))
