@@ -70,6 +70,7 @@ class Service:
             self.collections: dict[str, Collection] = {}
             started = time.perf_counter()
             self._load()
+            release_free_memory()  # the rows read by _load (gone with its frame): glibc would keep them resident
             self.load_seconds = time.perf_counter() - started
         except BaseException:
             self.folder_lock.release()
@@ -98,7 +99,6 @@ class Service:
                 coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
             self.collections[name] = coll
-        release_free_memory()  # the blocks read at start are freed, but glibc would keep them resident
 
     # ----- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
