@@ -268,9 +268,11 @@ def test_payload_fields_are_indexed_once_a_filter_names_them_and_stay_indexed(tm
         load(client, "c", X[:300], payload=lambda i: {**payload_of(i), "text": texts[i]})
         assert client.get("/collections/c").json()["payload_index"] == []
         assert not service.collection("c").payloads.values, "nothing is indexed before a filter names it"
-        error(client.post("/collections/c/records/count", json={"filter": {"group": {"$regex": "3"}}}), 400,
-              "filter.group.$regex")
+        for route in ("count", "delete"):
+            error(client.post(f"/collections/c/records/{route}", json={"filter": {"group": {"$regex": "3"}}}), 400,
+                  "filter.group.$regex")
         assert client.get("/collections/c").json()["payload_index"] == [], "a malformed filter indexes nothing"
+        assert not service.collection("c").payloads.paths
 
         flt = {"group": 3, "meta.lang": {"$ne": "en"}}
         allowed = {i for i in range(300) if ref(payload_of(i), flt)}
@@ -428,6 +430,34 @@ def test_trainable_codec_is_exact_until_fitted_then_fitted_at_fit_rows(client, v
     assert info["compression_ratio"] == pytest.approx(1536 / 48)
     hits = client.post("/collections/pq/search", json={"vector": Q[0].tolist(), "k": 10}).json()["results"]
     assert [h["id"] for h in hits] == [t[0] for t in exact_top(X[:300], Q[0], 10)]  # rescored: exact again
+
+
+def test_payload_paths_are_capped_and_never_indexed_into_a_collection_that_replaced_theirs(tmp_path, vectors):
+    from vectro.server import Limits, Service
+    from vectro.server.collection import CollectionConfig
+    from vectro.server.errors import ApiError
+
+    X, _ = vectors
+    service = Service(tmp_path / "data", Limits(max_payload_paths=2))
+    try:
+        service.create_collection(CollectionConfig("c", X.shape[1]))
+        service.upsert("c", [str(i) for i in range(50)], X[:50], [payload_of(i) for i in range(50)])
+        assert service.count("c", {"group": 3}) == 5
+        with pytest.raises(ApiError, match="max_payload_paths=2") as info:
+            service.count("c", {"name": "doc-1", "meta.lang": "en"})
+        assert info.value.status == 400 and service.describe(service.collection("c"))["payload_index"] == ["group"]
+        assert service.count("c", {"name": "doc-1"}) == 1  # the second path fits
+
+        old = service.collection("c")  # as a search holds it while the collection is deleted and made again
+        service.delete_collection("c")
+        service.create_collection(CollectionConfig("c", X.shape[1]))
+        service.upsert("c", ["a"], X[:1], [{"group": 3, "name": "x"}])
+        with pytest.raises(ApiError, match="does not exist"):
+            service._ensure_indexed(old, {"meta.lang": "en"})
+        assert old.payloads.paths == {"group", "name"} and service.collection("c").payloads.paths == set()
+        assert service.count("c", {"group": 3}) == 1
+    finally:
+        service.close()
 
 
 @pytest.mark.parametrize("codec", ["int8:64", "int8"])

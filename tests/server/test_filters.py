@@ -124,8 +124,8 @@ def test_every_operator_matches_the_reference(flt):
     assert 0 < len(expected) < len(payloads) or flt in ({"nothing": 1}, {})
     # the server's way: just the paths the filter names, indexed from the records already held
     named = PayloadIndex(payloads.keys, paths=())
-    named.adopt(named.index_paths(named.missing(flt), payloads.items()))
-    assert named.match(flt) == expected and not named.missing(flt)
+    named.adopt(named.build(named.unindexed(flt), payloads.items()))
+    assert named.match(flt) == expected and not named.unindexed(flt)
     assert set(named.values) | set(named.containers) <= filter_paths(flt)
 
 
@@ -140,7 +140,7 @@ def test_paths_not_indexed_hold_nothing_and_cannot_be_matched():
     index = PayloadIndex(lambda: ["a"], paths=["g"])
     index.add("a", {"g": 1, "text": "a long chunk of text no filter names", "meta": {"x": [1, 2]}})
     assert set(index.values) == {"g"} and not index.containers
-    assert index.match({"g": 1}) == {"a"} and index.missing({"text": {"$contains": "chunk"}}) == {"text"}
+    assert index.match({"g": 1}) == {"a"} and index.unindexed({"text": {"$contains": "chunk"}}) == {"text"}
     with pytest.raises(RuntimeError, match="'text' is not indexed"):
         index.match({"text": {"$contains": "chunk"}})
 
@@ -202,5 +202,5 @@ def test_values_shared_then_released_by_updates_and_removals():
             expected = {i for i, p in held.items() if ref(p, flt)}
             assert index.match(flt) == expected, flt
             if j <= step // 40:  # `named` meets the filters one by one, with records held by then
-                named.adopt(named.index_paths(named.missing(flt), held.items()))
+                named.adopt(named.build(named.unindexed(flt), held.items()))
                 assert named.match(flt) == expected, flt

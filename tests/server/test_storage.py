@@ -2,6 +2,7 @@
 
 import sqlite3
 import threading
+import time
 
 import pytest
 
@@ -41,6 +42,27 @@ def test_writes_run_on_one_thread_in_order(tmp_path):
         db.close()
     with pytest.raises(VectroError, match="closed"):
         db.submit(lambda c: None)
+
+
+def test_free_memory_is_released_once_writes_pause(tmp_path, monkeypatch):
+    from vectro.server import storage
+
+    released = []
+    monkeypatch.setattr(storage, "release_free_memory", lambda: released.append(time.monotonic()))
+    monkeypatch.setattr(storage, "TRIM_AFTER_IDLE_S", 0.2)
+    db = Database(tmp_path / "v.db")
+    try:
+        futures = [db.submit(lambda c: None) for _ in range(30)]  # queued at once: a burst
+        done = max(f.result() or time.monotonic() for f in futures)
+        time.sleep(0.6)
+        assert len(released) == 1 and released[0] - done >= 0.15, "once, after the pause"
+        time.sleep(0.4)
+        assert len(released) == 1, "not again while nothing is written"
+        db.write(lambda c: None)
+        time.sleep(0.6)
+        assert len(released) == 2
+    finally:
+        db.close()
 
 
 def test_migrations_are_numbered_and_a_newer_store_is_refused(tmp_path):

@@ -1,7 +1,8 @@
 """One collection's in-RAM search state: a `vectro.Index` of codes and a `PayloadIndex`.
 
 The writer thread is the only mutator, and it changes this state only inside `lock.write()`
-after the SQLite commit; searches hold `lock.read()` (shared with other searches) while they use
+after the SQLite commit (a payload path indexed for a filter is published inside the transaction
+that reads it: it changes no record); searches hold `lock.read()` (shared with other searches) while they use
 the Index, so they see either the state before a batch or after it, never half of one. This does
 not rely on `Index` being thread-safe itself.
 
@@ -205,7 +206,7 @@ class Collection:
             self._maybe_compact()
 
     def publish_paths(self, built) -> None:
-        """Take in payload paths indexed from every record held now (`PayloadIndex.index_paths`)."""
+        """Take in payload paths indexed from every record held now (`PayloadIndex.build`)."""
         with self.lock.write():
             self.payloads.adopt(built)
 

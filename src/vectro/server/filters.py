@@ -79,7 +79,7 @@ class PayloadIndex:
 
     The server keeps one per collection in RAM, so what a record costs here is counted:
     - only the paths in `paths` are indexed (None: every path). The server indexes a path from the
-      first filter that names it (`missing`, `index_paths`, `adopt`), so fields no filter uses, such
+      first filter that names it (`unindexed`, `build`, `adopt`), so fields no filter uses, such
       as a chunk's text, stay on disk;
     - the set of every record comes from `live_ids` (the server's Index holds the ids already);
     - a value held by one record maps to that id itself (a bucket of ids only from the second holder
@@ -140,23 +140,23 @@ class PayloadIndex:
         return set(self.live_ids())
 
     # ----- which paths are indexed ----------------------------------------------------------
-    def missing(self, flt) -> set[str]:
+    def unindexed(self, flt) -> set[str]:
         """The paths `flt` names that are not indexed yet."""
         return set() if self.paths is None else filter_paths(flt) - self.paths
 
-    def index_paths(self, paths: Iterable[str], records: Iterable[tuple[str, dict | None]]) -> "PayloadIndex":
-        """A PayloadIndex of just `paths`, over (id, payload) of every record, for `adopt` to take in."""
+    def build(self, paths: Iterable[str], records: Iterable[tuple[str, dict | None]]) -> "PayloadIndex":
+        """A new PayloadIndex of just `paths`, over (id, payload) of every record, for `adopt` to take in."""
         built = PayloadIndex(self.live_ids, paths)
         for id_, payload in records:
             built.add(id_, payload)
         return built
 
     def adopt(self, built: "PayloadIndex") -> None:
-        """Take in the paths `built` indexed (made by `index_paths` over the records held now)."""
+        """Take in the paths `built` indexed (made by `build` over the records held now)."""
         for path in built.paths:
             self.values[path] = built.values.pop(path, {})
             self.containers[path] = built.containers.pop(path, {})
-        self.paths |= built.paths
+        self.paths = self.paths | built.paths  # a new set: `unindexed` reads it without the collection's lock
 
     # ----- evaluation ---------------------------------------------------------------------
     def match(self, flt: dict) -> set:
@@ -194,7 +194,7 @@ class PayloadIndex:
         return result
 
     def _op(self, path: str, op: str, operand, where: str) -> set:
-        if not self._indexes(path):  # the caller indexes what a filter names first (missing, index_paths)
+        if not self._indexes(path):  # the caller indexes what a filter names first (unindexed, build)
             raise RuntimeError(f"payload path {path!r} is not indexed")
         values = self.values.get(path, {})
         if op in ("$eq", "$ne"):

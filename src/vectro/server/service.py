@@ -12,6 +12,7 @@ import json
 import math
 import sqlite3
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -46,6 +47,7 @@ class Limits:
     max_request_bytes: int = 64 << 20
     max_k: int = 10_000
     max_scroll: int = 10_000
+    max_payload_paths: int = 64  # payload paths a collection indexes in RAM (those its filters name)
 
 
 def _chunks(items: list, size: int = SQL_CHUNK):
@@ -201,12 +203,15 @@ class Service:
     def delete_records(self, name: str, ids: list[str] | None = None, flt: dict | None = None) -> int:
         """Delete by ids or by filter (evaluated on the writer thread, so it is consistent); returns how many."""
         coll = self.collection(name)
+        if flt is not None:
+            with _filter_errors():
+                validate(flt)
 
         def txn(conn):
             if self.collections.get(name) is not coll:
                 raise not_found(f"collection {name!r} does not exist")
             if flt is not None:
-                self._index_paths_in(coll, flt, conn)
+                self._ensure_indexed_in(coll, flt, conn)
             wanted = list(self._match(coll, flt)) if flt is not None else list(dict.fromkeys(ids or []))
             old = self._fetch(coll, wanted, STORED, conn)
             for part in _chunks(list(old)):
@@ -281,38 +286,41 @@ class Service:
         return [self._record(coll, rows[i], with_vector, with_payload) for i in dict.fromkeys(ids) if i in rows]
 
     def _match(self, coll: Collection, flt: dict) -> set:
-        """The ids `flt` matches (its paths indexed first: `_index_paths`)."""
-        try:
+        """The ids `flt` matches (its paths indexed first: `_ensure_indexed`)."""
+        with _filter_errors():
             return coll.payloads.match(flt)
-        except FilterError as exc:
-            raise ApiError(400, str(exc), exc.path) from None
 
-    def _index_paths(self, coll: Collection, flt: dict | None) -> None:
+    def _ensure_indexed(self, coll: Collection, flt: dict | None) -> None:
         """Index the payload paths `flt` names that `coll` does not index yet (a write of its own, once per
         path: they stay indexed, across restarts); a malformed filter is a 400 before anything is indexed."""
-        if flt is None:
-            return
-        try:
-            validate(flt)
-        except FilterError as exc:
-            raise ApiError(400, str(exc), exc.path) from None
-        if coll.payloads.missing(flt):
-            self.db.write(lambda conn: self._index_paths_in(coll, flt, conn))
+        if flt is not None:
+            with _filter_errors():
+                validate(flt)
+            if coll.payloads.unindexed(flt):
+                self.db.write(lambda conn: self._ensure_indexed_in(coll, flt, conn))
 
-    def _index_paths_in(self, coll: Collection, flt: dict, conn: sqlite3.Connection) -> None:
-        """Writer thread: `_index_paths` from the payloads as committed, which are what RAM holds now."""
-        paths = coll.payloads.missing(flt)  # again: an earlier write may have indexed them
+    def _ensure_indexed_in(self, coll: Collection, flt: dict, conn: sqlite3.Connection) -> None:
+        """Writer thread: `_ensure_indexed` from the payloads as committed, which are what RAM holds now. It
+        changes no record, so it publishes inside the transaction (a delete by filter then matches on it)."""
+        if self.collections.get(coll.config.name) is not coll:  # deleted (or recreated, maybe with its cid)
+            raise not_found(f"collection {coll.config.name!r} does not exist")
+        paths = coll.payloads.unindexed(flt)  # again: an earlier write may have indexed them
         if not paths:
             return
+        limit = self.limits.max_payload_paths
+        if len(coll.payloads.paths) + len(paths) > limit:
+            raise ApiError(400, f"the filter names {len(paths)} payload path(s) not indexed yet "
+                                f"({', '.join(sorted(paths))}); collection {coll.config.name!r} indexes "
+                                f"{len(coll.payloads.paths)} and max_payload_paths={limit}", "filter")
         rows = conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (coll.cid,))
-        built = coll.payloads.index_paths(paths, ((id_, json.loads(text)) for id_, text in rows))
+        built = coll.payloads.build(paths, ((id_, json.loads(text)) for id_, text in rows))
         conn.execute("UPDATE collections SET payload_paths = ? WHERE cid = ?",
                      (json.dumps(sorted(coll.payloads.paths | paths)), coll.cid))
         coll.publish_paths(built)
 
     def count(self, name: str, flt: dict | None = None) -> int:
         coll = self.collection(name)
-        self._index_paths(coll, flt)
+        self._ensure_indexed(coll, flt)
         with coll.lock.read():
             return coll.count() if flt is None else len(self._match(coll, flt))
 
@@ -325,7 +333,7 @@ class Service:
                 "SELECT id, vector, payload FROM records WHERE cid = ? AND id > ? ORDER BY id LIMIT ?",
                 (coll.cid, cursor or "", limit + 1)).fetchall()
         else:
-            self._index_paths(coll, flt)
+            self._ensure_indexed(coll, flt)
             with coll.lock.read():
                 matched = self._match(coll, flt)
             page = heapq.nsmallest(limit + 1, (i for i in matched if cursor is None or i > cursor))
@@ -363,7 +371,7 @@ class Service:
             raise ApiError(400, f"collection {name!r} keeps no originals, so it cannot {'search exactly' if exact else 'rescore'}",
                            "exact" if exact else "rescore")
         depth = k + offset
-        self._index_paths(coll, flt)
+        self._ensure_indexed(coll, flt)
         with coll.lock.read():
             allowed = None if flt is None else self._match(coll, flt)
             if allowed is not None and len(allowed) == coll.count():
@@ -453,6 +461,15 @@ class Service:
             target.close()
         tmp.replace(path)
         return {"collection": name, "path": str(path), "records": count, "bytes": path.stat().st_size}
+
+
+@contextmanager
+def _filter_errors():
+    """A malformed filter is a 400 naming its place in the filter."""
+    try:
+        yield
+    except FilterError as exc:
+        raise ApiError(400, str(exc), exc.path) from None
 
 
 def _payloads(stored: dict) -> dict:

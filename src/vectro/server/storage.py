@@ -85,11 +85,14 @@ def _malloc_trim() -> Callable[[], object]:
     return lambda: trim(0)
 
 
-#: hands the C heap's free pages back to the OS, when the writer goes idle. A write's request body
+#: hands the C heap's free pages back to the OS, once writes pause. A write's request body
 #: and arrays are freed once it is stored, but glibc keeps freed blocks in its heaps, resident (its
 #: mmap threshold rises to the largest block freed, up to 32 MiB, so from the second batch on a
 #: batch's buffers come from the heap): a server's RSS after loading counted them
 release_free_memory = _malloc_trim()
+#: seconds without a write after which the writer releases free memory (once per pause: a stream of
+#: small writes is not slowed, and a search thread does not wait on malloc's locks after every one)
+TRIM_AFTER_IDLE_S = 0.5
 
 
 class Database:
@@ -123,8 +126,14 @@ class Database:
 
     def _run(self) -> None:
         conn = self._writer_conn
+        wrote = False  # since the last release of free memory
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=TRIM_AFTER_IDLE_S if wrote else None)
+            except queue.Empty:
+                release_free_memory()
+                wrote = False
+                continue
             if job is None:
                 break
             txn, publish, future = job
@@ -142,9 +151,8 @@ class Database:
                 future.set_exception(exc)
             else:
                 future.set_result(result)
-            job = txn = publish = future = result = None  # what the write held goes before the trim
-            if self._queue.empty():  # idle: a burst of writes is not slowed by it
-                release_free_memory()
+            job = txn = publish = future = result = None  # what the write held is freed before the release
+            wrote = True
 
     # ----- reading ------------------------------------------------------------------------
     def read(self) -> sqlite3.Connection:
