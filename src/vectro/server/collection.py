@@ -21,6 +21,7 @@ import functools
 import io
 import json
 import threading
+from collections.abc import Iterable
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
@@ -133,7 +134,7 @@ class Collection:
     """In-RAM state of one collection (see the module docstring)."""
 
     def __init__(self, cid: int, config: CollectionConfig, codec_state: bytes | None = None,
-                 payload_paths: list[str] = ()):
+                 payload_paths: Iterable[str] = ()):
         self.cid, self.config = cid, config
         self.metric = METRIC_NAMES[config.metric]
         self.lock = RWLock()

@@ -203,9 +203,6 @@ class Service:
     def delete_records(self, name: str, ids: list[str] | None = None, flt: dict | None = None) -> int:
         """Delete by ids or by filter (evaluated on the writer thread, so it is consistent); returns how many."""
         coll = self.collection(name)
-        if flt is not None:
-            with _filter_errors():
-                validate(flt)
 
         def txn(conn):
             if self.collections.get(name) is not coll:
@@ -292,21 +289,21 @@ class Service:
 
     def _ensure_indexed(self, coll: Collection, flt: dict | None) -> None:
         """Index the payload paths `flt` names that `coll` does not index yet (a write of its own, once per
-        path: they stay indexed, across restarts); a malformed filter is a 400 before anything is indexed."""
-        if flt is not None:
-            with _filter_errors():
-                validate(flt)
-            if coll.payloads.unindexed(flt):
-                self.db.write(lambda conn: self._ensure_indexed_in(coll, flt, conn))
+        path: they stay indexed, across restarts)."""
+        if flt is not None and coll.payloads.unindexed(flt):
+            self.db.write(lambda conn: self._ensure_indexed_in(coll, flt, conn))
 
     def _ensure_indexed_in(self, coll: Collection, flt: dict, conn: sqlite3.Connection) -> None:
         """Writer thread: `_ensure_indexed` from the payloads as committed, which are what RAM holds now. It
-        changes no record, so it publishes inside the transaction (a delete by filter then matches on it)."""
+        changes no record, so it publishes inside the transaction (a delete by filter then matches on it).
+        A malformed filter is a 400 before anything is indexed (`_match` checks those it does not index)."""
         if self.collections.get(coll.config.name) is not coll:  # deleted (or recreated, maybe with its cid)
             raise not_found(f"collection {coll.config.name!r} does not exist")
         paths = coll.payloads.unindexed(flt)  # again: an earlier write may have indexed them
         if not paths:
             return
+        with _filter_errors():
+            validate(flt)
         limit = self.limits.max_payload_paths
         if len(coll.payloads.paths) + len(paths) > limit:
             raise ApiError(400, f"the filter names {len(paths)} payload path(s) not indexed yet "
