@@ -196,11 +196,60 @@ def test_top_k_orders_by_score_then_index(n, k, rng, compiled):
 
 
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
+@pytest.mark.parametrize("spec", ["int8", "float32", "int4", "nf4", "int2", "rq:2", "rq:4"])
+@pytest.mark.parametrize("metric", ["cosine", "ip", "l2"])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_one_pass_scan_keeps_what_the_score_matrix_ranks_first(spec, metric, threads, rng, monkeypatch):
+    """kernels.scan_top_k (an exact scan that scores and selects in one pass) returns the rows and scores
+    that ranking.top_k picks from the scan's score matrix (metric_scores of codec.score, disallowed rows
+    at -inf): the same scores to the bit, with or without a filter mask, for one query (int8 rows in
+    pairs) and several, on one thread and split between two; and the rows a float64 reference ranks
+    first."""
+    from vectro.metrics import top_k
+    from vectro.metrics.ranking import metric_scores
+
+    monkeypatch.setattr(kernels, "_threads", threads)
+    n, dim = 3001, 384  # odd: a last unpaired row; 3001 x 384 splits the scan between threads
+    X = rng.standard_normal((n, dim)).astype(np.float32)
+    codec = make_codec(spec).fit(X)
+    codes = codec.encode(X)
+    decoded = codec.decode(codes)
+    sq_norms = np.einsum("ij,ij->i", decoded, decoded).astype(np.float32)
+    kernel = codec.row_kernel()
+    rows = kernels.coded_rows(kernel, codes, sq_norms, metric)
+    Q = rng.standard_normal((3, dim)).astype(np.float32)
+    if metric == "cosine":
+        Q /= np.linalg.norm(Q, axis=1, keepdims=True)
+    prepared = Q if kernel.prepare is None else kernel.prepare(Q)
+    masks = {"none": None, "most": rng.random(n) < 0.8, "few": rng.random(n) < 0.01, "nothing": np.zeros(n, bool)}
+    for (label, mask), nq, k in [(m, nq, k) for m in masks.items() for nq in (1, 3) for k in (1, 40)]:
+        ids, best = kernels.scan_top_k(rows, prepared[:nq], k, mask)
+        S = metric_scores(codec.score(Q[:nq], codes), sq_norms, metric)
+        if mask is not None:
+            S[:, ~mask] = -np.inf
+        want_ids, want_best = top_k(S, k)
+        want_ids = np.where(np.isfinite(want_best), want_ids, -1)
+        np.testing.assert_array_equal(best, want_best, err_msg=f"{label} nq={nq} k={k}")
+        np.testing.assert_array_equal(ids, want_ids, err_msg=f"{label} nq={nq} k={k}")
+        reference = Q[:nq].astype(np.float64) @ decoded.T.astype(np.float64)
+        if metric == "cosine":
+            reference /= np.sqrt(np.maximum(sq_norms, 1e-30))
+        elif metric == "l2":
+            reference = 2 * reference - sq_norms
+        allowed = np.ones(n, bool) if mask is None else mask
+        for q in range(nq):
+            order = np.flatnonzero(allowed)[np.argsort(-reference[q, allowed], kind="stable")][:k]
+            assert ids[q, : len(order)].tolist() == order.tolist(), f"{label} nq={nq} k={k}"
+            assert (ids[q, len(order) :] == -1).all() and np.isneginf(best[q, len(order) :]).all()
+    assert kernels.scan_top_k(rows, prepared[:1], n + 5, None)[0].shape == (1, n)  # k above n: every row
+
+
+@pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
 @pytest.mark.parametrize("simd", ["avx512", "avx2", "none"])
 def test_every_instruction_set_of_the_c_kernels_scores_as_numpy_does(simd):
     """The C kernels pick AVX-512, AVX2 or plain C at load; VECTRO_SIMD caps the choice, so each path
     is checked here (against the NumPy fallback, in a process of its own) whatever this CPU has: codes,
-    scores, and the scores of vectro's HNSW graph against a float64 reference."""
+    scores, and the answers of vectro's HNSW graph and of the one-pass scan against a float64 reference."""
     import os
     import subprocess
     import sys
@@ -236,6 +285,14 @@ for spec in ("int8", "float32", "nf4"):
     decoded = index.codec.decode(index.codes()).astype(np.float64)
     expected = np.take_along_axis(X[:5].astype(np.float64) @ decoded.T, ids, axis=1)
     np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-4, err_msg=spec)
+for spec in ("int8", "float32", "nf4"):  # brute force on a few queries: the one-pass scan (scan_top_k)
+    index = vectro.Index(40, spec, metric="ip")
+    index.add(X)
+    for nq in (1, 3):
+        ids, scores = index.search(X[:nq], 7)
+        full = X[:nq].astype(np.float64) @ index.codec.decode(index.codes()).astype(np.float64).T
+        np.testing.assert_array_equal(ids, np.argsort(-full, axis=1, kind="stable")[:, :7], err_msg=spec)
+        np.testing.assert_allclose(scores, np.take_along_axis(full, ids, axis=1), rtol=1e-4, atol=1e-4, err_msg=spec)
 print(kernels._c_module().simd())
 """
     env = {**os.environ, "VECTRO_SIMD": simd}

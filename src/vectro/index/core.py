@@ -374,6 +374,9 @@ class Index:
         if self.metric == "hamming":  # one compiled popcount scan with its own top-k, no score matrix
             rows, distances = kernels.hamming_top_k(self.codec.encode(Q), np.asarray(codes), depth, allowed)
             return rows, np.where(rows >= 0, -distances, -np.inf).astype(np.float32)
+        fused = self._fused_scan(snap, Q, depth, allowed)
+        if fused is not None:
+            return fused
         candidates = None if allowed is None else np.flatnonzero(allowed)
         contiguous = candidates is None or len(candidates) > 0.5 * len(allowed)
         best_rows = np.full((len(Q), 0), -1, dtype=np.int64)
@@ -395,6 +398,18 @@ class Index:
             found = np.where(np.isfinite(scores), rows[local], -1)
             best_rows, best_scores = _merge(best_rows, best_scores, found, scores, depth)
         return best_rows, best_scores
+
+    def _fused_scan(self, snap: _Snapshot, Q: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple | None:
+        """`_scan`'s answer from one compiled pass that scores and selects (`kernels.scan_top_k`), for a
+        few queries over codes a kernel scores in place; None: `_scan` does it block by block."""
+        if len(Q) > kernels.SMALL_BATCH or not kernels.native():
+            return None
+        kernel = self.codec.row_kernel()
+        codes = np.asarray(snap.codes)
+        if kernel is None or not codes.flags.c_contiguous:
+            return None
+        Q = Q if kernel.prepare is None else kernel.prepare(Q)
+        return kernels.scan_top_k(kernels.coded_rows(kernel, codes, snap.sq_norms, self.metric), Q, depth, allowed)
 
     def _rescore(self, codec: Codec, codes: np.ndarray, sq_norms: np.ndarray, Q: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """Scores of each query against its own candidate rows (nq, c); rows of -1 score -inf."""

@@ -87,7 +87,7 @@ def _has_numba() -> bool:
 
 
 #: the version of the C kernels' interface these wrappers call (VECTRO_NATIVE_API in _native.c)
-NATIVE_API = 4
+NATIVE_API = 5
 
 
 @lru_cache(maxsize=1)
@@ -514,6 +514,27 @@ def coded_rows(kernel: RowKernel, codes: np.ndarray, sq_norms: np.ndarray, metri
     codes = np.ascontiguousarray(codes)
     return (codes, np.ascontiguousarray(sq_norms, dtype=np.float32), table, _ROW_KINDS[kernel.kind], kernel.bits,
             _GRAPH_METRICS[metric], codes.shape[1], kernel.scale_at)
+
+
+def scan_top_k(rows: tuple, Q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each query's k best of every row of `rows` (`coded_rows`) by an exact scan under its metric:
+    rows int64 and scores float32 (nq, min(k, n)), best first, ties to the lower row, -1 and -inf past
+    the rows `allowed` (bool per row, or None: all) holds. The scores are those the scan's score matrix
+    holds (`row_scores` or `packed_scores`, then `metric_scores`), with no matrix written and no second
+    pass to select. None without the C kernels or when the codes are not one contiguous array."""
+    c = _c()
+    codes = rows[0]
+    if c is None or not codes.flags.c_contiguous:
+        return None
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    n = len(codes)
+    k = min(k, n)
+    ids, best = np.empty((len(Q), k), np.int64), np.empty((len(Q), k), np.float32)
+    if k == 0:
+        return ids, best
+    mask = b"" if allowed is None else np.ascontiguousarray(allowed, dtype=bool)
+    c.scan_top_k(_with_dim(rows, Q.shape[1]), n, Q, len(Q), k, mask, ids, best, _c_threads())
+    return ids, best
 
 
 def graph_built() -> bool:

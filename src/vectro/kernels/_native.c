@@ -1397,6 +1397,89 @@ static int hnsw_search(const hnsw_graph *g, const coded_rows *v, const hnsw_top 
     return failed ? -1 : 0;
 }
 
+/* ----- an exact scan's top-k: score, metric and selection in one pass over coded rows ----------- */
+/* Each row is scored as the scan's score matrix scores it (score_rows, f32_rows, packed_rows, then
+ * metrics.ranking.metric_scores: the same products in the same order, int8 rows of one query in pairs
+ * from an even row), so the k kept are those top_k_rows picks from that matrix; no matrix is written. */
+
+static inline void heap_offer(float *hs, int64_t *hi, Py_ssize_t k, float score, int64_t row) {
+    if (worse(hs[0], hi[0], score, row)) {
+        hs[0] = score, hi[0] = row;
+        sift_down(hs, hi, k, 0);
+    }
+}
+
+/* rows [first, last) of v (allowed: NULL, or one byte per row) into each query's heap of k (root: the
+ * worst); one query's int8 rows in pairs, as score_rows scores them, else row by row, every query per row */
+static void scan_heaps(const coded_rows *v, const float *Q, Py_ssize_t nq, Py_ssize_t first, Py_ssize_t last,
+                       const uint8_t *allowed, Py_ssize_t k, float *hs, int64_t *hi) {
+    Py_ssize_t i = first;
+    if (v->kind == 0 && nq == 1)
+        for (; i + 2 <= last; i += 2) {
+            int take0 = !allowed || allowed[i], take1 = !allowed || allowed[i + 1];
+            if (!(take0 | take1))
+                continue;
+            const uint8_t *r0 = v->codes + i * v->width, *r1 = r0 + v->width;
+            float s0, s1; /* a pair with one allowed row still takes the pair's product: the same score */
+            int8_dot2(Q, (const int8_t *)r0, (const int8_t *)r1, v->dim, &s0, &s1);
+            if (take0)
+                heap_offer(hs, hi, k, metric_score(v, s0 * row_scale(r0, v->dim), i), i);
+            if (take1)
+                heap_offer(hs, hi, k, metric_score(v, s1 * row_scale(r1, v->dim), i + 1), i + 1);
+        }
+    for (; i < last; i++)
+        if (!allowed || allowed[i])
+            for (Py_ssize_t q = 0; q < nq; q++)
+                heap_offer(hs + q * k, hi + q * k, k, coded_score(v, Q + q * v->dim, i), i);
+}
+
+/* each query's k best of rows 0..n-1 (best first, ties to the lower row; -1 and -inf past the allowed
+ * rows); rows split between threads at even rows, each filling heaps of its own, merged at the end */
+static int scan_top_k(const coded_rows *v, const float *Q, Py_ssize_t nq, Py_ssize_t n, const uint8_t *allowed,
+                      Py_ssize_t k, int64_t *ids, float *best, int threads) {
+    if (threads < 2 || n * v->dim * nq < (1 << 20))
+        threads = 1;
+    float *hs = malloc((size_t)threads * nq * k * sizeof *hs);
+    int64_t *hi = malloc((size_t)threads * nq * k * sizeof *hi);
+    if (!hs || !hi) {
+        free(hs), free(hi);
+        return -1;
+    }
+    for (Py_ssize_t j = 0; j < threads * nq * k; j++)
+        hs[j] = -INFINITY, hi[j] = INT64_MAX; /* below every row: replaced by the first k allowed */
+#pragma omp parallel num_threads(threads) if (threads > 1)
+    {
+        Py_ssize_t first, last;
+        thread_rows(n, &first, &last);
+        first &= ~(Py_ssize_t)1, last = last == n ? n : last & ~(Py_ssize_t)1;
+#ifdef _OPENMP
+        Py_ssize_t t = omp_get_thread_num();
+#else
+        Py_ssize_t t = 0;
+#endif
+        scan_heaps(v, Q, nq, first, last, allowed, k, hs + t * nq * k, hi + t * nq * k);
+    }
+    for (Py_ssize_t q = 0; q < nq; q++) {
+        float *s = hs + q * k;
+        int64_t *h = hi + q * k;
+        for (Py_ssize_t t = 1; t < threads; t++)
+            for (Py_ssize_t j = 0; j < k; j++)
+                heap_offer(s, h, k, hs[(t * nq + q) * k + j], hi[(t * nq + q) * k + j]);
+        for (Py_ssize_t size = k; size > 1; size--) { /* heap sort: the worst goes last */
+            float ts = s[0];
+            int64_t ti = h[0];
+            s[0] = s[size - 1], h[0] = h[size - 1], s[size - 1] = ts, h[size - 1] = ti;
+            sift_down(s, h, size - 1, 0);
+        }
+        for (Py_ssize_t j = 0; j < k; j++) {
+            ids[q * k + j] = h[j] == INT64_MAX ? -1 : h[j];
+            best[q * k + j] = h[j] == INT64_MAX ? -INFINITY : s[j];
+        }
+    }
+    free(hs), free(hi);
+    return 0;
+}
+
 /* ----- Python bindings: the wrappers in __init__.py check shapes and dtypes ------------------ */
 /* n rows of width bytes, each holding at least `least` bytes: sizes that cannot overflow or go negative */
 static int rows_ok(Py_ssize_t n, Py_ssize_t dim, Py_ssize_t width, Py_ssize_t least) {
@@ -1688,6 +1771,31 @@ static PyObject *py_hnsw_add(PyObject *self, PyObject *args) {
     return result;
 }
 
+static PyObject *py_scan_top_k(PyObject *self, PyObject *args) {
+    Py_buffer codes, sq_norms, levels, Q, allowed, ids, best;
+    coded_rows v;
+    Py_ssize_t n, nq, k;
+    int threads;
+    if (!PyArg_ParseTuple(args, CODED_ROWS_FORMAT "ny*nny*w*w*i", &codes, &sq_norms, &levels, &v.kind, &v.bits,
+                          &v.metric, &v.width, &v.dim, &v.scale_at, &n, &Q, &nq, &k, &allowed, &ids, &best, &threads))
+        return NULL;
+    PyObject *result = NULL;
+    if (k < 1 || k > n) {
+        PyErr_Format(PyExc_ValueError, "k = %zd: 1..%zd expected", k, n);
+    } else if (coded_rows_ok(&v, &codes, &sq_norms, &levels, n) && rows_ok(nq, v.dim, 4 * v.dim, 0) &&
+               need(&Q, nq * v.dim * 4, "Q") && need(&ids, nq * k * 8, "ids") && need(&best, nq * k * 4, "best") &&
+               (allowed.len == 0 || need(&allowed, n, "allowed"))) {
+        int failed;
+        Py_BEGIN_ALLOW_THREADS
+        failed = scan_top_k(&v, Q.buf, nq, n, allowed.len ? allowed.buf : NULL, k, ids.buf, best.buf, threads);
+        Py_END_ALLOW_THREADS
+        result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
+    }
+    PyBuffer_Release(&codes), PyBuffer_Release(&sq_norms), PyBuffer_Release(&levels);
+    PyBuffer_Release(&Q), PyBuffer_Release(&allowed), PyBuffer_Release(&ids), PyBuffer_Release(&best);
+    return result;
+}
+
 static PyObject *py_hnsw_search(PyObject *self, PyObject *args) {
     Py_buffer codes, sq_norms, levels, level0, upper, upper_at, Q, allowed, rows, scores;
     coded_rows v;
@@ -1767,6 +1875,7 @@ static PyMethodDef methods[] = {
     {"packed_scores", py_packed_scores, METH_VARARGS, "queries against packed 2- or 4-bit codes and their levels"},
     {"int8_candidate_scores", py_int8_candidate_scores, METH_VARARGS, "queries against their own candidate rows"},
     {"top_k", py_top_k, METH_VARARGS, "each row's k highest scores, best first (ties: lower index first)"},
+    {"scan_top_k", py_scan_top_k, METH_VARARGS, "each query's k best coded rows by an exact scan, best first"},
     {"best_candidates", py_best_candidates, METH_VARARGS, "each query's k best candidates"},
     {"rq_encode", py_rq_encode, METH_VARARGS, "rotation-quantised (rq:B) codes and each row's scale"},
     {"hnsw_add", py_hnsw_add, METH_VARARGS, "insert nodes into an HNSW graph over coded rows"},
@@ -1777,7 +1886,7 @@ static PyMethodDef methods[] = {
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_native", "vectro's C kernels (see _native.c)", -1, methods};
 
 /* what the Python wrappers expect (kernels._c_module): a module built from older sources is not used */
-#define VECTRO_NATIVE_API 4
+#define VECTRO_NATIVE_API 5
 
 PyMODINIT_FUNC PyInit__native(void) {
     int level = x86_level();
