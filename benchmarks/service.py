@@ -1,16 +1,18 @@
 """vectro serve against a real Chroma server, each driven through its own HTTP client.
 
-    python benchmarks/service.py [--n 50000] [--seconds 5] [--clients 1,8,32] [--write-docs]
+    python benchmarks/service.py [--n 50000] [--seconds 5] [--rounds 4] [--clients 1,8,32] [--write-docs]
 
 One server process per configuration (so each RSS is its own): vectro with an int8 collection
 (re-scored on the float32 originals kept on disk; brute force, and with an HNSW graph proposing
-candidates), vectro with a float32 collection, and Chroma (`chroma run`, its default HNSW, cosine). Each is loaded with the public set (50,000 x 384 real
-embeddings, a small payload per record) in batches of 500, then, one server at a time:
-upsert throughput, search QPS and p50/p99 latency at 1, 8 and 32 concurrent clients for
-`--seconds` each, without and with a payload filter matching 10% of the records, recall@10
-against the exact top-10 (NumPy, float64), the server's RSS after loading, and its start-up time and
-RSS when restarted on the same data. The clients run
-in this process (threads), so absolute QPS is bounded by the machine; compare the ratios.
+candidates), vectro with a float32 collection, and Chroma (`chroma run`, its default HNSW, cosine).
+Each is loaded in turn with the public set (50,000 x 384 real embeddings, a small payload per record)
+in batches of 500: upsert throughput, the server's RSS after loading, recall@10 against the exact
+top-10 (NumPy, float64). Then, with every server running and one under load at a time: search QPS,
+p50/p99 latency and CPU per search at 1, 8 and 32 concurrent clients for `--seconds` each, without
+and with a payload filter matching 10% of the records, each phase cut into `--rounds` rounds that
+visit the servers in turn, so that this shared machine's drifts in speed fall on every server alike.
+Last, each server's start-up time and RSS when restarted on its data. The clients run in this
+process (threads), so absolute QPS is bounded by the machine; compare the ratios.
 """
 
 from __future__ import annotations
@@ -239,8 +241,8 @@ def recall_phase(target, queries, truth, flt) -> float:
 
 
 def load_test(target, queries, clients: int, seconds: float, flt) -> dict:
-    """`clients` threads, each with its own HTTP client, searching for `seconds`; QPS, latency, and the
-    CPU time per search of the server process and of the clients (this process)."""
+    """`clients` threads, each with its own HTTP client, searching for `seconds`: the latencies, the
+    elapsed time, and the CPU seconds of the server process and of the clients (this process)."""
     latencies: list[list[float]] = [[] for _ in range(clients)]
     stop = threading.Event()
     errors: list = []
@@ -272,9 +274,29 @@ def load_test(target, queries, clients: int, seconds: float, flt) -> dict:
     server_cpu, client_cpu = cpu_seconds(target.proc.pid) - server_cpu, time.process_time() - client_cpu
     if errors:
         raise SystemExit(f"{target.label}: {errors[0]!r}")
-    all_ms = np.array([x for slot in latencies for x in slot]) * 1000
-    return {"qps": len(all_ms) / elapsed, "p50": float(np.percentile(all_ms, 50)), "p99": float(np.percentile(all_ms, 99)),
-            "server_cpu_ms": 1000 * server_cpu / len(all_ms), "client_cpu_ms": 1000 * client_cpu / len(all_ms)}
+    return {"latencies": [x for slot in latencies for x in slot], "elapsed": elapsed,
+            "server_cpu": server_cpu, "client_cpu": client_cpu}
+
+
+def interleaved(targets, queries, clients: int, seconds: float, flt, rounds: int) -> list[dict]:
+    """Each target's load test at `clients`, run as `rounds` rounds of seconds / rounds that visit the
+    targets in turn (each round starting one further along), so that the machine's drifts in speed
+    fall on every server alike. Per target: QPS, p50/p99 latency (ms) and CPU ms per search over all
+    rounds, and its QPS in each round."""
+    runs: list[list[dict]] = [[] for _ in targets]
+    for r in range(rounds):
+        for j in range(len(targets)):
+            i = (r + j) % len(targets)
+            runs[i].append(load_test(targets[i], queries, clients, seconds / rounds, flt))
+    out = []
+    for per_round in runs:
+        ms = np.array([x for run in per_round for x in run["latencies"]]) * 1000
+        n, elapsed = len(ms), sum(run["elapsed"] for run in per_round)
+        out.append({"qps": n / elapsed, "p50": float(np.percentile(ms, 50)), "p99": float(np.percentile(ms, 99)),
+                    "server_cpu_ms": 1000 * sum(run["server_cpu"] for run in per_round) / n,
+                    "client_cpu_ms": 1000 * sum(run["client_cpu"] for run in per_round) / n,
+                    "round_qps": [len(run["latencies"]) / run["elapsed"] for run in per_round]})
+    return out
 
 
 def run(args) -> list[dict]:
@@ -290,25 +312,30 @@ def run(args) -> list[dict]:
               # int8 codes with a FAISS HNSW graph proposing candidates (vectro.Index ann="hnsw"), as Chroma does
               lambda: VectroTarget("vectro int8 + HNSW", "int8", folder, ann="hnsw"),
               lambda: ChromaTarget(folder)]
+    targets = []
     try:
-        for make in makers:
+        for make in makers:  # each loaded while the ones before it idle: every RSS is its own process's
             target = make()
-            try:
-                row = {"label": target.label, **load_phase(target, base, payloads, queries)}
-                print(f"{target.label}: loaded {row['upsert_per_s']:,.0f} vectors/s, RSS {row['rss'] / 2**20:,.0f} MiB",
-                      flush=True)
-                row["recall"] = recall_phase(target, queries, truth[None], None)
-                row["recall_filter"] = recall_phase(target, queries, truth["filter"], FILTER)
-                for clients in args.clients:
-                    for name, flt in (("plain", None), ("filter", FILTER)):
-                        row[(clients, name)] = load_test(target, queries, clients, args.seconds, flt)
-                        print(f"  {clients:>2} clients {name:<6} {row[(clients, name)]}", flush=True)
-                row.update(restart_phase(target, queries))
-                print(f"  restarted in {row['restart_s']:.1f} s, RSS {row['rss_restart'] / 2**20:,.0f} MiB", flush=True)
-                results.append(row)
-            finally:
-                target.stop()
+            targets.append(target)
+            row = {"label": target.label, **load_phase(target, base, payloads, queries)}
+            print(f"{target.label}: loaded {row['upsert_per_s']:,.0f} vectors/s, RSS {row['rss'] / 2**20:,.0f} MiB",
+                  flush=True)
+            row["recall"] = recall_phase(target, queries, truth[None], None)
+            row["recall_filter"] = recall_phase(target, queries, truth["filter"], FILTER)
+            results.append(row)
+        for clients in args.clients:
+            for name, flt in (("plain", None), ("filter", FILTER)):
+                for row, stats in zip(results, interleaved(targets, queries, clients, args.seconds, flt, args.rounds)):
+                    row[(clients, name)] = stats
+                    print(f"  {row['label']:<20} {clients:>2} clients {name:<6} "
+                          f"{ {k: v for k, v in stats.items() if k != 'round_qps'} }", flush=True)
+        for row, target in zip(results, targets):
+            row.update(restart_phase(target, queries))
+            print(f"{target.label}: restarted in {row['restart_s']:.1f} s, RSS {row['rss_restart'] / 2**20:,.0f} MiB",
+                  flush=True)
     finally:
+        for target in targets:
+            target.stop()
         shutil.rmtree(folder, ignore_errors=True)
     return results
 
@@ -316,6 +343,12 @@ def run(args) -> list[dict]:
 def growth(row: dict, n: int) -> float:
     """RSS bytes per record loaded after the first batch."""
     return (row["rss"] - row["rss_warm"]) / max(n - BATCH, 1)
+
+
+def round_ratios(mine: dict, theirs: dict, phase: tuple) -> str:
+    """The lowest and highest of the QPS ratios of the rounds that ran side by side."""
+    ratios = [a / b for a, b in zip(mine[phase]["round_qps"], theirs[phase]["round_qps"])]
+    return f"{min(ratios):.2f} to {max(ratios):.2f}"
 
 
 def markdown(results: list[dict], args) -> str:
@@ -353,7 +386,8 @@ def markdown(results: list[dict], args) -> str:
         f"{status(min(i8['recall'], i8['recall_filter']) >= 0.99)}; Chroma {chroma['recall']:.4f} / "
         f"{chroma['recall_filter']:.4f}.",
         f"- QPS at {mid} clients, vectro int8 / Chroma: {i8[(mid, 'plain')]['qps'] / chroma[(mid, 'plain')]['qps']:.2f} "
-        f"unfiltered, {i8[(mid, 'filter')]['qps'] / chroma[(mid, 'filter')]['qps']:.2f} filtered (target >= 1): "
+        f"unfiltered ({round_ratios(i8, chroma, (mid, 'plain'))} in the {args.rounds} rounds), "
+        f"{i8[(mid, 'filter')]['qps'] / chroma[(mid, 'filter')]['qps']:.2f} filtered (target >= 1): "
         f"{status(i8[(mid, 'plain')]['qps'] >= chroma[(mid, 'plain')]['qps'] and i8[(mid, 'filter')]['qps'] >= chroma[(mid, 'filter')]['qps'])}; "
         f"with the HNSW graph {i8h[(mid, 'plain')]['qps'] / chroma[(mid, 'plain')]['qps']:.2f} unfiltered "
         f"(recall@10 {i8h['recall']:.4f}, RSS / Chroma {i8h['rss'] / chroma['rss']:.2f}).",
@@ -367,9 +401,10 @@ def markdown(results: list[dict], args) -> str:
         f"`python benchmarks/service.py --n {args.n} --seconds {args.seconds:g} --clients "
         f"{','.join(map(str, args.clients))}`: {args.n:,} public vectors (384-d) with a payload each, "
         f"loaded through each server's HTTP client in batches of {BATCH}; {len(args.clients)} client counts x "
-        f"{args.seconds:g} s of single-query searches (k={K}), unfiltered and with `{FILTER}` (10%); "
-        f"recall against the exact top-10 over {args.queries} held-out queries. One server process per row; "
-        f"the clients are threads of the benchmark process on the same machine.",
+        f"{args.seconds:g} s of single-query searches (k={K}), unfiltered and with `{FILTER}` (10%), each "
+        f"cut into {args.rounds} rounds that visit the servers in turn (QPS and CPU over all rounds); "
+        f"recall against the exact top-10 over {args.queries} held-out queries. One server process per row, "
+        f"all running, one under load at a time; the clients are threads of the benchmark process on the same machine.",
         "", *lines, "", *ratios, "", f"Machine: {machine_line()}.",
     ])
 
@@ -379,6 +414,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=50_000)
     parser.add_argument("--queries", type=int, default=200, help="queries for recall (searches draw from them)")
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each timed search phase")
+    parser.add_argument("--rounds", type=int, default=4,
+                        help="rounds each timed phase is cut into, visiting the servers in turn")
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
     parser.add_argument("--write-docs", action="store_true", help="write the section into docs/benchmarks.md")
     args = parser.parse_args()
