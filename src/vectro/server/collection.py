@@ -143,6 +143,7 @@ class Collection:
         self.payloads = PayloadIndex(lambda: self.index.ids().tolist(), payload_paths)  # the Index in effect
         self.disk_bytes = 0  # bytes of vectors and payloads in SQLite
         self.tombstones = 0  # replaced or deleted rows still in the Index (reclaimed by compaction)
+        self.checkpoint: str | None = None  # the checkpoint file this Index was loaded from or saved to (checkpoint.py)
         # keep_originals false: codes are made by this codec (data-free, so its state is its spec)
         self.storage_codec = None if config.keep_originals else make_codec(config.codec)
 

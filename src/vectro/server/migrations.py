@@ -43,7 +43,25 @@ def m002_payload_paths(conn: sqlite3.Connection) -> None:
     conn.execute("ALTER TABLE collections ADD COLUMN payload_paths TEXT NOT NULL DEFAULT '[]'")  # a JSON list
 
 
-MIGRATIONS = [m001_create_tables, m002_payload_paths]
+def m003_checkpoints(conn: sqlite3.Connection) -> None:
+    """Where a collection's Index was saved at a clean stop (server/checkpoint.py). Any change to its records
+    or its fitted codec deletes the row in the same transaction (triggers), so a row left names a file
+    that holds exactly what the records make."""
+    conn.execute("""
+        CREATE TABLE checkpoints (
+            cid INTEGER PRIMARY KEY REFERENCES collections(cid) ON DELETE CASCADE,
+            file TEXT NOT NULL,            -- in DIR/checkpoints/
+            tombstones INTEGER NOT NULL,   -- rows of the saved Index held for replaced or deleted records
+            disk_bytes INTEGER NOT NULL    -- the collection's vectors and payloads in SQLite then
+        )""")
+    for event, cids in (("INSERT", "NEW.cid"), ("UPDATE", "OLD.cid, NEW.cid"), ("DELETE", "OLD.cid")):
+        conn.execute(f"CREATE TRIGGER checkpoint_stale_on_{event.lower()} AFTER {event} ON records "
+                     f"BEGIN DELETE FROM checkpoints WHERE cid IN ({cids}); END")
+    conn.execute("CREATE TRIGGER checkpoint_stale_on_refit AFTER UPDATE OF codec_state, config ON collections "
+                 "BEGIN DELETE FROM checkpoints WHERE cid = NEW.cid; END")
+
+
+MIGRATIONS = [m001_create_tables, m002_payload_paths, m003_checkpoints]
 
 
 def migrate(conn: sqlite3.Connection) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import heapq
 import json
+import logging
 import math
 import sqlite3
 import time
@@ -22,11 +23,14 @@ from ..codecs.base import make_codec
 from ..errors import VectroError
 from ..index.ann import needs_faiss
 from ..metrics.evaluate import prepare_for_metric
+from . import checkpoint
 from .collection import Collection, CollectionConfig, codec_state_blob
 from .errors import ApiError, conflict, invalid, not_found
 from .filters import FilterError, validate
 from .migrations import migrate
 from .storage import DB_NAME, Database, FolderLock, release_free_memory
+
+log = logging.getLogger("vectro.server")
 
 #: ids per SQL `IN (...)` (well under SQLite's variable limit)
 SQL_CHUNK = 900
@@ -79,28 +83,62 @@ class Service:
             raise
 
     def close(self) -> None:
-        self.db.close()
-        self.folder_lock.release()
+        """Save each collection's Index for the next start (the last write), then close the store."""
+        try:
+            self._save_checkpoints()
+        except Exception:  # noqa: BLE001  (a checkpoint not saved only makes the next start rebuild)
+            log.exception("the collections' checkpoints were not saved; the next start rebuilds them")
+        finally:
+            self.db.close()
+            self.folder_lock.release()
 
-    # ----- start: rebuild RAM from SQLite ---------------------------------------------------
+    def _save_checkpoints(self) -> None:
+        folder = self.data_dir / checkpoint.FOLDER
+
+        def txn(conn):
+            return [old for coll in self.collections.values() if (old := checkpoint.save(conn, folder, coll))]
+
+        def publish(replaced):
+            for file in replaced:
+                (folder / file).unlink(missing_ok=True)
+
+        self.db.write(txn, publish)
+
+    # ----- start: load RAM from the checkpoints, or rebuild it from SQLite ------------------
     def _load(self) -> None:
         conn = self.db.read()
+        folder = self.data_dir / checkpoint.FOLDER
         for cid, name, config, state, paths in conn.execute(
                 "SELECT cid, name, config, codec_state, payload_paths FROM collections"):
             coll = Collection(cid, CollectionConfig.from_json(config), state, json.loads(paths))
-            cursor = conn.execute("SELECT id, vector, payload FROM records WHERE cid = ? ORDER BY rowid", (cid,))
-            while rows := cursor.fetchmany(LOAD_ROWS):
-                ids, blobs, payloads = zip(*rows)
-                X = coll.from_blobs(list(blobs))
-                if coll.index.ann is not None and not len(coll.index):  # the graph's quantiser, from the first rows
-                    coll.index.train(X)  # the fitted codec stays as it is
-                coll.index.add(X, ids=np.array(ids, dtype=object))
-                if coll.payloads.paths:  # the paths its filters have named
-                    for id_, payload in zip(ids, payloads):
-                        coll.payloads.add(id_, None if payload is None else json.loads(payload))
-                coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
+            if checkpoint.load(conn, folder, coll):
+                if coll.payloads.paths:  # the paths its filters have named: indexed from the payloads alone
+                    cursor = conn.execute("SELECT id, payload FROM records WHERE cid = ?", (cid,))
+                    while rows := cursor.fetchmany(LOAD_ROWS):
+                        self._index_payloads(coll, *zip(*rows))
+            else:
+                self._rebuild(conn, coll)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
             self.collections[name] = coll
+        checkpoint.remove_unrecorded(conn, folder)
+
+    def _rebuild(self, conn: sqlite3.Connection, coll: Collection) -> None:
+        """coll's Index (and payload paths) from every record, in the order they were stored."""
+        cursor = conn.execute("SELECT id, vector, payload FROM records WHERE cid = ? ORDER BY rowid", (coll.cid,))
+        while rows := cursor.fetchmany(LOAD_ROWS):
+            ids, blobs, payloads = zip(*rows)
+            X = coll.from_blobs(list(blobs))
+            if coll.index.ann is not None and not len(coll.index):  # the graph's quantiser, from the first rows
+                coll.index.train(X)  # the fitted codec stays as it is
+            coll.index.add(X, ids=np.array(ids, dtype=object))
+            self._index_payloads(coll, ids, payloads)
+            coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
+
+    @staticmethod
+    def _index_payloads(coll: Collection, ids, payloads) -> None:
+        if coll.payloads.paths:
+            for id_, payload in zip(ids, payloads):
+                coll.payloads.add(id_, None if payload is None else json.loads(payload))
 
     # ----- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:

@@ -1,0 +1,87 @@
+"""A collection's Index saved at a clean stop and loaded at the next start instead of rebuilt.
+
+A rebuild reads every record's vector back from SQLite, encodes it again and, for a collection with
+an HNSW graph, inserts it into the graph again (the graph is most of a restart's time). At a clean
+stop (`Service.close`) each collection's Index is written to DIR/checkpoints/ by `Index.save`
+(atomically, every section checksummed) and recorded in the `checkpoints` table. The triggers of
+migration m003 delete that row in the transaction of any later change to the collection's records
+or codec, so a row at start names a file holding exactly what the records would rebuild. A missing,
+corrupt or mismatched file is passed over (the Index is rebuilt, as it always could be); kill -9
+writes no checkpoint, and the next start rebuilds from what SQLite committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import sqlite3
+from pathlib import Path
+
+from ..errors import VectroError
+from ..format import container
+from ..index.core import Index
+from .collection import Collection
+
+log = logging.getLogger("vectro.server")
+
+#: the folder of checkpoint files, inside the data folder
+FOLDER = "checkpoints"
+
+
+def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None:
+    """Write coll's Index to a new file in `folder` and record it, in the caller's write transaction
+    (the writer thread's: nothing changes the Index meanwhile). Returns the file the row named before,
+    to be removed once the transaction commits. An empty collection, or one whose Index is the
+    recorded file's (loaded from it, nothing written since), writes nothing."""
+    recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
+    if recorded is not None and recorded[0] == coll.checkpoint:
+        return None
+    if not len(coll.index):
+        return None
+    folder.mkdir(exist_ok=True)
+    name = f"{coll.cid}-{secrets.token_hex(8)}.vectro"  # never a name an older store's file could have
+    coll.index.save(folder / name)
+    conn.execute("INSERT OR REPLACE INTO checkpoints (cid, file, tombstones, disk_bytes) VALUES (?, ?, ?, ?)",
+                 (coll.cid, name, coll.tombstones, coll.disk_bytes))
+    coll.checkpoint = name
+    return None if recorded is None else recorded[0]
+
+
+def load(conn: sqlite3.Connection, folder: Path, coll: Collection) -> bool:
+    """Give coll the Index its recorded checkpoint holds; False where there is none to trust (then the
+    caller rebuilds it from the records)."""
+    row = conn.execute("SELECT file, tombstones, disk_bytes FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
+    if row is None:
+        return False
+    file, tombstones, disk_bytes = row
+    path = folder / file
+    if not path.is_file():  # a store restored from a backup holds the rows, not the files
+        log.info("collection %r: checkpoint %s is missing; rebuilding from the records", coll.config.name, path)
+        return False
+    try:  # read into RAM (where the codes are searched) and every section checked: a bad file is found here
+        header, arrays = container.read_container(path, mmap=False, verify=True)
+        index = Index.from_container(header, arrays)
+    except (OSError, VectroError) as exc:  # FormatError is a VectroError
+        log.warning("collection %r: checkpoint %s is unreadable (%s); rebuilding from the records",
+                    coll.config.name, path, exc)
+        return False
+    made = coll.index  # the empty Index the collection's configuration makes
+    count = conn.execute("SELECT count(*) FROM records WHERE cid = ?", (coll.cid,)).fetchone()[0]
+    if ((index.dim, index.metric, index.codec.spec, index.ann is None) != (made.dim, made.metric, made.codec.spec, made.ann is None)
+            or len(index) != count):
+        log.warning("collection %r: checkpoint %s does not match the collection; rebuilding from the records",
+                    coll.config.name, path)
+        return False
+    coll.index, coll.tombstones, coll.disk_bytes, coll.checkpoint = index, tombstones, disk_bytes, file
+    return True
+
+
+def remove_unrecorded(conn: sqlite3.Connection, folder: Path) -> None:
+    """Delete the files in `folder` that no row names: replaced, made stale, or left by a stop that
+    failed half way."""
+    if not folder.is_dir():
+        return
+    recorded = {file for (file,) in conn.execute("SELECT file FROM checkpoints")}
+    for path in folder.iterdir():
+        if path.is_file() and path.name not in recorded:
+            path.unlink(missing_ok=True)

@@ -1,0 +1,152 @@
+"""Checkpoints: a clean stop saves each collection's Index, the next start loads it instead of rebuilding,
+and any change to a collection since makes its checkpoint stale (server/checkpoint.py)."""
+
+import sqlite3
+
+import numpy as np
+import pytest
+
+from vectro.server import Service
+from vectro.server.collection import CollectionConfig
+
+from .conftest import payload_of
+
+COLLECTIONS = {  # name -> config: brute force, a graph, codes only, a trainable codec fitted, one empty
+    "flat": dict(codec="int8"),
+    "graph": dict(codec="int8", ann="hnsw"),
+    "codes": dict(codec="int4", keep_originals=None, rescore=False),
+    "fitted": dict(codec="pq:8", fit_rows=300),
+    "empty": dict(codec="int8"),
+}
+
+
+def _fill(data, vectors) -> Service:
+    base, _ = vectors
+    svc = Service(data)
+    for name, options in COLLECTIONS.items():
+        svc.create_collection(CollectionConfig(name=name, dimension=base.shape[1], **options))
+        if name != "empty":
+            svc.upsert(name, [str(i) for i in range(400)], base[:400], [payload_of(i) for i in range(400)])
+            svc.upsert(name, [str(i) for i in range(350, 600)], base[350:600], [payload_of(i) for i in range(350, 600)])
+            svc.delete_records(name, ids=["3", "4", "5"])  # tombstones, and replaced rows
+    return svc
+
+
+def _answers(svc: Service, vectors) -> dict:
+    _, queries = vectors
+    out = {}
+    for name in COLLECTIONS:
+        out[name] = (svc.search(name, queries[:4], k=7),
+                     svc.search(name, queries[:4], k=7, flt={"group": {"$in": [1, 2]}}),
+                     {k: v for k, v in svc.describe(svc.collection(name)).items() if k != "ram_bytes"})
+    return out
+
+
+def _recorded(data) -> dict:
+    with sqlite3.connect(data / "vectro.db") as conn:
+        return dict(conn.execute("SELECT c.name, k.file FROM checkpoints k JOIN collections c USING (cid)"))
+
+
+def _stop_without_saving(svc: Service) -> None:
+    """What kill -9 leaves: everything committed, no checkpoint written."""
+    svc.db.close()
+    svc.folder_lock.release()
+
+
+def test_a_clean_stop_saves_each_index_and_the_next_start_loads_it(tmp_path, vectors):
+    data = tmp_path / "d"
+    svc = _fill(data, vectors)
+    before = _answers(svc, vectors)
+    svc.close()
+    recorded = _recorded(data)
+    assert set(recorded) == set(COLLECTIONS) - {"empty"}  # an empty collection has nothing worth saving
+    assert sorted(p.name for p in (data / "checkpoints").iterdir()) == sorted(recorded.values())
+
+    svc = Service(data)
+    try:
+        assert {name: coll.checkpoint for name, coll in svc.collections.items()} == {**recorded, "empty": None}
+        assert _answers(svc, vectors) == before  # the same hits, scores, payloads, counts and disk bytes
+        # the loaded Index takes writes (its arrays were read-only maps of the file) and answers as a rebuilt one
+        base, queries = vectors
+        for name in COLLECTIONS:
+            svc.upsert(name, ["new-0", "new-1"], base[:2] * 0.5 + base[2:4] * 0.5, [{"group": 1}, None])
+            svc.delete_records(name, ids=["10", "11"])
+        after_writes = _answers(svc, vectors)
+    finally:
+        _stop_without_saving(svc)
+    assert _recorded(data) == {}  # each write made its collection's checkpoint stale
+    svc = Service(data)  # rebuilt from SQLite
+    try:
+        assert all(coll.checkpoint is None for coll in svc.collections.values())
+        rebuilt = _answers(svc, vectors)
+    finally:
+        svc.close()
+    assert rebuilt == after_writes
+
+
+@pytest.mark.parametrize("change", ["upsert", "delete", "delete by filter", "optimize", "drop the collection"])
+def test_any_change_to_a_collection_makes_its_checkpoint_stale(tmp_path, vectors, change):
+    base, queries = vectors
+    data = tmp_path / "d"
+    svc = Service(data)
+    svc.create_collection(CollectionConfig(name="a", dimension=base.shape[1], codec="pq:8", fit_rows=1000))
+    svc.create_collection(CollectionConfig(name="b", dimension=base.shape[1]))
+    for name in "ab":
+        svc.upsert(name, [str(i) for i in range(500)], base[:500], [payload_of(i) for i in range(500)])
+    svc.close()
+    svc = Service(data)
+    {
+        "upsert": lambda: svc.upsert("a", ["x"], base[:1], [None]),
+        "delete": lambda: svc.delete_records("a", ids=["7"]),
+        "delete by filter": lambda: svc.delete_records("a", flt={"group": 2}),
+        "optimize": lambda: svc.optimize("a"),  # fits pq:8 on what the collection holds: a new codec state
+        "drop the collection": lambda: svc.delete_collection("a"),
+    }[change]()
+    expected = svc.search("b", queries[:2], k=5), (svc.search("a", queries[:2], k=5) if "a" in svc.collections else None)
+    assert set(_recorded(data)) == {"b"}  # in the transaction of the change: no window where it is valid
+    _stop_without_saving(svc)
+    svc = Service(data)
+    try:
+        assert svc.collections["b"].checkpoint is not None
+        assert "a" not in svc.collections or svc.collections["a"].checkpoint is None
+        got = svc.search("b", queries[:2], k=5), (svc.search("a", queries[:2], k=5) if "a" in svc.collections else None)
+        assert got == expected
+    finally:
+        svc.close()
+    files = {p.name for p in (data / "checkpoints").iterdir()}
+    assert files == set(_recorded(data).values())  # the stale file was removed at start
+
+
+@pytest.mark.parametrize("damage", ["flip a byte", "truncate", "remove", "another collection's file"])
+def test_a_damaged_checkpoint_is_passed_over_and_the_index_rebuilt(tmp_path, vectors, damage, caplog):
+    base, queries = vectors
+    data = tmp_path / "d"
+    svc = Service(data)
+    for name in ("a", "b"):
+        svc.create_collection(CollectionConfig(name=name, dimension=base.shape[1], ann="hnsw" if name == "a" else None))
+    svc.upsert("a", [str(i) for i in range(300)], base[:300], [payload_of(i) for i in range(300)])
+    svc.upsert("b", [str(i) for i in range(200)], base[300:500], [payload_of(i) for i in range(200)])
+    expected = svc.search("a", queries[:3], k=6)
+    svc.close()
+    files = _recorded(data)
+    path = data / "checkpoints" / files["a"]
+    if damage == "flip a byte":
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF  # inside the codes or the graph: caught by their checksum
+        path.write_bytes(bytes(raw))
+    elif damage == "truncate":
+        path.write_bytes(path.read_bytes()[:-100])
+    elif damage == "remove":
+        path.unlink()
+    else:  # a valid index, of the wrong collection
+        path.write_bytes((data / "checkpoints" / files["b"]).read_bytes())
+    svc = Service(data)
+    try:
+        assert svc.collections["a"].checkpoint is None and svc.collections["b"].checkpoint == files["b"]
+        assert svc.search("a", queries[:3], k=6) == expected
+        if damage != "remove":
+            assert "rebuilding from the records" in caplog.text
+    finally:
+        svc.close()
+    assert _recorded(data)["a"] != files["a"]  # a fresh checkpoint replaced the damaged one
+    assert not path.exists()
