@@ -90,6 +90,12 @@ class Server:
         out, _ = self.proc.communicate(timeout=60)
         return out
 
+    def terminate(self) -> str:
+        """SIGTERM (what systemd and docker stop send); returns what the server printed."""
+        self.proc.send_signal(signal.SIGTERM)
+        out, _ = self.proc.communicate(timeout=60)
+        return out
+
     def kill(self) -> None:
         if self.proc.poll() is None:
             self.proc.kill()  # SIGKILL: no clean-up at all

@@ -1,6 +1,7 @@
 """`vectro serve` as a real process: start, the lock, Ctrl-C, auth over HTTP, keys, backup and restore."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -112,10 +113,17 @@ def test_restart_gives_the_same_searches(tmp_path, sample):
         info = server.request("GET", "/collections/pq")[1]
         assert info["codec"]["fitted"] and info["codec"]["in_effect"] == "pq:24"
     finally:
-        server.stop()
-    again = Server(data)
-    try:
-        after = {n: [again.request("POST", f"/collections/{n}/search", a)[1]["results"] for a in asks] for n in ("i8", "pq")}
-        assert after == before
-    finally:
-        again.stop()
+        printed = server.terminate()  # a clean stop, as Ctrl-C: the Indexes are saved as checkpoints
+    assert server.proc.returncode == 0 and "stopped" in printed
+    assert len(list((data / "checkpoints").iterdir())) == 2
+    for how in ("from checkpoints", "rebuilt"):
+        if how == "rebuilt":
+            shutil.rmtree(data / "checkpoints")  # from SQLite alone, as after kill -9 during a write
+        again = Server(data)
+        try:
+            after = {n: [again.request("POST", f"/collections/{n}/search", a)[1]["results"] for a in asks] for n in ("i8", "pq")}
+            assert after == before
+        finally:
+            again.kill()
+            printed = again.proc.communicate()[0]
+        assert ("2 from checkpoints" in printed) == (how == "from checkpoints")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import signal
 import threading
 from pathlib import Path
 from typing import Optional
@@ -23,6 +24,14 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+class _Terminated(Exception):
+    """SIGTERM: uvicorn handles it while serving, then raises it again once it has shut down."""
+
+
+def _terminated(signum, frame):
+    raise _Terminated  # not the default action, which would end the process before service.close()
 
 
 def _warm_up() -> None:
@@ -75,18 +84,21 @@ def serve(
         threading.Thread(target=_warm_up, daemon=True).start()
         shown = f"[{host}]" if ":" in host else host
         what = "the embedding service" if embeddings_only else f"vectro serving {data}"
+        saved = f", {service.from_checkpoints} from checkpoints" if service.from_checkpoints else ""
         out.print(f"{what} at http://{shown}:{port} "
-                  f"({len(service.collections)} collections, loaded in {service.load_seconds:.2f} s)")
+                  f"({len(service.collections)} collections, loaded in {service.load_seconds:.2f} s{saved})")
         if not auth.enabled():
             out.print("no API keys configured: open access, loopback only")
         if not embeddings_only:
             out.print(f"dashboard: http://{shown}:{port}/dashboard")
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _terminated)
         try:
             server.run()  # returns on Ctrl-C / SIGTERM after finishing the requests in flight
-        except KeyboardInterrupt:  # uvicorn re-raises the captured Ctrl-C once it has shut down
+        except (KeyboardInterrupt, _Terminated):  # uvicorn re-raises the signal it caught once it has shut down
             pass
     finally:
-        service.close()
+        service.close()  # saves the checkpoints: a SIGTERM (systemd, docker stop) is a clean stop too
     out.print("stopped")
 
 

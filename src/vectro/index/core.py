@@ -54,6 +54,8 @@ from .store import IdMap, IdView, PayloadStore, RowStore, as_mask
 INDEX_FORMAT = "vectro-index"
 # scores held at once while scanning (queries x rows of one block): 16 MB
 SCORES_PER_BLOCK = 4 << 20
+# the deepest top-k a one-pass scan keeps (a heap per query and thread); deeper ones go block by block
+FUSED_DEPTH = 4096
 # Index metrics: the float ones, and Hamming distance on a binary codec's bits
 INDEX_METRICS = METRICS + ("hamming",)
 
@@ -402,7 +404,7 @@ class Index:
     def _fused_scan(self, snap: _Snapshot, Q: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple | None:
         """`_scan`'s answer from one compiled pass that scores and selects (`kernels.scan_top_k`), for a
         few queries over codes a kernel scores in place; None: `_scan` does it block by block."""
-        if len(Q) > kernels.SMALL_BATCH or not kernels.native():
+        if len(Q) > kernels.SMALL_BATCH or depth > FUSED_DEPTH or not kernels.native():
             return None
         kernel = self.codec.row_kernel()
         codes = np.asarray(snap.codes)

@@ -108,10 +108,12 @@ class Service:
     def _load(self) -> None:
         conn = self.db.read()
         folder = self.data_dir / checkpoint.FOLDER
+        self.from_checkpoints = 0  # collections whose Index was loaded rather than rebuilt
         for cid, name, config, state, paths in conn.execute(
                 "SELECT cid, name, config, codec_state, payload_paths FROM collections"):
             coll = Collection(cid, CollectionConfig.from_json(config), state, json.loads(paths))
             if checkpoint.load(conn, folder, coll):
+                self.from_checkpoints += 1
                 if coll.payloads.paths:  # the paths its filters have named: indexed from the payloads alone
                     cursor = conn.execute("SELECT id, payload FROM records WHERE cid = ?", (cid,))
                     while rows := cursor.fetchmany(LOAD_ROWS):
