@@ -129,9 +129,9 @@ class VectroTarget:
 
     def start(self) -> None:
         self.proc = subprocess.Popen([sys.executable, "-m", "vectro", "serve", "--data", str(self.data),
-                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                      "--port", str(self.port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env=_env())
-        wait_until(lambda: vectro.Client(self.url).health(), what=self.label)
+        _started(self.proc, lambda: vectro.Client(self.url).health(), self.label)
 
     def client(self):
         client = vectro.Client(self.url)
@@ -147,8 +147,7 @@ class VectroTarget:
                       batch_size=BATCH, progress=False)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
+        _stopped(self.proc)
 
 
 class ChromaTarget:
@@ -166,7 +165,7 @@ class ChromaTarget:
         chroma = shutil.which("chroma", path=str(Path(sys.executable).parent)) or "chroma"
         self.proc = subprocess.Popen([chroma, "run", "--path", str(self.data), "--port", str(self.port)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_until(lambda: self.chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat(), what="chroma")
+        _started(self.proc, lambda: self.chromadb.HttpClient(host="127.0.0.1", port=self.port).heartbeat(), "chroma")
 
     def _collection(self):
         client = self.chromadb.HttpClient(host="127.0.0.1", port=self.port)
@@ -191,8 +190,26 @@ class ChromaTarget:
                         metadatas=payloads[start:stop])
 
     def stop(self) -> None:
-        self.proc.terminate()
-        self.proc.wait(timeout=60)
+        _stopped(self.proc)
+
+
+def _started(proc: subprocess.Popen, check, what: str) -> None:
+    """Wait until `check` answers; a server that does not is killed, not left running."""
+    try:
+        wait_until(check, what=what)
+    except BaseException:
+        proc.kill()
+        raise
+
+
+def _stopped(proc: subprocess.Popen) -> None:
+    """SIGTERM (a clean stop: vectro saves its checkpoints), SIGKILL after 60 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _env():
@@ -335,7 +352,10 @@ def run(args) -> list[dict]:
                   flush=True)
     finally:
         for target in targets:
-            target.stop()
+            try:
+                target.stop()
+            except OSError:
+                pass
         shutil.rmtree(folder, ignore_errors=True)
     return results
 
@@ -398,7 +418,7 @@ def markdown(results: list[dict], args) -> str:
         f"- Upsert throughput, vectro int8 / Chroma: {i8['upsert_per_s'] / chroma['upsert_per_s']:.2f}.",
     ]
     return "\n".join([
-        f"`python benchmarks/service.py --n {args.n} --seconds {args.seconds:g} --clients "
+        f"`python benchmarks/service.py --n {args.n} --seconds {args.seconds:g} --rounds {args.rounds} --clients "
         f"{','.join(map(str, args.clients))}`: {args.n:,} public vectors (384-d) with a payload each, "
         f"loaded through each server's HTTP client in batches of {BATCH}; {len(args.clients)} client counts x "
         f"{args.seconds:g} s of single-query searches (k={K}), unfiltered and with `{FILTER}` (10%), each "
@@ -419,6 +439,8 @@ def main() -> None:
     parser.add_argument("--clients", type=lambda s: [int(x) for x in s.split(",")], default=[1, 8, 32])
     parser.add_argument("--write-docs", action="store_true", help="write the section into docs/benchmarks.md")
     args = parser.parse_args()
+    if args.rounds < 1 or args.seconds <= 0:
+        parser.error("--rounds must be at least 1 and --seconds above 0")
     results = run(args)
     text = markdown(results, args)
     print(text)

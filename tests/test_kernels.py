@@ -224,13 +224,15 @@ def test_one_pass_scan_keeps_what_the_score_matrix_ranks_first(spec, metric, thr
     masks = {"none": None, "most": rng.random(n) < 0.8, "few": rng.random(n) < 0.01, "nothing": np.zeros(n, bool)}
     for (label, mask), nq, k in [(m, nq, k) for m in masks.items() for nq in (1, 3) for k in (1, 40)]:
         ids, best = kernels.scan_top_k(rows, prepared[:nq], k, mask)
+        width = min(k, n if mask is None else int(mask.sum()))  # no column only -1 would fill
+        assert ids.shape == best.shape == (nq, width)
         S = metric_scores(codec.score(Q[:nq], codes), sq_norms, metric)
         if mask is not None:
             S[:, ~mask] = -np.inf
         want_ids, want_best = top_k(S, k)
         want_ids = np.where(np.isfinite(want_best), want_ids, -1)
-        np.testing.assert_array_equal(best, want_best, err_msg=f"{label} nq={nq} k={k}")
-        np.testing.assert_array_equal(ids, want_ids, err_msg=f"{label} nq={nq} k={k}")
+        np.testing.assert_array_equal(best, want_best[:, :width], err_msg=f"{label} nq={nq} k={k}")
+        np.testing.assert_array_equal(ids, want_ids[:, :width], err_msg=f"{label} nq={nq} k={k}")
         reference = Q[:nq].astype(np.float64) @ decoded.T.astype(np.float64)
         if metric == "cosine":
             reference /= np.sqrt(np.maximum(sq_norms, 1e-30))
@@ -242,6 +244,23 @@ def test_one_pass_scan_keeps_what_the_score_matrix_ranks_first(spec, metric, thr
             assert ids[q, : len(order)].tolist() == order.tolist(), f"{label} nq={nq} k={k}"
             assert (ids[q, len(order) :] == -1).all() and np.isneginf(best[q, len(order) :]).all()
     assert kernels.scan_top_k(rows, prepared[:1], n + 5, None)[0].shape == (1, n)  # k above n: every row
+
+
+@pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
+def test_one_pass_scan_counts_an_overflowed_score_as_no_hit(rng):
+    """A float32 row whose inner product overflows to +inf (or -inf) is left out, as the block-by-block
+    scan leaves out every non-finite score: the hits are the finite ones, best first."""
+    X = rng.standard_normal((9, 8)).astype(np.float32)
+    X[4] = np.float32(3e38)  # q.x overflows float32 for a query of positive values
+    X[6] = np.float32(-3e38)
+    codec = make_codec("float32").fit(X)
+    codes = codec.encode(X)
+    rows = kernels.coded_rows(codec.row_kernel(), codes, np.zeros(9, np.float32), "ip")
+    ids, best = kernels.scan_top_k(rows, np.ones((1, 8), np.float32), 9, None)
+    finite = np.delete(np.arange(9), [4, 6])
+    expected = finite[np.argsort(-X[finite].sum(axis=1), kind="stable")]
+    assert ids[0].tolist() == expected.tolist() + [-1, -1]
+    assert np.isneginf(best[0, -2:]).all() and np.isfinite(best[0, :-2]).all()
 
 
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")

@@ -150,3 +150,60 @@ def test_a_damaged_checkpoint_is_passed_over_and_the_index_rebuilt(tmp_path, vec
         svc.close()
     assert _recorded(data)["a"] != files["a"]  # a fresh checkpoint replaced the damaged one
     assert not path.exists()
+
+
+def test_an_index_a_failed_change_left_behind_is_never_saved(tmp_path, vectors, monkeypatch):
+    """A write commits, then making it searchable fails: that Index no longer holds what the records do, so
+    the stop saves no checkpoint of it and the next start rebuilds it, committed write included."""
+    from vectro.index.core import Index
+
+    base, queries = vectors
+    data = tmp_path / "d"
+    svc = Service(data)
+    for name in ("a", "b"):
+        svc.create_collection(CollectionConfig(name=name, dimension=base.shape[1]))
+        svc.upsert(name, [str(i) for i in range(200)], base[:200], [None] * 200)
+    real_add = Index.add
+
+    def failing_add(self, *args, **kwargs):
+        if len(self) == 200 and self is svc.collection("a").index:
+            raise MemoryError("no room for the batch")
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(Index, "add", failing_add)
+    with pytest.raises(MemoryError):
+        svc.upsert("a", ["late"], base[300:301], [None])  # committed; publishing it failed
+    monkeypatch.setattr(Index, "add", real_add)
+    assert svc.collection("a").count() == 200
+    svc.close()
+    assert set(_recorded(data)) == {"b"}
+    svc = Service(data)
+    try:
+        assert svc.collections["a"].checkpoint is None and svc.collection("a").count() == 201
+        assert svc.search("a", base[300:301], k=1)[0][0]["id"] == "late"
+    finally:
+        svc.close()
+
+
+def test_a_compaction_is_saved_at_the_next_stop(tmp_path, vectors):
+    """optimize on a codec that learns nothing drops the tombstones without a record changing: the next
+    stop saves the compacted Index over the checkpoint it was loaded from."""
+    base, _ = vectors
+    data = tmp_path / "d"
+    svc = Service(data)
+    svc.create_collection(CollectionConfig(name="a", dimension=base.shape[1]))
+    svc.upsert("a", [str(i) for i in range(300)], base[:300], [None] * 300)
+    svc.delete_records("a", ids=[str(i) for i in range(100)])
+    svc.close()
+    svc = Service(data)
+    assert svc.collection("a").tombstones == 100
+    first, held = svc.collection("a").checkpoint, svc.collection("a").index.memory_usage()["ram_bytes"]
+    svc.optimize("a")
+    svc.close()
+    svc = Service(data)
+    try:
+        coll = svc.collection("a")
+        assert coll.checkpoint not in (None, first) and coll.tombstones == 0 and coll.count() == 200
+        assert coll.index.memory_usage()["ram_bytes"] < 0.8 * held  # the 100 dead rows of 300 are gone
+    finally:
+        svc.close()

@@ -403,7 +403,8 @@ class Index:
 
     def _fused_scan(self, snap: _Snapshot, Q: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple | None:
         """`_scan`'s answer from one compiled pass that scores and selects (`kernels.scan_top_k`), for a
-        few queries over codes a kernel scores in place; None: `_scan` does it block by block."""
+        few queries over codes a kernel scores in place, kept in one contiguous array (`coded_rows` would
+        copy others); None: `_scan` does it block by block."""
         if len(Q) > kernels.SMALL_BATCH or depth > FUSED_DEPTH or not kernels.native():
             return None
         kernel = self.codec.row_kernel()

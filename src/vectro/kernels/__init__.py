@@ -517,20 +517,20 @@ def coded_rows(kernel: RowKernel, codes: np.ndarray, sq_norms: np.ndarray, metri
 
 
 def scan_top_k(rows: tuple, Q: np.ndarray, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray] | None:
-    """Each query's k best of every row of `rows` (`coded_rows`) by an exact scan under its metric:
-    rows int64 and scores float32 (nq, min(k, n)), best first, ties to the lower row, -1 and -inf past
-    the rows `allowed` (bool per row, or None: all) holds. The scores are those the scan's score matrix
-    holds (`row_scores` or `packed_scores`, then `metric_scores`), with no matrix written and no second
-    pass to select. None without the C kernels or when the codes are not one contiguous array."""
+    """Each query's k best rows of `rows` (`coded_rows`) by an exact scan under its metric: rows int64
+    and scores float32 (nq, min(k, rows allowed)), best first, ties to the lower row, -1 and -inf where
+    a query has fewer (a non-finite score counts as none, as in the block-by-block scan). `allowed`: bool
+    per row, or None for all. Rows are scored with the products `int8_scores`, `float32_scores` and
+    `packed_scores` compute, then `metric_scores`' conversion, in one pass that keeps a heap of k per
+    query: no (nq, n) score matrix, no second pass to select. None without the C kernels."""
     c = _c()
-    codes = rows[0]
-    if c is None or not codes.flags.c_contiguous:
+    if c is None:
         return None
     Q = np.ascontiguousarray(Q, dtype=np.float32)
-    n = len(codes)
-    k = min(k, n)
+    n = len(rows[0])
+    k = min(k, n if allowed is None else int(np.count_nonzero(allowed)))
     ids, best = np.empty((len(Q), k), np.int64), np.empty((len(Q), k), np.float32)
-    if k == 0:
+    if k == 0 or not len(Q):
         return ids, best
     mask = b"" if allowed is None else np.ascontiguousarray(allowed, dtype=bool)
     c.scan_top_k(_with_dim(rows, Q.shape[1]), n, Q, len(Q), k, mask, ids, best, _c_threads())

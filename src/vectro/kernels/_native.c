@@ -1398,12 +1398,15 @@ static int hnsw_search(const hnsw_graph *g, const coded_rows *v, const hnsw_top 
 }
 
 /* ----- an exact scan's top-k: score, metric and selection in one pass over coded rows ----------- */
-/* Each row is scored as the scan's score matrix scores it (score_rows, f32_rows, packed_rows, then
- * metrics.ranking.metric_scores: the same products in the same order, int8 rows of one query in pairs
- * from an even row), so the k kept are those top_k_rows picks from that matrix; no matrix is written. */
+/* Each row takes the product the score matrix's kernels compute (score_rows, f32_rows, packed_rows;
+ * int8 rows of one query in pairs from an even row) and metrics.ranking.metric_scores' conversion, so
+ * the k kept are those top_k_rows picks from that matrix wherever both pair the same rows (the matrix
+ * path pairs from each thread's first row, and a filtered scan pairs the rows it gathered); no
+ * matrix is written. */
 
+/* a non-finite score (an overflowed product, NaN) is no hit, as the block-by-block scan has it */
 static inline void heap_offer(float *hs, int64_t *hi, Py_ssize_t k, float score, int64_t row) {
-    if (worse(hs[0], hi[0], score, row)) {
+    if (isfinite(score) && worse(hs[0], hi[0], score, row)) {
         hs[0] = score, hi[0] = row;
         sift_down(hs, hi, k, 0);
     }
@@ -1434,7 +1437,8 @@ static void scan_heaps(const coded_rows *v, const float *Q, Py_ssize_t nq, Py_ss
 }
 
 /* each query's k best of rows 0..n-1 (best first, ties to the lower row; -1 and -inf past the allowed
- * rows); rows split between threads at even rows, each filling heaps of its own, merged at the end */
+ * rows and for non-finite scores); rows split between threads at even rows, each filling heaps of its
+ * own, merged at the end */
 static int scan_top_k(const coded_rows *v, const float *Q, Py_ssize_t nq, Py_ssize_t n, const uint8_t *allowed,
                       Py_ssize_t k, int64_t *ids, float *best, int threads) {
     if (threads < 2 || n * v->dim * nq < (1 << 20))

@@ -5,9 +5,10 @@ an HNSW graph, inserts it into the graph again (the graph is most of a restart's
 stop (`Service.close`) each collection's Index is written to DIR/checkpoints/ by `Index.save`
 (atomically, every section checksummed) and recorded in the `checkpoints` table. The triggers of
 migration m003 delete that row in the transaction of any later change to the collection's records
-or codec, so a row at start names a file holding exactly what the records would rebuild. A missing,
-corrupt or mismatched file is passed over (the Index is rebuilt, as it always could be); kill -9
-writes no checkpoint, and the next start rebuilds from what SQLite committed.
+or codec, so a row at start names a file holding what the server held at its clean stop, with no
+record changed since. A missing, corrupt or mismatched file, or one written by another vectro
+version, is passed over: the Index is rebuilt from the records, as it always can be (a rebuilt HNSW
+graph is another graph over the same codes). kill -9 writes no checkpoint.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import secrets
 import sqlite3
 from pathlib import Path
 
-from ..errors import VectroError
+from .. import __version__
 from ..format import container
 from ..index.core import Index
 from .collection import Collection
@@ -31,12 +32,13 @@ FOLDER = "checkpoints"
 def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None:
     """Write coll's Index to a new file in `folder` and record it, in the caller's write transaction
     (the writer thread's: nothing changes the Index meanwhile). Returns the file the row named before,
-    to be removed once the transaction commits. An empty collection, or one whose Index is the
-    recorded file's (loaded from it, nothing written since), writes nothing."""
+    to be removed once the transaction commits. Writes nothing for an empty collection, one whose Index
+    is the recorded file's (loaded from it or saved to it, nothing changed since), or one whose Index a
+    failed change may have left unlike its records."""
     recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
     if recorded is not None and recorded[0] == coll.checkpoint:
         return None
-    if not len(coll.index):
+    if not len(coll.index) or not coll.consistent:  # nothing worth saving, or an Index only a rebuild repairs
         return None
     folder.mkdir(exist_ok=True)
     name = f"{coll.cid}-{secrets.token_hex(8)}.vectro"  # never a name an older store's file could have
@@ -60,10 +62,14 @@ def load(conn: sqlite3.Connection, folder: Path, coll: Collection) -> bool:
         return False
     try:  # read into RAM (where the codes are searched) and every section checked: a bad file is found here
         header, arrays = container.read_container(path, mmap=False, verify=True)
+        if header.get("vectro_version") != __version__:  # codes or graph may be made otherwise now
+            log.info("collection %r: checkpoint %s was written by vectro %s; rebuilding from the records",
+                     coll.config.name, path, header.get("vectro_version"))
+            return False
         index = Index.from_container(header, arrays)
-    except (OSError, VectroError) as exc:  # FormatError is a VectroError
-        log.warning("collection %r: checkpoint %s is unreadable (%s); rebuilding from the records",
-                    coll.config.name, path, exc)
+    except Exception as exc:  # noqa: BLE001  (whatever is wrong with the file, the records are still there)
+        log.warning("collection %r: checkpoint %s is unreadable (%s: %s); rebuilding from the records",
+                    coll.config.name, path, type(exc).__name__, exc)
         return False
     made = coll.index  # the empty Index the collection's configuration makes
     count = conn.execute("SELECT count(*) FROM records WHERE cid = ?", (coll.cid,)).fetchone()[0]

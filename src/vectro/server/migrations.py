@@ -46,7 +46,7 @@ def m002_payload_paths(conn: sqlite3.Connection) -> None:
 def m003_checkpoints(conn: sqlite3.Connection) -> None:
     """Where a collection's Index was saved at a clean stop (server/checkpoint.py). Any change to its records
     or its fitted codec deletes the row in the same transaction (triggers), so a row left names a file
-    that holds exactly what the records make."""
+    saved with no record changed since."""
     conn.execute("""
         CREATE TABLE checkpoints (
             cid INTEGER PRIMARY KEY REFERENCES collections(cid) ON DELETE CASCADE,

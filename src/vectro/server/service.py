@@ -83,26 +83,26 @@ class Service:
             raise
 
     def close(self) -> None:
-        """Save each collection's Index for the next start (the last write), then close the store."""
+        """Save each collection's Index for the next start (the last writes), then close the store."""
         try:
             self._save_checkpoints()
-        except Exception:  # noqa: BLE001  (a checkpoint not saved only makes the next start rebuild)
-            log.exception("the collections' checkpoints were not saved; the next start rebuilds them")
         finally:
             self.db.close()
             self.folder_lock.release()
 
     def _save_checkpoints(self) -> None:
+        """One transaction per collection: a collection that cannot be saved costs only its own checkpoint."""
         folder = self.data_dir / checkpoint.FOLDER
 
-        def txn(conn):
-            return [old for coll in self.collections.values() if (old := checkpoint.save(conn, folder, coll))]
+        def replaced(old):
+            if old is not None:
+                (folder / old).unlink(missing_ok=True)
 
-        def publish(replaced):
-            for file in replaced:
-                (folder / file).unlink(missing_ok=True)
-
-        self.db.write(txn, publish)
+        for coll in list(self.collections.values()):
+            try:
+                self.db.write(lambda conn, coll=coll: checkpoint.save(conn, folder, coll), replaced)
+            except Exception:  # noqa: BLE001  (the next start rebuilds this one; its file, if written, is swept then)
+                log.exception("collection %r: its checkpoint was not saved; the next start rebuilds it", coll.config.name)
 
     # ----- start: load RAM from the checkpoints, or rebuild it from SQLite ------------------
     def _load(self) -> None:
@@ -115,7 +115,7 @@ class Service:
             if checkpoint.load(conn, folder, coll):
                 self.from_checkpoints += 1
                 if coll.payloads.paths:  # the paths its filters have named: indexed from the payloads alone
-                    cursor = conn.execute("SELECT id, payload FROM records WHERE cid = ?", (cid,))
+                    cursor = conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (cid,))
                     while rows := cursor.fetchmany(LOAD_ROWS):
                         self._index_payloads(coll, *zip(*rows))
             else:
