@@ -207,3 +207,34 @@ def test_a_compaction_is_saved_at_the_next_stop(tmp_path, vectors):
         assert coll.index.memory_usage()["ram_bytes"] < 0.8 * held  # the 100 dead rows of 300 are gone
     finally:
         svc.close()
+
+
+def test_checkpoints_are_saved_once_writes_pause(tmp_path, vectors, monkeypatch):
+    """A server that then dies (kill -9) still starts from its checkpoints: they were saved once writes
+    paused (storage.QUIET_AFTER_S), not only at a clean stop; a write after that made them stale again."""
+    import time
+
+    from vectro.server import storage
+
+    monkeypatch.setattr(storage, "QUIET_AFTER_S", 0.3)
+    base, queries = vectors
+    data = tmp_path / "d"
+    svc = Service(data)
+    for name in ("a", "b"):
+        svc.create_collection(CollectionConfig(name=name, dimension=base.shape[1], ann="hnsw" if name == "a" else None))
+        svc.upsert(name, [str(i) for i in range(300)], base[:300], [None] * 300)
+    deadline = time.monotonic() + 10
+    while set(_recorded(data)) != {"a", "b"} and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert set(_recorded(data)) == {"a", "b"}
+    expected = svc.search("a", queries[:3], k=5)
+    monkeypatch.setattr(storage, "QUIET_AFTER_S", 60.0)  # no pause reached before the stop below
+    svc.upsert("b", ["late"], base[400:401], [None])  # b's checkpoint is stale from here on
+    assert set(_recorded(data)) == {"a"}
+    _stop_without_saving(svc)  # before the next pause: b is rebuilt
+    svc = Service(data)
+    try:
+        assert svc.from_checkpoints == 1 and svc.collections["b"].checkpoint is None
+        assert svc.search("a", queries[:3], k=5) == expected and svc.collection("b").count() == 301
+    finally:
+        svc.close()

@@ -65,6 +65,36 @@ def test_free_memory_is_released_once_writes_pause(tmp_path, monkeypatch):
         db.close()
 
 
+def test_on_quiet_runs_once_writes_pause_and_not_for_its_own_writes(tmp_path, monkeypatch):
+    from vectro.server import storage
+
+    monkeypatch.setattr(storage, "QUIET_AFTER_S", 0.3)
+    calls, ran = [], []
+
+    def on_quiet():
+        calls.append(threading.current_thread().name)
+        db.submit(lambda c: ran.append(len(calls)), quiet=True)  # a write of its own: no second call for it
+        if len(calls) == 2:
+            raise RuntimeError("a failing hook does not stop the writer")
+
+    db = Database(tmp_path / "v.db", on_quiet=on_quiet)
+    try:
+        time.sleep(0.5)
+        assert calls == [], "nothing written yet"
+        for future in [db.submit(lambda c: None) for _ in range(30)]:  # a burst: one pause after it
+            future.result()
+        time.sleep(1.0)
+        assert calls == ["vectro-writer"] and ran == [1]
+        time.sleep(1.0)
+        assert len(calls) == 1, "once per pause"
+        db.write(lambda c: None)
+        time.sleep(1.0)
+        assert len(calls) == 2 and ran == [1, 2]
+        assert db.write(lambda c: 5) == 5  # the writer went on
+    finally:
+        db.close()
+
+
 def test_migrations_are_numbered_and_a_newer_store_is_refused(tmp_path):
     conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
     assert migrate(conn) == len(MIGRATIONS) and conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)

@@ -1,14 +1,15 @@
-"""A collection's Index saved at a clean stop and loaded at the next start instead of rebuilt.
+"""A collection's Index saved to disk and loaded at the next start instead of rebuilt.
 
 A rebuild reads every record's vector back from SQLite, encodes it again and, for a collection with
-an HNSW graph, inserts it into the graph again (the graph is most of a restart's time). At a clean
-stop (`Service.close`) each collection's Index is written to DIR/checkpoints/ by `Index.save`
-(atomically, every section checksummed) and recorded in the `checkpoints` table. The triggers of
-migration m003 delete that row in the transaction of any later change to the collection's records
-or codec, so a row at start names a file holding what the server held at its clean stop, with no
-record changed since. A missing, corrupt or mismatched file, or one written by another vectro
-version, is passed over: the Index is rebuilt from the records, as it always can be (a rebuilt HNSW
-graph is another graph over the same codes). kill -9 writes no checkpoint.
+an HNSW graph, inserts it into the graph again (the graph is most of a restart's time). Once writes
+pause (storage.QUIET_AFTER_S) and at a clean stop (`Service.close`), each collection changed since
+its last checkpoint has its Index written to DIR/checkpoints/ by `Index.save` (atomically, every
+section checksummed) and recorded in the `checkpoints` table. The triggers of migration m003 delete
+that row in the transaction of any later change to the collection's records or codec, so a row at
+start names a file holding what the server held when it was saved, with no record changed since. A
+missing, corrupt or mismatched file, or one written by another vectro version, is passed over: the
+Index is rebuilt from the records, as it always can be (a rebuilt HNSW graph is another graph over
+the same codes). After kill -9, what changed since the last pause in writes is rebuilt.
 """
 
 from __future__ import annotations

@@ -72,7 +72,7 @@ class Service:
         self.limits = limits or Limits()
         self.folder_lock = FolderLock(self.data_dir)
         try:
-            self.db = Database(self.data_dir / DB_NAME)
+            self.db = Database(self.data_dir / DB_NAME, on_quiet=self._save_checkpoints_when_quiet)
             self.collections: dict[str, Collection] = {}
             started = time.perf_counter()
             self._load()
@@ -83,7 +83,7 @@ class Service:
             raise
 
     def close(self) -> None:
-        """Save each collection's Index for the next start (the last writes), then close the store."""
+        """Save each changed collection's Index for the next start (the last writes), then close the store."""
         try:
             self._save_checkpoints()
         finally:
@@ -92,17 +92,30 @@ class Service:
 
     def _save_checkpoints(self) -> None:
         """One transaction per collection: a collection that cannot be saved costs only its own checkpoint."""
+        for coll, job in self._checkpoint_jobs(quiet=False):
+            try:
+                job.result()
+            except Exception:  # noqa: BLE001  (the next start rebuilds this one; its file, if written, is swept then)
+                log.exception("collection %r: its checkpoint was not saved; the next start rebuilds it", coll.config.name)
+
+    def _save_checkpoints_when_quiet(self) -> None:
+        """Writer thread, once writes have paused (storage.QUIET_AFTER_S): queue the saves of the collections
+        changed since their checkpoint, so that a crash later finds them saved. A write that arrives
+        meanwhile is queued among them, and a save after it sees it."""
+        for coll, job in self._checkpoint_jobs(quiet=True):
+            job.add_done_callback(lambda done, name=coll.config.name: done.exception() and log.error(
+                "collection %r: its checkpoint was not saved: %r", name, done.exception()))
+
+    def _checkpoint_jobs(self, quiet: bool) -> list:
+        """(collection, future) of a queued `checkpoint.save` per collection, each its own transaction."""
         folder = self.data_dir / checkpoint.FOLDER
 
         def replaced(old):
             if old is not None:
                 (folder / old).unlink(missing_ok=True)
 
-        for coll in list(self.collections.values()):
-            try:
-                self.db.write(lambda conn, coll=coll: checkpoint.save(conn, folder, coll), replaced)
-            except Exception:  # noqa: BLE001  (the next start rebuilds this one; its file, if written, is swept then)
-                log.exception("collection %r: its checkpoint was not saved; the next start rebuilds it", coll.config.name)
+        return [(coll, self.db.submit(lambda conn, coll=coll: checkpoint.save(conn, folder, coll), replaced, quiet=quiet))
+                for coll in list(self.collections.values())]
 
     # ----- start: load RAM from the checkpoints, or rebuild it from SQLite ------------------
     def _load(self) -> None:

@@ -15,16 +15,20 @@ A lock file beside the database refuses a second server on the same folder.
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import queue
 import sqlite3
 import threading
+import time
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Callable
 
 from ..errors import VectroError
 from .migrations import migrate
+
+log = logging.getLogger("vectro.server")
 
 DB_NAME = "vectro.db"
 LOCK_NAME = "vectro.lock"
@@ -93,13 +97,18 @@ release_free_memory = _malloc_trim()
 #: seconds without a write after which the writer releases free memory (once per pause: a stream of
 #: small writes is not slowed, and a search thread does not wait on malloc's locks after every one)
 TRIM_AFTER_IDLE_S = 0.5
+#: seconds without a write after which the writer calls `on_quiet` (once per pause)
+QUIET_AFTER_S = 30.0
 
 
 class Database:
     """The SQLite store: migrations at open, one writer thread, per-thread read connections."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, on_quiet: Callable[[], None] | None = None):
+        """on_quiet: called on the writer thread once writes have paused for QUIET_AFTER_S; what it
+        submits with `quiet=True` runs as writes do but does not count as one (no second call for it)."""
         self.path = Path(path)
+        self._on_quiet = on_quiet
         self._writer_conn = connect(self.path)
         migrate(self._writer_conn)
         self._local = threading.local()
@@ -117,26 +126,35 @@ class Database:
         """
         return self.submit(txn, publish).result()
 
-    def submit(self, txn, publish=None) -> Future:
+    def submit(self, txn, publish=None, quiet: bool = False) -> Future:
         if not self._thread.is_alive():
             raise VectroError("the database is closed")
         future: Future = Future()
-        self._queue.put((txn, publish, future))
+        self._queue.put((txn, publish, future, quiet))
         return future
 
     def _run(self) -> None:
         conn = self._writer_conn
-        wrote = False  # since the last release of free memory
+        trim_at = quiet_at = None  # when free memory is released and on_quiet called, once writes pause
         while True:
+            due = [at for at in (trim_at, quiet_at) if at is not None]
             try:
-                job = self._queue.get(timeout=TRIM_AFTER_IDLE_S if wrote else None)
+                job = self._queue.get(timeout=max(0.0, min(due) - time.monotonic()) if due else None)
             except queue.Empty:
-                release_free_memory()
-                wrote = False
+                now = time.monotonic()
+                if trim_at is not None and now >= trim_at:
+                    release_free_memory()
+                    trim_at = None
+                if quiet_at is not None and now >= quiet_at:
+                    quiet_at = None
+                    try:
+                        self._on_quiet()
+                    except Exception:  # noqa: BLE001  (the writer goes on)
+                        log.exception("on_quiet failed")
                 continue
             if job is None:
                 break
-            txn, publish, future = job
+            txn, publish, future, quiet = job
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -152,7 +170,9 @@ class Database:
             else:
                 future.set_result(result)
             job = txn = publish = future = result = None  # what the write held is freed before the release
-            wrote = True
+            trim_at = time.monotonic() + TRIM_AFTER_IDLE_S
+            if not quiet and self._on_quiet is not None:
+                quiet_at = time.monotonic() + QUIET_AFTER_S
 
     # ----- reading ------------------------------------------------------------------------
     def read(self) -> sqlite3.Connection:
