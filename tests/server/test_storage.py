@@ -65,32 +65,42 @@ def test_free_memory_is_released_once_writes_pause(tmp_path, monkeypatch):
         db.close()
 
 
-def test_on_quiet_runs_once_writes_pause_and_not_for_its_own_writes(tmp_path, monkeypatch):
+def test_on_quiet_runs_once_writes_pause_one_piece_at_a_time(tmp_path, monkeypatch):
+    """The hook runs on the writer thread after QUIET_AFTER_S without a write, piece after piece while
+    it returns True; a write waiting goes before the next piece (and a full pause comes again)."""
     from vectro.server import storage
 
     monkeypatch.setattr(storage, "QUIET_AFTER_S", 0.3)
-    calls, ran = [], []
+    events = []
 
     def on_quiet():
-        calls.append(threading.current_thread().name)
-        db.submit(lambda c: ran.append(len(calls)), quiet=True)  # a write of its own: no second call for it
-        if len(calls) == 2:
+        events.append(("piece", threading.current_thread().name))
+        pieces = sum(kind == "piece" for kind, _ in events)
+        if pieces == 1:
+            db.submit(lambda c: events.append(("write", threading.current_thread().name)))  # arrives meanwhile
+        if pieces == 4:
             raise RuntimeError("a failing hook does not stop the writer")
+        return pieces < 3  # three pieces of work after the first pause
 
     db = Database(tmp_path / "v.db", on_quiet=on_quiet)
     try:
-        time.sleep(0.5)
-        assert calls == [], "nothing written yet"
+        time.sleep(0.6)
+        assert events == [], "nothing written yet"
         for future in [db.submit(lambda c: None) for _ in range(30)]:  # a burst: one pause after it
             future.result()
+        done = time.monotonic()
+        deadline = done + 10
+        while len(events) < 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert [kind for kind, _ in events] == ["piece", "write", "piece", "piece"]
+        assert {name for _, name in events} == {"vectro-writer"}
         time.sleep(1.0)
-        assert calls == ["vectro-writer"] and ran == [1]
-        time.sleep(1.0)
-        assert len(calls) == 1, "once per pause"
+        assert len(events) == 4, "nothing more once the hook has said it is done"
         db.write(lambda c: None)
-        time.sleep(1.0)
-        assert len(calls) == 2 and ran == [1, 2]
-        assert db.write(lambda c: 5) == 5  # the writer went on
+        deadline = time.monotonic() + 10
+        while len(events) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert len(events) == 5 and db.write(lambda c: 5) == 5  # the hook raised; the writer went on
     finally:
         db.close()
 

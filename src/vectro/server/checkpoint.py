@@ -30,17 +30,23 @@ log = logging.getLogger("vectro.server")
 FOLDER = "checkpoints"
 
 
-def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None:
-    """Write coll's Index to a new file in `folder` and record it, in the caller's write transaction
-    (the writer thread's: nothing changes the Index meanwhile). Returns the file the row named before,
-    to be removed once the transaction commits. Writes nothing for an empty collection, one whose Index
-    is the recorded file's (loaded from it or saved to it, nothing changed since), or one whose Index a
-    failed change may have left unlike its records."""
+def stale(conn: sqlite3.Connection, coll: Collection) -> bool:
+    """Whether coll's Index should be saved: it holds records, it holds what they do (no failed change),
+    and it is not the recorded file's (loaded from it or saved to it, nothing changed since)."""
+    if not len(coll.index) or not coll.consistent:
+        return False
     recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
-    if recorded is not None and recorded[0] == coll.checkpoint:
+    return recorded is None or recorded[0] != coll.checkpoint
+
+
+def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None:
+    """Write coll's Index to a new file in `folder` and record it, when `stale`; returns the file the row
+    named before (to be removed), or None. Writer thread only, outside a transaction: the file is
+    written with no SQLite lock held, then recorded in one statement (its own transaction), and nothing
+    changes the Index in between."""
+    if not stale(conn, coll):
         return None
-    if not len(coll.index) or not coll.consistent:  # nothing worth saving, or an Index only a rebuild repairs
-        return None
+    recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
     folder.mkdir(exist_ok=True)
     name = f"{coll.cid}-{secrets.token_hex(8)}.vectro"  # never a name an older store's file could have
     coll.index.save(folder / name)

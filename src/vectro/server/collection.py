@@ -144,7 +144,7 @@ class Collection:
         self.disk_bytes = 0  # bytes of vectors and payloads in SQLite
         self.tombstones = 0  # replaced or deleted rows still in the Index (reclaimed by compaction)
         self.checkpoint: str | None = None  # the checkpoint file this Index equals (loaded from or saved to it)
-        self.consistent = True  # False once a publish raised: the Index may not hold what the records do
+        self.consistent = True  # False once publishing a write failed: the Index may not hold what the records do
         # keep_originals false: codes are made by this codec (data-free, so its state is its spec)
         self.storage_codec = None if config.keep_originals else make_codec(config.codec)
 
@@ -187,20 +187,19 @@ class Collection:
 
     # ----- publishing (writer thread only) ------------------------------------------------
     @contextmanager
-    def publishing(self):
-        """The write lock, around a change of the Index. One that raises part way leaves the Index unlike the
-        committed records until a restart rebuilds it, so it is never saved as a checkpoint."""
-        with self.lock.write():
-            try:
-                yield
-            except BaseException:
-                self.consistent = False
-                raise
+    def changing(self):
+        """Around the making of committed records searchable: one that raises part way leaves the Index
+        unlike the records until it is rebuilt (a restart, or a fit), so it is not checkpointed meanwhile."""
+        try:
+            yield
+        except BaseException:
+            self.consistent = False
+            raise
 
     def publish_upsert(self, ids: list[str], X: np.ndarray, payloads: list, replaced: dict, disk_delta: int) -> None:
         """Make a committed batch searchable. X: float32 (n, d) as stored; replaced: id -> the payload it held,
         for the ids that existed before."""
-        with self.publishing():
+        with self.lock.write():
             self.index.add(X, ids=np.array(ids, dtype=object))
             for id_, payload in zip(ids, payloads):
                 self.payloads.add(id_, payload, replaced.get(id_))
@@ -210,7 +209,7 @@ class Collection:
 
     def publish_delete(self, removed: dict, disk_delta: int) -> None:
         """Drop committed deletions; removed: id -> the payload it held."""
-        with self.publishing():
+        with self.lock.write():
             if removed:
                 self.index.remove(np.array(list(removed), dtype=object))
             for id_, payload in removed.items():
@@ -226,8 +225,9 @@ class Collection:
 
     def publish_index(self, index: Index, fitted_codec: Codec | None) -> None:
         """Swap in an Index rebuilt elsewhere (after fitting a codec)."""
-        with self.publishing():
+        with self.lock.write():
             self.index, self.fitted_codec, self.tombstones, self.checkpoint = index, fitted_codec, 0, None
+            self.consistent = True  # made from every record
 
     def _maybe_compact(self) -> None:
         if self.tombstones > max(4096, len(self.index)):
@@ -239,7 +239,7 @@ class Collection:
         _ = "" in self.index  # rebuilds the Index's id lookup here, under the write lock, not in a reader
 
     def compact(self) -> None:
-        with self.publishing():
+        with self.lock.write():
             self._compact()
 
     # ----- reading -------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class Service:
         self.limits = limits or Limits()
         self.folder_lock = FolderLock(self.data_dir)
         try:
-            self.db = Database(self.data_dir / DB_NAME, on_quiet=self._save_checkpoints_when_quiet)
+            self.db = Database(self.data_dir / DB_NAME, on_quiet=self._checkpoint_when_quiet)
             self.collections: dict[str, Collection] = {}
             started = time.perf_counter()
             self._load()
@@ -85,37 +85,35 @@ class Service:
     def close(self) -> None:
         """Save each changed collection's Index for the next start (the last writes), then close the store."""
         try:
-            self._save_checkpoints()
+            for coll in list(self.collections.values()):
+                try:
+                    self.db.write(lambda conn: None, lambda _, coll=coll: self._checkpoint(coll))
+                except Exception:  # noqa: BLE001  (the next start rebuilds this one; a file written is swept then)
+                    log.exception("collection %r: its checkpoint was not saved; the next start rebuilds it",
+                                  coll.config.name)
         finally:
             self.db.close()
             self.folder_lock.release()
 
-    def _save_checkpoints(self) -> None:
-        """One transaction per collection: a collection that cannot be saved costs only its own checkpoint."""
-        for coll, job in self._checkpoint_jobs(quiet=False):
-            try:
-                job.result()
-            except Exception:  # noqa: BLE001  (the next start rebuilds this one; its file, if written, is swept then)
-                log.exception("collection %r: its checkpoint was not saved; the next start rebuilds it", coll.config.name)
-
-    def _save_checkpoints_when_quiet(self) -> None:
-        """Writer thread, once writes have paused (storage.QUIET_AFTER_S): queue the saves of the collections
-        changed since their checkpoint, so that a crash later finds them saved. A write that arrives
-        meanwhile is queued among them, and a save after it sees it."""
-        for coll, job in self._checkpoint_jobs(quiet=True):
-            job.add_done_callback(lambda done, name=coll.config.name: done.exception() and log.error(
-                "collection %r: its checkpoint was not saved: %r", name, done.exception()))
-
-    def _checkpoint_jobs(self, quiet: bool) -> list:
-        """(collection, future) of a queued `checkpoint.save` per collection, each its own transaction."""
+    def _checkpoint(self, coll: Collection) -> None:
+        """Writer thread only, outside a transaction: save coll's checkpoint if it changed since the last
+        (`checkpoint.save`: the file written with no SQLite lock held, then recorded in one statement)."""
+        if self.collections.get(coll.config.name) is not coll:  # deleted (or made again) since it was queued
+            return
         folder = self.data_dir / checkpoint.FOLDER
+        replaced = checkpoint.save(self.db._writer_conn, folder, coll)
+        if replaced is not None:
+            (folder / replaced).unlink(missing_ok=True)
 
-        def replaced(old):
-            if old is not None:
-                (folder / old).unlink(missing_ok=True)
-
-        return [(coll, self.db.submit(lambda conn, coll=coll: checkpoint.save(conn, folder, coll), replaced, quiet=quiet))
-                for coll in list(self.collections.values())]
+    def _checkpoint_when_quiet(self) -> bool:
+        """Writer thread, once writes have paused (storage.QUIET_AFTER_S): save the checkpoint of one
+        collection changed since its last, so that a kill -9 later finds it saved. True while others
+        remain: the writer calls again once the writes queued meanwhile have gone first."""
+        conn = self.db._writer_conn
+        changed = [coll for coll in self.collections.values() if checkpoint.stale(conn, coll)]
+        if changed:
+            self._checkpoint(changed[0])
+        return len(changed) > 1
 
     # ----- start: load RAM from the checkpoints, or rebuild it from SQLite ------------------
     def _load(self) -> None:
@@ -246,9 +244,10 @@ class Service:
 
         def publish(result):
             old, delta = result
-            coll.publish_upsert(ids, stored, payloads, _payloads(old), delta)
-            if coll.awaiting_fit and coll.count() >= coll.config.fit_rows:
-                self._fit(coll)
+            with coll.changing():
+                coll.publish_upsert(ids, stored, payloads, _payloads(old), delta)
+                if coll.awaiting_fit and coll.count() >= coll.config.fit_rows:
+                    self._fit(coll)
             return len(ids)
 
         return self.db.write(txn, publish)
@@ -270,7 +269,8 @@ class Service:
 
         def publish(result):
             old, delta = result
-            coll.publish_delete(_payloads(old), delta)
+            with coll.changing():
+                coll.publish_delete(_payloads(old), delta)
             return len(old)
 
         return self.db.write(txn, publish)
@@ -280,10 +280,11 @@ class Service:
         coll = self.collection(name)
 
         def publish(_):
-            if coll.config.learns and coll.count():
-                self._fit(coll)
-            else:
-                coll.compact()
+            with coll.changing():
+                if coll.config.learns and coll.count():
+                    self._fit(coll)
+                else:
+                    coll.compact()
             return self.describe(coll)
 
         return self.db.write(lambda conn: None, publish)

@@ -104,9 +104,10 @@ QUIET_AFTER_S = 30.0
 class Database:
     """The SQLite store: migrations at open, one writer thread, per-thread read connections."""
 
-    def __init__(self, path: Path, on_quiet: Callable[[], None] | None = None):
-        """on_quiet: called on the writer thread once writes have paused for QUIET_AFTER_S; what it
-        submits with `quiet=True` runs as writes do but does not count as one (no second call for it)."""
+    def __init__(self, path: Path, on_quiet: Callable[[], bool] | None = None):
+        """on_quiet: called on the writer thread, outside a transaction, once writes have paused for
+        QUIET_AFTER_S; it does one piece of work and returns whether more remain (then it is called
+        again as soon as no write is waiting)."""
         self.path = Path(path)
         self._on_quiet = on_quiet
         self._writer_conn = connect(self.path)
@@ -126,11 +127,11 @@ class Database:
         """
         return self.submit(txn, publish).result()
 
-    def submit(self, txn, publish=None, quiet: bool = False) -> Future:
+    def submit(self, txn, publish=None) -> Future:
         if not self._thread.is_alive():
             raise VectroError("the database is closed")
         future: Future = Future()
-        self._queue.put((txn, publish, future, quiet))
+        self._queue.put((txn, publish, future))
         return future
 
     def _run(self) -> None:
@@ -146,15 +147,17 @@ class Database:
                     release_free_memory()
                     trim_at = None
                 if quiet_at is not None and now >= quiet_at:
-                    quiet_at = None
                     try:
-                        self._on_quiet()
+                        more = self._on_quiet()
                     except Exception:  # noqa: BLE001  (the writer goes on)
                         log.exception("on_quiet failed")
+                        more = False
+                    quiet_at = time.monotonic() if more else None  # the next piece, unless a write comes first
+                    trim_at = time.monotonic() + TRIM_AFTER_IDLE_S  # what that piece allocated
                 continue
             if job is None:
                 break
-            txn, publish, future, quiet = job
+            txn, publish, future = job
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
@@ -171,7 +174,7 @@ class Database:
                 future.set_result(result)
             job = txn = publish = future = result = None  # what the write held is freed before the release
             trim_at = time.monotonic() + TRIM_AFTER_IDLE_S
-            if not quiet and self._on_quiet is not None:
+            if self._on_quiet is not None:
                 quiet_at = time.monotonic() + QUIET_AFTER_S
 
     # ----- reading ------------------------------------------------------------------------
