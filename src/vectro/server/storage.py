@@ -97,7 +97,7 @@ release_free_memory = _malloc_trim()
 #: seconds without a write after which the writer releases free memory (once per pause: a stream of
 #: small writes is not slowed, and a search thread does not wait on malloc's locks after every one)
 TRIM_AFTER_IDLE_S = 0.5
-#: seconds without a write after which the writer calls `on_quiet` (once per pause)
+#: seconds without a write after which the writer calls `on_quiet` (piece by piece, until it is done)
 QUIET_AFTER_S = 30.0
 
 
