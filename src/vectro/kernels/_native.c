@@ -696,6 +696,16 @@ static void sift_down(float *hs, int64_t *hi, Py_ssize_t size, Py_ssize_t at) {
     }
 }
 
+/* a heap of k (root: the worst) into order, best first: the worst goes last, then the next worst */
+static void heap_sort(float *hs, int64_t *hi, Py_ssize_t k) {
+    for (Py_ssize_t size = k; size > 1; size--) {
+        float ts = hs[0];
+        int64_t ti = hi[0];
+        hs[0] = hs[size - 1], hi[0] = hi[size - 1], hs[size - 1] = ts, hi[size - 1] = ti;
+        sift_down(hs, hi, size - 1, 0);
+    }
+}
+
 static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssize_t k, int64_t *ids, float *best) {
     for (Py_ssize_t q = 0; q < nq; q++) {
         const float *row = scores + q * n;
@@ -710,12 +720,7 @@ static void top_k_rows(const float *scores, Py_ssize_t nq, Py_ssize_t n, Py_ssiz
                 hs[0] = row[i], hi[0] = i;
                 sift_down(hs, hi, k, 0);
             }
-        for (Py_ssize_t size = k; size > 1; size--) { /* heap sort: the worst goes last, best first remains */
-            float ts = hs[0];
-            int64_t ti = hi[0];
-            hs[0] = hs[size - 1], hi[0] = hi[size - 1], hs[size - 1] = ts, hi[size - 1] = ti;
-            sift_down(hs, hi, size - 1, 0);
-        }
+        heap_sort(hs, hi, k);
     }
 }
 
@@ -1469,12 +1474,7 @@ static int scan_top_k(const coded_rows *v, const float *Q, Py_ssize_t nq, Py_ssi
         for (Py_ssize_t t = 1; t < threads; t++)
             for (Py_ssize_t j = 0; j < k; j++)
                 heap_offer(s, h, k, hs[(t * nq + q) * k + j], hi[(t * nq + q) * k + j]);
-        for (Py_ssize_t size = k; size > 1; size--) { /* heap sort: the worst goes last */
-            float ts = s[0];
-            int64_t ti = h[0];
-            s[0] = s[size - 1], h[0] = h[size - 1], s[size - 1] = ts, h[size - 1] = ti;
-            sift_down(s, h, size - 1, 0);
-        }
+        heap_sort(s, h, k);
         for (Py_ssize_t j = 0; j < k; j++) {
             ids[q * k + j] = h[j] == INT64_MAX ? -1 : h[j];
             best[q * k + j] = h[j] == INT64_MAX ? -INFINITY : s[j];

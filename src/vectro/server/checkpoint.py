@@ -33,10 +33,7 @@ FOLDER = "checkpoints"
 def stale(conn: sqlite3.Connection, coll: Collection) -> bool:
     """Whether coll's Index should be saved: it holds records, it holds what they do (no failed change),
     and it is not the recorded file's (loaded from it or saved to it, nothing changed since)."""
-    if not len(coll.index) or not coll.consistent:
-        return False
-    recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
-    return recorded is None or recorded[0] != coll.checkpoint
+    return _stale(coll, _recorded(conn, coll))
 
 
 def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None:
@@ -44,16 +41,26 @@ def save(conn: sqlite3.Connection, folder: Path, coll: Collection) -> str | None
     named before (to be removed), or None. Writer thread only, outside a transaction: the file is
     written with no SQLite lock held, then recorded in one statement (its own transaction), and nothing
     changes the Index in between."""
-    if not stale(conn, coll):
+    recorded = _recorded(conn, coll)
+    if not _stale(coll, recorded):
         return None
-    recorded = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
     folder.mkdir(exist_ok=True)
     name = f"{coll.cid}-{secrets.token_hex(8)}.vectro"  # never a name an older store's file could have
     coll.index.save(folder / name)
     conn.execute("INSERT OR REPLACE INTO checkpoints (cid, file, tombstones, disk_bytes) VALUES (?, ?, ?, ?)",
                  (coll.cid, name, coll.tombstones, coll.disk_bytes))
     coll.checkpoint = name
-    return None if recorded is None else recorded[0]
+    return recorded
+
+
+def _recorded(conn: sqlite3.Connection, coll: Collection) -> str | None:
+    """The file coll's row names, or None."""
+    row = conn.execute("SELECT file FROM checkpoints WHERE cid = ?", (coll.cid,)).fetchone()
+    return None if row is None else row[0]
+
+
+def _stale(coll: Collection, recorded: str | None) -> bool:
+    return bool(len(coll.index)) and coll.consistent and (recorded is None or recorded != coll.checkpoint)
 
 
 def load(conn: sqlite3.Connection, folder: Path, coll: Collection) -> bool:

@@ -107,13 +107,13 @@ class Service:
 
     def _checkpoint_when_quiet(self) -> bool:
         """Writer thread, once writes have paused (storage.QUIET_AFTER_S): save the checkpoint of one
-        collection changed since its last, so that a kill -9 later finds it saved. True while others
-        remain: the writer calls again once the writes queued meanwhile have gone first."""
+        collection changed since its last, so that a kill -9 later finds it saved. True when it saved
+        one: the writer calls again once the writes queued meanwhile have gone first."""
         conn = self.db._writer_conn
-        changed = [coll for coll in self.collections.values() if checkpoint.stale(conn, coll)]
-        if changed:
-            self._checkpoint(changed[0])
-        return len(changed) > 1
+        coll = next((coll for coll in self.collections.values() if checkpoint.stale(conn, coll)), None)
+        if coll is not None:
+            self._checkpoint(coll)
+        return coll is not None  # the next call looks again: once none is stale, it says so
 
     # ----- start: load RAM from the checkpoints, or rebuild it from SQLite ------------------
     def _load(self) -> None:
@@ -126,9 +126,8 @@ class Service:
             if checkpoint.load(conn, folder, coll):
                 self.from_checkpoints += 1
                 if coll.payloads.paths:  # the paths its filters have named: indexed from the payloads alone
-                    cursor = conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (cid,))
-                    while rows := cursor.fetchmany(LOAD_ROWS):
-                        self._index_payloads(coll, *zip(*rows))
+                    for id_, payload in _stored_payloads(conn, cid):
+                        coll.payloads.add(id_, payload)
             else:
                 self._rebuild(conn, coll)
             _ = "" in coll.index  # build the id lookup now, before readers arrive
@@ -144,14 +143,10 @@ class Service:
             if coll.index.ann is not None and not len(coll.index):  # the graph's quantiser, from the first rows
                 coll.index.train(X)  # the fitted codec stays as it is
             coll.index.add(X, ids=np.array(ids, dtype=object))
-            self._index_payloads(coll, ids, payloads)
+            if coll.payloads.paths:  # the paths its filters have named
+                for id_, payload in zip(ids, payloads):
+                    coll.payloads.add(id_, None if payload is None else json.loads(payload))
             coll.disk_bytes += sum(map(len, blobs)) + sum(len(p) for p in payloads if p is not None)
-
-    @staticmethod
-    def _index_payloads(coll: Collection, ids, payloads) -> None:
-        if coll.payloads.paths:
-            for id_, payload in zip(ids, payloads):
-                coll.payloads.add(id_, None if payload is None else json.loads(payload))
 
     # ----- collections ---------------------------------------------------------------------
     def collection(self, name: str) -> Collection:
@@ -363,8 +358,7 @@ class Service:
             raise ApiError(400, f"the filter names {len(paths)} payload path(s) not indexed yet "
                                 f"({', '.join(sorted(paths))}); collection {coll.config.name!r} indexes "
                                 f"{len(coll.payloads.paths)} and max_payload_paths={limit}", "filter")
-        rows = conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (coll.cid,))
-        built = coll.payloads.build(paths, ((id_, json.loads(text)) for id_, text in rows))
+        built = coll.payloads.build(paths, _stored_payloads(conn, coll.cid))
         conn.execute("UPDATE collections SET payload_paths = ? WHERE cid = ?",
                      (json.dumps(sorted(coll.payloads.paths | paths)), coll.cid))
         coll.publish_paths(built)
@@ -521,6 +515,12 @@ def _filter_errors():
         yield
     except FilterError as exc:
         raise ApiError(400, str(exc), exc.path) from None
+
+
+def _stored_payloads(conn: sqlite3.Connection, cid: int):
+    """(id, payload) of each of a collection's records that holds one, as stored."""
+    for id_, text in conn.execute("SELECT id, payload FROM records WHERE cid = ? AND payload IS NOT NULL", (cid,)):
+        yield id_, json.loads(text)
 
 
 def _payloads(stored: dict) -> dict:
