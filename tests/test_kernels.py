@@ -247,6 +247,28 @@ def test_one_pass_scan_keeps_what_the_score_matrix_ranks_first(spec, metric, thr
 
 
 @pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
+@pytest.mark.parametrize("spec", ["int8", "int4", "float32"])
+def test_a_batch_up_to_in_place_queries_is_searched_in_one_pass(spec, rng, monkeypatch):
+    """Index.search of SMALL_BATCH + 1 to IN_PLACE_QUERIES queries takes the one-pass scan too (no score
+    matrix, no decoded block: 9 queries cost 5x what 8 did that way), and answers each query with the rows
+    a float64 reference over the decoded codes ranks first."""
+    import vectro
+
+    X = rng.standard_normal((2001, 64)).astype(np.float32)
+    index = vectro.Index(64, spec)
+    index.add(X)
+    decoded = index.codec.decode(index.codec.encode(X)).astype(np.float64)
+    decoded /= np.linalg.norm(decoded, axis=1, keepdims=True)
+    monkeypatch.setattr(type(index.codec), "inner_products", lambda *a: pytest.fail("scored through a matrix"))
+    for nq in (kernels.SMALL_BATCH + 1, kernels.IN_PLACE_QUERIES):
+        Q = rng.standard_normal((nq, 64)).astype(np.float32)
+        ids, scores = index.search(Q, k=10)
+        reference = (Q / np.linalg.norm(Q, axis=1, keepdims=True)).astype(np.float64) @ decoded.T
+        np.testing.assert_array_equal(ids, np.argsort(-reference, axis=1, kind="stable")[:, :10])
+        np.testing.assert_allclose(scores, np.sort(reference, axis=1)[:, ::-1][:, :10], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.skipif(kernels._c_module() is None, reason="the C kernels were not built (no C compiler at install)")
 def test_one_pass_scan_counts_an_overflowed_score_as_no_hit(rng):
     """A float32 row whose inner product overflows to +inf (or -inf) is left out, as the block-by-block
     scan leaves out every non-finite score: the hits are the finite ones, best first."""

@@ -233,11 +233,21 @@ class Codec:
 
     def _score_block(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
         # a few queries: a compiled kernel reads the codes in place; many: decode a block, one BLAS product
-        if len(Q) <= kernels.SMALL_BATCH and kernels.available():
-            fast = self._score_fast(Q, codes)
-            if fast is not None:
-                return fast
-        return Q @ self._decode_block(codes).T
+        fast = self._in_place_scores(Q, codes)
+        return fast if fast is not None else Q @ self._decode_block(codes).T
+
+    def _in_place_scores(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
+        """`_score_fast` over a batch of up to kernels.IN_PLACE_QUERIES, SMALL_BATCH queries a call;
+        None for a larger batch or a codec without the kernel."""
+        if len(Q) > kernels.IN_PLACE_QUERIES or not kernels.available():
+            return None
+        parts = []
+        for at in range(0, len(Q), kernels.SMALL_BATCH):
+            part = self._score_fast(Q[at : at + kernels.SMALL_BATCH], codes)
+            if part is None:
+                return None
+            parts.append(part)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
     def _scoring_queries(self, Q: np.ndarray) -> np.ndarray:
         """The queries (nq, d) as `_score_block` takes them: Q itself, or a transform of it that holds

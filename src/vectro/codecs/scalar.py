@@ -451,7 +451,7 @@ class Int8PerDim(Codec):
         return kernels.perdim_scores(Q, codes, self.offset_, self.step_)
 
     def _score_block(self, Q, codes):
-        fast = self._score_fast(Q, codes) if len(Q) <= kernels.SMALL_BATCH and kernels.available() else None
+        fast = self._in_place_scores(Q, codes)
         if fast is not None:
             return fast
         # q.(offset + step*c) = q.offset + (q*step).c: no decoded block is materialised

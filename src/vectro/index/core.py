@@ -405,7 +405,7 @@ class Index:
         """`_scan`'s answer from one compiled pass that scores and selects (`kernels.scan_top_k`), for a
         few queries over codes a kernel scores in place, kept in one contiguous array (`coded_rows` would
         copy others); None: `_scan` does it block by block."""
-        if len(Q) > kernels.SMALL_BATCH or depth > FUSED_DEPTH or not kernels.native():
+        if len(Q) > kernels.IN_PLACE_QUERIES or depth > FUSED_DEPTH or not kernels.native():
             return None
         kernel = self.codec.row_kernel()
         codes = np.asarray(snap.codes)

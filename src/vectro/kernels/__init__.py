@@ -38,8 +38,12 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-# at most this many queries go through the per-row scoring kernels; larger batches use BLAS
+# at most this many queries go through one call of the per-row scoring kernels
 SMALL_BATCH = 8
+# batches up to this size are scored by those kernels, SMALL_BATCH queries a call (or by one pass of
+# `scan_top_k`); larger ones decode each block once for a BLAS product. At 9 to 64 queries the decode
+# cost 2-10x the kernels per query (benchmarks/speed.py's batch column measures 1,000)
+IN_PLACE_QUERIES = 64
 
 
 BACKENDS = ("auto", "numba", "numpy")
