@@ -23,6 +23,8 @@ from .bench import clustered_vectors
 
 CODECS = ["float16", "int16", "int8", "int8-dim", "int4", "binary"]
 FAISS_SQ = {"int8": "QT_8bit", "int4": "QT_4bit", "float16": "QT_fp16"}
+# queries a call in the search table's small-batch column (a RAG step, a re-ranker's batch)
+FEW_QUERIES = 16
 
 
 @contextmanager
@@ -160,7 +162,7 @@ def codec_rows(X: np.ndarray, repeats: int, log=_quiet) -> tuple[dict, list[dict
 
 
 def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, single: int = 50,
-              small: int = 16, log=_quiet) -> list[dict]:
+              small: int = FEW_QUERIES, log=_quiet) -> list[dict]:
     """Brute-force search through the public entry points, per codec: Index.add (vectors/s),
     Index.search of one query (the first `single` queries one call each, one thread for every side),
     of small batches (up to 20 x `small` queries, `small` a call) and of the whole batch (both on
@@ -214,7 +216,7 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
     rows = []
     for (row, *_), seconds in zip(methods, best_s):
         row.update({"single_ms": 1e3 * seconds["single"] / len(few), "batch_qps": len(queries) / seconds["batch"],
-                    "small_qps": sum(map(len, batches)) / seconds["small"], "small": small})
+                    "small_qps": sum(map(len, batches)) / seconds["small"]})
         if "score" in seconds:
             row["score_ms"] = 1e3 * seconds["score"] / len(few)
         rows.append(row)
@@ -279,17 +281,16 @@ def markdown(report: dict) -> str:
             f"{'yes' if row['bit_exact'] else 'no'} |")
     scan = report["scan"]
     int8 = _int8_latency(report)
-    small = scan["rows"][0]["small"]
     lines += ["", f"**Brute-force search, n = {scan['n']:,}, d = {scan['dim']}, top-10** (cosine for vectro, inner "
               f"product for FAISS on the same unit vectors). Every index is built first, then timed in "
               f"{report['repeats']} interleaved rounds (each method once per round, its best round kept). *1 query*: "
-              f"the first 50 queries one call each, on one thread for every library, mean ms per call; *{small} a call*: "
-              f"20 calls of {small} queries; *batch*: {scan['queries']:,} queries in one call (both on {report['threads']} "
+              f"the first 50 queries one call each, on one thread for every library, mean ms per call; *{FEW_QUERIES} a call*: "
+              f"20 calls of {FEW_QUERIES} queries; *batch*: {scan['queries']:,} queries in one call (both on {report['threads']} "
               f"threads). `Index.search` includes validation, scoring, the norm division, top-k "
               "and id mapping; `Compressed.score` (the codec's scoring kernel alone, over the same codes) returns all "
               "n inner products.", "",
               "| method | B/vector | Index.add vectors/s | Index.search 1 query ms | ÷ int8 | Compressed.score 1 query ms "
-              f"| Index.search {small} a call QPS | Index.search batch QPS |",
+              f"| Index.search {FEW_QUERIES} a call QPS | Index.search batch QPS |",
               "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for row in scan["rows"]:
         lines.append(f"| {row['method']} | {row['bytes_per_vector']} | {row['add']:,.0f} | {row['single_ms']:.2f} | "

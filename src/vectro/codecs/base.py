@@ -232,7 +232,7 @@ class Codec:
         raise NotImplementedError
 
     def _score_block(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        # a few queries: a compiled kernel reads the codes in place; many: decode a block, one BLAS product
+        # up to IN_PLACE_QUERIES queries: a compiled kernel reads the codes in place; more: decode a block, one BLAS product
         fast = self._in_place_scores(Q, codes)
         return fast if fast is not None else Q @ self._decode_block(codes).T
 
