@@ -161,11 +161,16 @@ def codec_rows(X: np.ndarray, repeats: int, log=_quiet) -> tuple[dict, list[dict
     return {"copyto": max(copies), "fresh_copy": max(fresh), "seed_int8": n / seed_s}, rows
 
 
+def few_query_calls(queries: int) -> list[slice]:
+    """The small-batch column's calls: the first 20 x FEW_QUERIES queries (or all there are), FEW_QUERIES a call."""
+    return [slice(at, min(at + FEW_QUERIES, queries)) for at in range(0, min(queries, 20 * FEW_QUERIES), FEW_QUERIES)]
+
+
 def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, single: int = 50,
-              small: int = FEW_QUERIES, log=_quiet) -> list[dict]:
+              log=_quiet) -> list[dict]:
     """Brute-force search through the public entry points, per codec: Index.add (vectors/s),
     Index.search of one query (the first `single` queries one call each, one thread for every side),
-    of small batches (up to 20 x `small` queries, `small` a call) and of the whole batch (both on
+    of small batches (`few_query_calls`) and of the whole batch (both on
     all pinned threads); Compressed.score of one query (the scoring kernel
     alone) beside them. FAISS IndexFlatIP and flat SQ8 are timed the same way. Every index is built
     first; then each round times every method once, in turn, and each keeps its best round, so a
@@ -175,7 +180,7 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
 
     n, dim = base.shape
     few = queries[:single]
-    batches = [queries[at : at + small] for at in range(0, min(len(queries), 20 * small), small)]
+    batches = [queries[part] for part in few_query_calls(len(queries))]
     methods = []  # (row, one query -> result, one query -> kernel scores or None, queries -> result)
     for spec in scan_codecs(dim):
         add_s, index = timed(lambda: _filled_index(Index(dim, spec), base), repeats)
@@ -281,11 +286,12 @@ def markdown(report: dict) -> str:
             f"{'yes' if row['bit_exact'] else 'no'} |")
     scan = report["scan"]
     int8 = _int8_latency(report)
+    calls = few_query_calls(scan["queries"])
     lines += ["", f"**Brute-force search, n = {scan['n']:,}, d = {scan['dim']}, top-10** (cosine for vectro, inner "
               f"product for FAISS on the same unit vectors). Every index is built first, then timed in "
               f"{report['repeats']} interleaved rounds (each method once per round, its best round kept). *1 query*: "
               f"the first 50 queries one call each, on one thread for every library, mean ms per call; *{FEW_QUERIES} a call*: "
-              f"20 calls of {FEW_QUERIES} queries; *batch*: {scan['queries']:,} queries in one call (both on {report['threads']} "
+              f"the first {calls[-1].stop:,} queries in {len(calls)} calls; *batch*: {scan['queries']:,} queries in one call (both on {report['threads']} "
               f"threads). `Index.search` includes validation, scoring, the norm division, top-k "
               "and id mapping; `Compressed.score` (the codec's scoring kernel alone, over the same codes) returns all "
               "n inner products.", "",

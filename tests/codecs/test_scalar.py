@@ -179,18 +179,22 @@ def test_batches_up_to_in_place_queries_are_scored_on_the_codes(spec, rng, monke
 
     if not kernels.available():
         pytest.skip("the compiled kernels are not available here")
-    X = rng.standard_normal((500, 40)).astype(np.float32)
+    X = rng.standard_normal((500, 40)).astype(np.float32)  # one block of codes: one kernel call per 8 queries
     codec = make_codec(spec).fit(X)
     codes = codec.encode(X)
     decoded = codec.decode(codes).astype(np.float64)
-    decodes = []
-    plain = type(codec)._decode_block
-    monkeypatch.setattr(type(codec), "_decode_block", lambda self, c: decodes.append(len(c)) or plain(self, c))
+    calls = []
+    fast, plain = type(codec)._score_fast, type(codec)._decode_block
+    monkeypatch.setattr(type(codec), "_score_fast", lambda self, Q, c: calls.append(len(Q)) or fast(self, Q, c))
+    monkeypatch.setattr(type(codec), "_decode_block", lambda self, c: calls.append("decode") or plain(self, c))
     for nq in (kernels.SMALL_BATCH + 1, kernels.IN_PLACE_QUERIES, kernels.IN_PLACE_QUERIES + 1):
         Q = rng.standard_normal((nq, 40)).astype(np.float32)
         expected = Q.astype(np.float64) @ decoded.T
-        decodes.clear()
+        calls.clear()
         scores = codec.inner_products(Q, codes)
         np.testing.assert_allclose(scores, expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
         if nq <= kernels.IN_PLACE_QUERIES:
-            assert not decodes, f"nq={nq}"
+            sizes = [min(kernels.SMALL_BATCH, nq - at) for at in range(0, nq, kernels.SMALL_BATCH)]
+            assert calls == sizes, f"nq={nq}"
+        else:
+            assert kernels.SMALL_BATCH not in calls, f"nq={nq}"  # no kernel call of 8: BLAS, decoded or not

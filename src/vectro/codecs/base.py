@@ -239,7 +239,7 @@ class Codec:
     def _in_place_scores(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray | None:
         """`_score_fast` over a batch of up to kernels.IN_PLACE_QUERIES, SMALL_BATCH queries a call;
         None for a larger batch or a codec without the kernel."""
-        if len(Q) > kernels.IN_PLACE_QUERIES or not kernels.available():
+        if not 0 < len(Q) <= kernels.IN_PLACE_QUERIES or not kernels.available():
             return None
         parts = []
         for at in range(0, len(Q), kernels.SMALL_BATCH):

@@ -40,9 +40,10 @@ import numpy as np
 
 # at most this many queries go through one call of the per-row scoring kernels
 SMALL_BATCH = 8
-# batches up to this size are scored by those kernels, SMALL_BATCH queries a call (or by one pass of
-# `scan_top_k`); larger ones decode each block once for a BLAS product. Decoding cost 2-10x the kernels
-# per query at 9 to 64 queries; the two meet between 64 and 256 (benchmarks/speed.py times 16 a call)
+# batches up to this size are scored by those kernels SMALL_BATCH queries a call where a codec has one
+# that reads its codes in place (Codec._score_fast), or by one pass of `scan_top_k`; larger ones decode
+# each block once for a BLAS product. Decoding cost 2-10x the kernels per query at 9 to 64 queries; the
+# two meet between 64 and 256 (benchmarks/speed.py times 16 a call)
 IN_PLACE_QUERIES = 64
 
 
