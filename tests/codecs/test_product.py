@@ -6,6 +6,7 @@ import pytest
 import vectro
 from vectro import kernels
 from vectro.codecs import make_codec
+from vectro.codecs.product import TABLE_QUERIES
 from vectro.errors import VectroError
 
 
@@ -34,13 +35,18 @@ def test_too_few_training_vectors_is_a_clear_error(sample):
 
 
 @pytest.mark.parametrize("spec", ["pq:24", "pq:48x4", "pq:47x4"])
-def test_lookup_table_scores_equal_decoded_inner_products(spec, rng):
+def test_lookup_table_scores_equal_decoded_inner_products(spec, rng, monkeypatch):
     X = rng.standard_normal((400, 94 if spec == "pq:47x4" else 96)).astype(np.float32)
     codec = make_codec(spec).fit(X)
     codes = codec.encode(X)
-    few, many = X[:3], X[:40]  # lookup tables below kernels.SMALL_BATCH queries, BLAS above
-    np.testing.assert_allclose(codec.score(few, codes), few @ codec.decode(codes).T, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(codec.score(many, codes), many @ codec.decode(codes).T, rtol=1e-4, atol=1e-4)
+    decoded = codec.decode(codes)
+    plain, decodes = type(codec)._decode_block, []
+    monkeypatch.setattr(type(codec), "_decode_block", lambda self, c: decodes.append(len(c)) or plain(self, c))
+    # lookup tables up to TABLE_QUERIES queries (kernels.SMALL_BATCH a call), BLAS above
+    for queries in (X[:3], X[:TABLE_QUERIES], X[:40]):
+        decodes.clear()
+        np.testing.assert_allclose(codec.score(queries, codes), queries @ decoded.T, rtol=1e-4, atol=1e-4)
+        assert bool(decodes) == (len(queries) > TABLE_QUERIES)
 
 
 def test_codes_are_the_nearest_centroids(rng):
