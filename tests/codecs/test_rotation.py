@@ -130,3 +130,25 @@ def test_threshold_grid_counts_exactly_as_searchsorted(rng):
     counts = _jit.count_below_all(thresholds, grid, start, scale, values)
     np.testing.assert_array_equal(counts, np.searchsorted(thresholds, values, side="left"))
     assert _jit.count_below_all(thresholds, grid, start, scale, np.array([np.nan], np.float32))[0] == 0
+
+
+@pytest.mark.skipif(not kernels.available(), reason="numba not installed")
+@pytest.mark.parametrize("spec", ["rq:1", "rq:3", "rq:4"])
+def test_batches_up_to_table_queries_are_scored_without_decoding(spec, rng, monkeypatch):
+    """Up to rotation.TABLE_QUERIES queries go through the few-query kernels, kernels.SMALL_BATCH a call
+    (decoding every block cost rq:3 about 4x per query at 16); past it, decode + BLAS. Both agree with
+    decode-then-dot in float64."""
+    from vectro.codecs import rotation
+
+    X = rng.standard_normal((600, 64)).astype(np.float32)
+    codec = make_codec(spec).fit(X)
+    codes = codec.encode(X)
+    decoded = codec.decode(codes).astype(np.float64)
+    plain, decodes = type(codec)._rotated_decode, []
+    monkeypatch.setattr(type(codec), "_rotated_decode", lambda self, c: decodes.append(len(c)) or plain(self, c))
+    for nq in (kernels.SMALL_BATCH + 1, rotation.TABLE_QUERIES, rotation.TABLE_QUERIES + 1):
+        Q = rng.standard_normal((nq, 64)).astype(np.float32)
+        expected = Q.astype(np.float64) @ decoded.T
+        decodes.clear()
+        np.testing.assert_allclose(codec.score(Q, codes), expected, rtol=1e-4, atol=1e-5 * np.abs(expected).max())
+        assert bool(decodes) == (nq > rotation.TABLE_QUERIES), f"nq={nq}"

@@ -40,6 +40,13 @@ def _quiet(done: int, total: int) -> None:
     """The progress callback of a caller that did not ask for one."""
 
 
+def in_small_batches(score: Callable[[np.ndarray, np.ndarray], np.ndarray], Q: np.ndarray,
+                     codes: np.ndarray) -> np.ndarray:
+    """score(part, codes) over kernels.SMALL_BATCH queries of Q at a time, stacked: (nq, n). For codecs
+    whose lookup tables or kernels for a few queries beat decoding a block, up to a batch size of their own."""
+    return np.concatenate([score(Q[at : at + kernels.SMALL_BATCH], codes) for at in range(0, len(Q), kernels.SMALL_BATCH)])
+
+
 def kernel_rows(dim: int) -> int:
     return max(16, KERNEL_BYTES // (4 * max(dim, 1)))
 

@@ -23,7 +23,7 @@ import numpy as np
 from .. import kernels
 from .._util import sample
 from ..errors import VectroError, require
-from .base import Codec, register
+from .base import Codec, in_small_batches, register
 from .scalar import pack_bits, unpack_bits
 
 # k-means settings: FAISS's default iterations and at most this many points per centroid (the
@@ -163,8 +163,7 @@ class ProductQuantizer(Codec):
         if len(Q) > TABLE_QUERIES:
             return super()._score_block(Q, codes)
         if len(Q) > kernels.SMALL_BATCH:
-            return np.concatenate([self._score_block(Q[at : at + kernels.SMALL_BATCH], codes)
-                                   for at in range(0, len(Q), kernels.SMALL_BATCH)])
+            return in_small_batches(self._score_block, Q, codes)
         m, _, dsub = self.centroids_.shape
         tables = np.einsum("qmd,mkd->qmk", self._rotate(Q).reshape(len(Q), m, dsub), self.centroids_)
         if self.bits == 4:

@@ -25,13 +25,17 @@ import numpy as np
 from .. import kernels
 from .._util import rng_of, sample
 from ..errors import VectroError
-from .base import Codec, register
+from .base import Codec, in_small_batches, register
 
 # Coordinates the codebook learns from at most, and Lloyd-Max iterations.
 CODEBOOK_SAMPLES = 1_000_000
 LLOYD_ITERATIONS = 30
 # The smallest power-of-two block the structured rotation uses; below it the rotation is dense.
 MIN_HADAMARD_BLOCK = 32
+# queries scored by the kernels for a few (packed levels, per-byte tables, bit planes), kernels.SMALL_BATCH a
+# call; past it, one decode of a block and a BLAS product. At 50,000 x 384 a batch of 16 cost rq:1 2.5x and
+# rq:3 3.9x per query through the decode; at 64 the two are near (rq:1 0.8x, rq:3 1.5x)
+TABLE_QUERIES = 32
 
 
 def lloyd_max(values: np.ndarray, levels: int, iterations: int = LLOYD_ITERATIONS) -> np.ndarray:
@@ -220,6 +224,8 @@ class RotationQuantizer(Codec):
         return kernels.RowKernel("packed", self.bits, self.levels_, scale_at, prepare=self._scoring_queries)
 
     def _score_block(self, rotated_queries, codes):
+        if kernels.SMALL_BATCH < len(rotated_queries) <= TABLE_QUERIES:
+            return in_small_batches(self._score_block, rotated_queries, codes)
         if len(rotated_queries) <= kernels.SMALL_BATCH and kernels.packed_fast(self.bits) and kernels.available():
             return kernels.packed_scores(rotated_queries, codes, self.levels_, self.bits, scale_at=codes.shape[1] - 4)
         if len(rotated_queries) <= kernels.SMALL_BATCH and 8 % self.bits == 0:
