@@ -67,8 +67,9 @@ CODECS = ["float16", "bf16", "int16", "int8", "int8-dim", "nf4", "int4", "int2",
 
 
 def scan_codecs(dim: int) -> list[str]:
-    """Brute-force search: every codec above, the float32 reference, a composite, a product quantiser."""
-    return ["float32", *CODECS, f"pca:{max(1, dim // 3)}+int8"] + ([f"pq:{dim // 8}"] if dim % 8 == 0 else [])
+    """Brute-force search: every codec above, the float32 reference, a 1-bit rotation code, a composite, a
+    product quantiser."""
+    return ["float32", *CODECS, "rq:1", f"pca:{max(1, dim // 3)}+int8"] + ([f"pq:{dim // 8}"] if dim % 8 == 0 else [])
 
 
 @contextmanager
