@@ -44,7 +44,8 @@ def in_small_batches(score: Callable[[np.ndarray, np.ndarray], np.ndarray], Q: n
                      codes: np.ndarray) -> np.ndarray:
     """score(part, codes) over kernels.SMALL_BATCH queries of Q at a time, stacked: (nq, n). For codecs
     whose lookup tables or kernels for a few queries beat decoding a block, up to a batch size of their own."""
-    return np.concatenate([score(Q[at : at + kernels.SMALL_BATCH], codes) for at in range(0, len(Q), kernels.SMALL_BATCH)])
+    step = kernels.SMALL_BATCH
+    return np.concatenate([score(Q[at : at + step], codes) for at in range(0, len(Q), step)])
 
 
 def kernel_rows(dim: int) -> int:
@@ -239,7 +240,8 @@ class Codec:
         raise NotImplementedError
 
     def _score_block(self, Q: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        # up to IN_PLACE_QUERIES queries: a compiled kernel reads the codes in place; more: decode a block, one BLAS product
+        # up to IN_PLACE_QUERIES queries: a compiled kernel reads the codes in place; more: decode a block,
+        # one BLAS product
         fast = self._in_place_scores(Q, codes)
         return fast if fast is not None else Q @ self._decode_block(codes).T
 
