@@ -811,7 +811,46 @@ typedef struct {
     Py_ssize_t dim, block, width; /* block 0: the rows arrive rotated; width: bytes per output row */
     int count, bits;              /* thresholds (2^bits - 1), bits per value */
     float table[16];              /* the levels padded to 16 (up to 16 levels) */
+    /* above 15 thresholds (rq:8's 255): a grid of cells over them. A value in cell c has at least grid[c]
+     * thresholds below it and at most grid[c] + steps, so `steps` compares finish the count, exactly;
+     * `padded` is the thresholds followed by `steps` of +inf */
+    int32_t *grid;
+    float *padded, grid_start, grid_scale;
+    int cells, steps;
 } rq_job;
+
+/* the grid of cells for job->thresholds (sorted): 8 cells per threshold over [first, last]. Each cell's
+ * bounds are widened by a cell on each side, so a value the float arithmetic puts one cell off is still
+ * counted exactly. 0 on success, -1 out of memory */
+static int rq_grid(rq_job *job) {
+    const float *t = job->thresholds;
+    int count = job->count, cells = 8 * count;
+    double start = t[0], span = (double)t[count - 1] - start, width = span > 0 ? span / cells : 1.0;
+    job->grid = malloc((size_t)cells * sizeof *job->grid);
+    if (!job->grid)
+        return -1;
+    int below = 0, upto = 0, steps = 0;
+    for (int c = 0; c < cells; c++) {
+        double low = start + (c - 1) * width, high = start + (c + 2) * width;
+        while (below < count && t[below] < low)
+            below++;
+        while (upto < count && t[upto] < high)
+            upto++;
+        job->grid[c] = below;
+        steps = upto - below > steps ? upto - below : steps;
+    }
+    job->padded = malloc((size_t)(count + steps) * sizeof *job->padded);
+    if (!job->padded) {
+        free(job->grid);
+        return -1;
+    }
+    memcpy(job->padded, t, count * sizeof *t);
+    for (int i = 0; i < steps; i++)
+        job->padded[count + i] = INFINITY;
+    job->cells = cells, job->steps = steps;
+    job->grid_start = (float)start, job->grid_scale = (float)(1.0 / width);
+    return 0;
+}
 
 /* one row; scratch: 3 dim floats and dim int32. Loops run over the coordinates innermost, so each clone
  * (AVX-512, AVX2) vectorises them */
@@ -841,12 +880,14 @@ VECTRO_CLONES static void rq_encode_row(const rq_job *job, const float *x, uint8
     float *level = first; /* free once y is made: each coordinate's level, levels[values[j]] */
     if (job->count <= 15) {
         count_levels(z, dim, job->thresholds, job->count, job->table, values, level);
-    } else {
-        for (Py_ssize_t j = 0; j < dim; j++)
-            values[j] = 0;
-        for (int step = (job->count + 1) / 2; step >= 1; step /= 2)
+    } else { /* the cell's count, then a few compares (NaN: cell 0, no compare true, 0) */
+        for (Py_ssize_t j = 0; j < dim; j++) {
+            float c = (z[j] - job->grid_start) * job->grid_scale;
+            values[j] = job->grid[c >= 0 ? (c < job->cells - 1 ? (int)c : job->cells - 1) : 0];
+        }
+        for (int step = 0; step < job->steps; step++)
             for (Py_ssize_t j = 0; j < dim; j++)
-                values[j] += job->thresholds[values[j] + step - 1] < z[j] ? step : 0;
+                values[j] += job->padded[values[j]] < z[j];
         for (Py_ssize_t j = 0; j < dim; j++)
             level[j] = job->levels[values[j]];
     }
@@ -1858,10 +1899,14 @@ static PyObject *py_rq_encode(PyObject *self, PyObject *args) {
             job.signs = signs.buf, job.perm = p, job.thresholds = thresholds.buf, job.levels = levels.buf;
             for (int i = 0; i < 16; i++)
                 job.table[i] = i <= job.count ? job.levels[i] : 0.0f;
-            int failed;
-            Py_BEGIN_ALLOW_THREADS
-            failed = rq_encode_rows(&job, X.buf, n, out.buf, bad.buf, threads);
-            Py_END_ALLOW_THREADS
+            job.grid = NULL, job.padded = NULL;
+            int failed = job.count > 15 ? rq_grid(&job) : 0;
+            if (!failed) {
+                Py_BEGIN_ALLOW_THREADS
+                failed = rq_encode_rows(&job, X.buf, n, out.buf, bad.buf, threads);
+                Py_END_ALLOW_THREADS
+            }
+            free(job.grid), free(job.padded);
             result = failed ? PyErr_NoMemory() : Py_NewRef(Py_None);
         }
     }
