@@ -43,8 +43,8 @@ def test_kernel_codes_are_bit_exact_with_numpy(spec, dim, compiled, rng):
     X[2] *= np.float32(3e30)
     codec = make_codec(spec).fit(X)
     # rows whose rotated coordinates lie beyond the outermost levels (all the mass on one or two
-    # coordinates), on the middle threshold (0) and between: the C encoder counts rq:8's 255 thresholds
-    # on a grid of cells, which must give what NumPy's searchsorted gives there too
+    # coordinates), at zero and in between: the C encoder counts rq:8's 255 thresholds on a grid of
+    # cells, which must give what NumPy's searchsorted gives there too
     spikes = np.zeros((3, dim), dtype=np.float32)
     spikes[0, 5], spikes[1, [0, 1]], spikes[2, ::3] = 1, (-3, 1), rng.standard_normal(len(range(0, dim, 3)))
     X[4:7] = codec.unrotate(spikes)
