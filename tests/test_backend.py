@@ -2,6 +2,7 @@
 
 import threading
 
+import numpy as np
 import pytest
 
 from vectro import kernels
@@ -47,3 +48,26 @@ def test_backend_choice_is_per_thread_and_patches_nothing():
     with pytest.raises(Exception, match="unknown backend"):
         with kernels.backend("cuda"):
             pass
+
+
+class _NoMatmul(np.ndarray):
+    """An array whose `@` fails: the few queries' products must not go through BLAS's matrix product."""
+
+    def __matmul__(self, other):
+        raise AssertionError("a BLAS matrix product for a few queries")
+
+
+@pytest.mark.parametrize("vecdot", [True, False])
+@pytest.mark.parametrize("nq", [1, 8, kernels.IN_PLACE_QUERIES, kernels.IN_PLACE_QUERIES + 1])
+def test_query_products_equal_the_matrix_product(vecdot, nq, monkeypatch):
+    """kernels.query_products: Q @ M.T to float32 rounding, without `@` up to IN_PLACE_QUERIES queries
+    (OpenBLAS's threads would spin on the cores the scoring kernel needs next), on NumPy with and
+    without np.vecdot (NumPy < 2.0 takes einsum's loops)."""
+    if not vecdot:
+        monkeypatch.delattr(np, "vecdot", raising=False)
+    rng = np.random.default_rng(nq)
+    Q, M = rng.standard_normal((nq, 385)).astype(np.float32), rng.standard_normal((130, 385)).astype(np.float32)
+    queries = Q.view(_NoMatmul) if nq <= kernels.IN_PLACE_QUERIES else Q
+    out = kernels.query_products(queries, M)
+    assert out.shape == (nq, 130)
+    np.testing.assert_allclose(np.asarray(out), Q.astype(np.float64) @ M.T.astype(np.float64), rtol=1e-4, atol=1e-4)

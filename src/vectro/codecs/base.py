@@ -231,7 +231,7 @@ class Codec:
         """Inner products of each query with its own candidates: queries float32 (nq, d), rows int (nq, c)
         indexing `codes` -> float32 (nq, c). Used to re-score shortlists."""
         decoded = self.decode(np.asarray(codes[rows.reshape(-1)])).reshape(*rows.shape, self.dim_)
-        return np.matmul(decoded, queries[:, :, None])[:, :, 0]
+        return kernels.pair_dots(decoded, queries[:, None, :])
 
     def _encode_block(self, X: np.ndarray) -> np.ndarray:
         raise NotImplementedError

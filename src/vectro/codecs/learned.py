@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import kernels
 from .._validation import as_matrix
 from ..errors import FormatError, VectroError
 from .base import Codec, make_codec, register
@@ -112,7 +113,7 @@ class LearnedProjection(Projection):
         return Z @ self.weight_ + self.mean_
 
     def transform_queries(self, Q):
-        return Q @ self.weight_.T, Q @ self.mean_
+        return kernels.query_products(Q, self.weight_), kernels.query_products(Q, self.mean_[None])[:, 0]
 
     # ----- state: arrays, and the metadata as JSON bytes (checksummed with them in .vectro files) -
     @property

@@ -139,6 +139,10 @@ class ProductQuantizer(Codec):
     def _unrotate(self, X: np.ndarray) -> np.ndarray:
         return X
 
+    def _rotate_queries(self, Q: np.ndarray) -> np.ndarray:
+        """_rotate for the few queries the tables serve (no BLAS thread team: kernels.query_products)."""
+        return Q
+
     def _encode_block(self, X):
         X = self._rotate(X)
         m, ksub, dsub = self.centroids_.shape
@@ -165,7 +169,7 @@ class ProductQuantizer(Codec):
         if len(Q) > kernels.SMALL_BATCH:
             return in_small_batches(self._score_block, Q, codes)
         m, _, dsub = self.centroids_.shape
-        tables = np.einsum("qmd,mkd->qmk", self._rotate(Q).reshape(len(Q), m, dsub), self.centroids_)
+        tables = np.einsum("qmd,mkd->qmk", self._rotate_queries(Q).reshape(len(Q), m, dsub), self.centroids_)
         if self.bits == 4:
             tables = byte_tables(tables)
         return kernels.table_scores(np.ascontiguousarray(tables, dtype=np.float32), codes)
@@ -216,6 +220,9 @@ class OptimizedProductQuantizer(ProductQuantizer):
 
     def _rotate(self, X):
         return X @ self.rotation_.T
+
+    def _rotate_queries(self, Q):
+        return kernels.query_products(Q, self.rotation_)
 
     def _unrotate(self, X):
         return X @ self.rotation_

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from .._util import sample
 from ..errors import VectroError
 from .base import Codec, register
@@ -98,7 +99,7 @@ class PCA(Projection):
         return Z @ self.components_ + self.mean_
 
     def transform_queries(self, Q):
-        return Q @ self.components_.T, Q @ self.mean_
+        return kernels.query_products(Q, self.components_), kernels.query_products(Q, self.mean_[None])[:, 0]
 
 
 @register

@@ -124,11 +124,27 @@ class Spectral(Codec):
         np.put_along_axis(spectrum, top, coefficients, axis=1)
         return np.fft.irfft(spectrum, n=self.dim_, axis=1).astype(np.float32)
 
-    def _score_block(self, Q, codes):
-        if len(Q) > SMALL_BATCH:  # (nq, n, K) products would outgrow decode + BLAS
-            return super()._score_block(Q, codes)
-        # Parseval over the K kept bins, from the codes: q.x = sum_k w_k Re(Q_k conj(X_k)) / d
-        top, coefficients = self._kept(codes)
-        spectra = np.fft.rfft(Q.astype(np.float64), axis=1)[:, top]  # (nq, n, K)
-        weights = self._weights(self.dim_)[top]
-        return (np.real(spectra * np.conj(coefficients)) * weights).sum(axis=2).astype(np.float32) / np.float32(self.dim_)
+    def _scoring_queries(self, Q):
+        """For a few queries, per-query tables over (bin, phase code): T[b, p] = w_b Re(Q_b e^(-i phase_p)) / d,
+        built once per call; a row's inner product is then its norm times sum_k mag_k T[b_k, p_k]."""
+        if len(Q) > SMALL_BATCH:  # (nq, n, K) gathers would outgrow decode + BLAS
+            return Q
+        dim = self.dim_
+        spectra = np.fft.rfft(Q.astype(np.float64), axis=1) * (self._weights(dim) / dim)  # (nq, bins)
+        phases = np.arange(2**self.phase_bits) * (2 * np.pi / 2**self.phase_bits) - np.pi
+        tables = spectra.real[:, :, None] * np.cos(phases) + spectra.imag[:, :, None] * np.sin(phases)
+        return tables.astype(np.float32)  # (nq, bins, 2**phase_bits)
+
+    def _score_block(self, prepared, codes):
+        if prepared.ndim == 2:
+            return super()._score_block(prepared, codes)
+        # Parseval over the K kept bins, read from the codes: q.x = sum_k w_k Re(Q_k conj(X_k)) / d
+        index_bytes = self._index_bytes(self.dim_)
+        width = self.top_k * index_bytes
+        top = np.ascontiguousarray(codes[:, :width]).view("<u1" if index_bytes == 1 else "<u2").astype(np.int32)
+        cells = (top << self.phase_bits) | codes[:, width + self.top_k : width + 2 * self.top_k]  # (n, K) into T
+        mags = np.take(self.mag_grid_, codes[:, width : width + self.top_k])
+        out = np.empty((len(prepared), len(codes)), dtype=np.float32)
+        for q, table in enumerate(prepared.reshape(len(prepared), -1)):
+            np.einsum("nk,nk->n", np.take(table, cells), mags, out=out[q])
+        return out * np.take(self.norm_grid_, codes[:, -1])

@@ -301,14 +301,20 @@ class TransformCoder(Codec):
         return self._axis_values(codes) @ self.components_ + self.mean_
 
     def _scoring_queries(self, Q):
-        return np.ascontiguousarray(Q @ self.components_.T), Q @ self.mean_
+        """The queries on the kept axes, their offsets q . mean, and for a few queries their tables, built
+        once per call rather than once per block: one per code byte, the sum over its fields of
+        q'_axis x level_field(byte value)."""
+        projected = kernels.query_products(Q, self.components_)
+        offset = kernels.query_products(Q, self.mean_[None])[:, 0].astype(np.float32)
+        if len(projected) > kernels.SMALL_BATCH or not len(self.bits_):
+            return projected, offset, None
+        per_field = projected[:, self._field_axis, None] * self._byte_levels[None]
+        tables = np.zeros((len(projected), self.bytes_per_vector(self.dim_), 2**MAX_BITS), dtype=np.float32)
+        tables[:, self._group_bytes] = np.add.reduceat(per_field[:, self._by_byte], self._byte_starts, axis=1)
+        return projected, offset, tables
 
     def _score_block(self, prepared, codes):
-        projected, offset = prepared
-        if len(projected) <= kernels.SMALL_BATCH and len(self.bits_):
-            # one table per code byte: the sum over its fields of q'_axis x level_field(byte value)
-            per_field = projected[:, self._field_axis, None] * self._byte_levels[None]
-            tables = np.zeros((len(projected), codes.shape[1], 2**MAX_BITS), dtype=np.float32)
-            tables[:, self._group_bytes] = np.add.reduceat(per_field[:, self._by_byte], self._byte_starts, axis=1)
-            return kernels.table_scores(tables, codes) + offset[:, None].astype(np.float32)
-        return projected @ self._axis_values(codes).T + offset[:, None].astype(np.float32)
+        projected, offset, tables = prepared
+        if tables is not None:
+            return kernels.table_scores(tables, codes) + offset[:, None]
+        return projected @ self._axis_values(codes).T + offset[:, None]
