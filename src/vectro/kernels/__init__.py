@@ -445,22 +445,26 @@ def bitplane_scores(rotated_queries: np.ndarray, codes: np.ndarray, levels: np.n
 
 
 def packed_scores(Q: np.ndarray, codes: np.ndarray, levels: np.ndarray, bits: int, scales: np.ndarray | None = None,
-                  scale_at: int | None = None) -> np.ndarray:
+                  scale_at: int | None = None, group: int | None = None) -> np.ndarray:
     """Q float32 (nq, d) against rows packing d values of `bits` bits (2 with the C kernels, 4 or 8), low
     bits first, in their first ceil(d * bits / 8) bytes: scales[i] * sum_j q_j levels[value_ij], float32
     (nq, n). The codes are read in place; trailing bytes (a stored scale) are not read. `scale_at`: the
     byte where each row stores scales[i] as float32 (the C kernels read it there; numba's take `scales`,
-    read from there when not given)."""
+    read from there when not given). `group` (C kernels only): each run of `group` values has its own
+    float32 scale, the row's scales following one another from scale_at."""
     c = _c()
     codes = np.asarray(codes)
-    if c is not None and bits in (2, 4) and scale_at is not None and codes.flags.c_contiguous:
-        Q = np.ascontiguousarray(Q, dtype=np.float32)
+    grouped = group is not None and group < Q.shape[1]
+    if c is not None and bits in (2, 4) and scale_at is not None and (codes.flags.c_contiguous or grouped):
+        Q, codes = np.ascontiguousarray(Q, dtype=np.float32), np.ascontiguousarray(codes)
         table = np.zeros(16, dtype=np.float32)
         table[: 2**bits] = levels
         out = np.empty((len(Q), len(codes)), dtype=np.float32)
-        c.packed_scores(Q, codes, table, out, len(Q), len(codes), codes.shape[1], Q.shape[1], scale_at, bits,
-                        _c_threads())
+        c.packed_scores(Q, codes, table, out, len(Q), len(codes), codes.shape[1], Q.shape[1], scale_at,
+                        group if grouped else Q.shape[1], bits, _c_threads())
         return out
+    if grouped:
+        raise ValueError("a scale per group of packed values needs the C kernels")
     if scales is None:
         scales = float_columns(codes, scale_at)[:, 0]
     split = np.ascontiguousarray(_by_code_byte(Q, bits).transpose(0, 2, 1))

@@ -242,13 +242,16 @@ static void absmax_decode_rows(const uint8_t *codes, Py_ssize_t n, Py_ssize_t di
 
 /* ----- packed 2- and 4-bit codes through their table of levels ----------------------------
  * Rows pack d values of `bits` bits, low bits first; a row's score is its scale times
- * sum_j q_j * levels[v_j]. The SIMD paths look the levels up in registers (a permute of 16 or 4
- * floats), so no table is read from memory and nothing is built per query. */
+ * sum_j q_j * levels[v_j], or with groups (int4:32) the sum over each group of `group` values of
+ * its own scale times its part of that sum, the scales following one another from scale_at. The
+ * SIMD paths look the levels up in registers (a permute of 16 or 4 floats), so no table is read
+ * from memory and nothing is built per query. */
 typedef struct {
     const float *Q;
     Py_ssize_t nq, dim;
     const uint8_t *codes;
     Py_ssize_t n, width, scale_at;
+    Py_ssize_t group; /* values per scale (dim: one scale per row); group * bits a multiple of 8 */
     const float *levels; /* 16 floats; 2-bit codes use the first 4 */
     int bits;
     float *out;
@@ -273,12 +276,19 @@ static float packed_dot_plain(const float *q, const uint8_t *row, Py_ssize_t dim
 }
 
 #define PACKED_ROWS(name, dot)                                                                            \
-    static void name(const packed_job *job, Py_ssize_t start, Py_ssize_t stop) {                         \
+    static void name(const packed_job *job, Py_ssize_t start, Py_ssize_t stop) {                          \
         for (Py_ssize_t i = start; i < stop; i++) {                                                       \
             const uint8_t *row = job->codes + i * job->width;                                             \
-            float scale = row_scale(row, job->scale_at);                                                  \
-            for (Py_ssize_t q = 0; q < job->nq; q++)                                                      \
-                job->out[q * job->n + i] = dot(job->Q + q * job->dim, row, job->dim, job->levels, job->bits) * scale; \
+            for (Py_ssize_t q = 0; q < job->nq; q++) {                                                    \
+                const float *query = job->Q + q * job->dim;                                               \
+                float total = 0.0f;                                                                       \
+                for (Py_ssize_t j = 0, at = job->scale_at; j < job->dim; j += job->group, at += 4) {      \
+                    Py_ssize_t count = job->dim - j < job->group ? job->dim - j : job->group;             \
+                    float part = dot(query + j, row + j * job->bits / 8, count, job->levels, job->bits);  \
+                    total += part * row_scale(row, at);                                                   \
+                }                                                                                         \
+                job->out[q * job->n + i] = total;                                                         \
+            }                                                                                             \
         }                                                                                                 \
     }
 PACKED_ROWS(packed_rows_plain, packed_dot_plain)
@@ -1642,17 +1652,20 @@ static PyObject *py_packed_scores(PyObject *self, PyObject *args) {
     Py_buffer Q, codes, levels, out;
     packed_job job;
     int threads;
-    if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnnii", &Q, &codes, &levels, &out, &job.nq, &job.n, &job.width, &job.dim,
-                          &job.scale_at, &job.bits, &threads))
+    if (!PyArg_ParseTuple(args, "y*y*y*w*nnnnnnii", &Q, &codes, &levels, &out, &job.nq, &job.n, &job.width, &job.dim,
+                          &job.scale_at, &job.group, &job.bits, &threads))
         return NULL;
     PyObject *result = NULL;
     if (job.bits != 2 && job.bits != 4) {
         PyErr_Format(PyExc_ValueError, "packed codes of %d bits: 2 or 4 expected", job.bits);
+    } else if (job.group < 1 || (job.group < job.dim && job.group * job.bits % 8)) {
+        PyErr_Format(PyExc_ValueError, "groups of %zd values of %d bits do not start on a byte", job.group, job.bits);
     } else if (rows_ok(job.n, job.dim, job.width, (job.dim * job.bits + 7) / 8 + 4) && rows_ok(job.nq, job.dim, 4 * job.dim, 0) &&
                need(&Q, job.nq * job.dim * 4, "Q") && need(&codes, job.n * job.width, "codes") &&
                need(&levels, 16 * 4, "levels") && need(&out, job.nq * job.n * 4, "out")) {
-        if (job.scale_at + 4 > job.width || (job.dim * job.bits + 7) / 8 > job.scale_at) {
-            PyErr_SetString(PyExc_ValueError, "the scale must follow the packed codes inside each row");
+        Py_ssize_t groups = (job.dim + job.group - 1) / job.group;
+        if (job.scale_at + 4 * groups > job.width || (job.dim * job.bits + 7) / 8 > job.scale_at) {
+            PyErr_SetString(PyExc_ValueError, "the scales must follow the packed codes inside each row");
         } else {
             job.Q = Q.buf;
             job.codes = codes.buf;
