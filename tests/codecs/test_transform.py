@@ -93,6 +93,22 @@ def test_scores_are_inner_products_with_the_decoded_vectors(fitted, nq):
     np.testing.assert_allclose(codec.inner_products(queries[:nq], codes), expected, rtol=1e-4, atol=1e-5)
 
 
+def test_batches_up_to_their_table_cap_are_scored_without_decoding(fitted, monkeypatch):
+    """Up to TABLE_BYTES / code bytes queries (25 for tc:2.5's 120 B at d = 384) go through the byte tables;
+    one more decodes each block for one BLAS product. Both give the decoded vectors' inner products."""
+    codec, base, queries = fitted
+    codes = codec.encode(base[:500])
+    decoded = codec.decode(codes).astype(np.float64)
+    cap = transform.TABLE_BYTES // codec.bytes_per_vector(base.shape[1])
+    decodes, plain = [], type(codec)._axis_values  # the decoded axis values the BLAS product takes
+    monkeypatch.setattr(type(codec), "_axis_values", lambda self, c: decodes.append(len(c)) or plain(self, c))
+    for nq in (cap, cap + 1):
+        decodes.clear()
+        expected = queries[:nq].astype(np.float64) @ decoded.T
+        np.testing.assert_allclose(codec.inner_products(queries[:nq], codes), expected, rtol=1e-4, atol=1e-5)
+        assert bool(decodes) == (nq > cap), f"nq={nq}"
+
+
 def test_following_the_spectrum_beats_the_random_rotation_at_equal_bytes(sample):
     base, _ = sample
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..errors import VectroError
-from ..kernels import SMALL_BATCH
+from ..kernels import IN_PLACE_QUERIES
 from .base import Codec, register
 
 
@@ -127,7 +127,7 @@ class Spectral(Codec):
     def _scoring_queries(self, Q):
         """For a few queries, per-query tables over (bin, phase code): T[b, p] = w_b Re(Q_b e^(-i phase_p)) / d,
         built once per call; a row's inner product is then its norm times sum_k mag_k T[b_k, p_k]."""
-        if len(Q) > SMALL_BATCH:  # (nq, n, K) gathers would outgrow decode + BLAS
+        if len(Q) > IN_PLACE_QUERIES:  # (the tables won at every batch up to 64: 1.5 ms a query at 50k, decode 2.3)
             return Q
         dim = self.dim_
         spectra = np.fft.rfft(Q.astype(np.float64), axis=1) * (self._weights(dim) / dim)  # (nq, bins)
