@@ -13,6 +13,7 @@ the machine is shared and noisy.
 
 from __future__ import annotations
 
+import time
 from contextlib import contextmanager
 
 import numpy as np
@@ -21,10 +22,12 @@ from . import kernels
 from ._util import best  # noqa: F401  (re-exported: the benchmarks import it from here)
 from .bench import clustered_vectors
 
-CODECS = ["float16", "int16", "int8", "int8-dim", "int4", "binary"]
 FAISS_SQ = {"int8": "QT_8bit", "int4": "QT_4bit", "float16": "QT_fp16"}
 # queries a call in the search table's small-batch column (a RAG step, a re-ranker's batch)
 FEW_QUERIES = 16
+# seconds of idle before each search timing: OpenBLAS's threads keep spinning on the cores for a while
+# after a product (a batch decoded for BLAS), which would slow whichever method is timed next
+SETTLE_SECONDS = 0.2
 
 
 @contextmanager
@@ -217,12 +220,17 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
     for round_ in range(repeats):
         for (row, search, score, batch), seconds in zip(methods, best_s):
             timings = {}
+
+            def settled(fn):
+                time.sleep(SETTLE_SECONDS)
+                return timed(fn, 1, warmup=int(round_ == 0))[0]
+
             with pinned_threads(1):
-                timings["single"] = timed(one_by_one(search), 1, warmup=int(round_ == 0))[0]
+                timings["single"] = settled(one_by_one(search))
                 if score is not None:
-                    timings["score"] = timed(one_by_one(score), 1, warmup=int(round_ == 0))[0]
-            timings["small"] = timed(lambda: [batch(Q) for Q in batches], 1, warmup=int(round_ == 0))[0]
-            timings["batch"] = timed(lambda: batch(queries), 1, warmup=int(round_ == 0))[0]
+                    timings["score"] = settled(one_by_one(score))
+            timings["small"] = settled(lambda: [batch(Q) for Q in batches])
+            timings["batch"] = settled(lambda: batch(queries))
             for key, value in timings.items():
                 seconds[key] = min(seconds.get(key, np.inf), value)
     rows = []
@@ -296,7 +304,9 @@ def markdown(report: dict) -> str:
     calls = few_query_calls(scan["queries"])
     lines += ["", f"**Brute-force search, n = {scan['n']:,}, d = {scan['dim']}, top-10** (cosine for vectro, inner "
               f"product for FAISS on the same unit vectors). Every index is built first, then timed in "
-              f"{report['repeats']} interleaved rounds (each method once per round, its best round kept). *1 query*: "
+              f"{report['repeats']} interleaved rounds (each method once per round, its best round kept; each timing "
+              f"starts after {SETTLE_SECONDS} s idle, so that BLAS threads spinning after the last product do not slow "
+              f"it). *1 query*: "
               f"the first 50 queries one call each, on one thread for every library, mean ms per call; *{FEW_QUERIES} a call*: "
               f"the first {calls[-1].stop:,} queries in {len(calls)} calls; *batch*: {scan['queries']:,} queries in one call (both on {report['threads']} "
               f"threads). `Index.search` includes validation, scoring, the norm division, top-k "
