@@ -51,10 +51,13 @@ def test_backend_choice_is_per_thread_and_patches_nothing():
 
 
 class _NoMatmul(np.ndarray):
-    """An array whose `@` fails: the few queries' products must not go through BLAS's matrix product."""
+    """An array that refuses np.matmul (and so `@`): the few queries' products must not go through BLAS's
+    matrix product. Other ufuncs run on the plain arrays."""
 
-    def __matmul__(self, other):
-        raise AssertionError("a BLAS matrix product for a few queries")
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        if ufunc is np.matmul:
+            raise AssertionError("a BLAS matrix product for a few queries")
+        return getattr(ufunc, method)(*(np.asarray(x) for x in inputs), **kwargs)
 
 
 @pytest.mark.parametrize("vecdot", [True, False])

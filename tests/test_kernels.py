@@ -118,8 +118,8 @@ def test_every_position_of_nan_or_inf_is_caught(spec, rng, compiled):
             codec.encode(bad)
 
 
-@pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int4:32", "int8:16", "nf4", "nf4:64", "int2", "binary",
-                                  "float32", "float16", "bf16", "int8-dim", "rq:2", "rq:3", "rq:4"])
+@pytest.mark.parametrize("spec", ["int8", "int16", "int4", "int4:8", "int4:32", "int8:16", "nf4", "nf4:64", "int2",
+                                  "binary", "float32", "float16", "bf16", "int8-dim", "rq:2", "rq:3", "rq:4"])
 @pytest.mark.parametrize("dim", [1, 7, 64, 385])
 def test_single_query_scores_match_numpy(spec, dim, rng, compiled, numpy_only):
     X = rng.standard_normal((300, dim)).astype(np.float32)
@@ -305,7 +305,7 @@ rng = np.random.default_rng(7)
 for dim in (1, 7, 31, 64, 100, 385):
     X = rng.standard_normal((301, dim)).astype(np.float32)  # odd: int8 scores one query's rows in pairs
     Q = rng.standard_normal((3, dim)).astype(np.float32)
-    for spec in ("int8", "float32", "int4", "nf4", "int2", "int4:32", "nf4:16", "int2:32",
+    for spec in ("int8", "float32", "int4", "nf4", "int2", "int4:32", "nf4:64", "int2:32",
                  "rq:1", "rq:2", "rq:3", "rq:4"):
         codec = make_codec(spec).fit(X)
         codes = codec.encode(X)

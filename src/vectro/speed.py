@@ -216,21 +216,21 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
     def one_by_one(search):
         return lambda: [search(q) for q in few]
 
+    def settled(fn, warmup: int) -> float:
+        time.sleep(SETTLE_SECONDS)
+        return timed(fn, 1, warmup=warmup)[0]
+
     best_s = [{} for _ in methods]
     for round_ in range(repeats):
+        warmup = int(round_ == 0)
         for (row, search, score, batch), seconds in zip(methods, best_s):
             timings = {}
-
-            def settled(fn):
-                time.sleep(SETTLE_SECONDS)
-                return timed(fn, 1, warmup=int(round_ == 0))[0]
-
             with pinned_threads(1):
-                timings["single"] = settled(one_by_one(search))
+                timings["single"] = settled(one_by_one(search), warmup)
                 if score is not None:
-                    timings["score"] = settled(one_by_one(score))
-            timings["small"] = settled(lambda: [batch(Q) for Q in batches])
-            timings["batch"] = settled(lambda: batch(queries))
+                    timings["score"] = settled(one_by_one(score), warmup)
+            timings["small"] = settled(lambda: [batch(Q) for Q in batches], warmup)
+            timings["batch"] = settled(lambda: batch(queries), warmup)
             for key, value in timings.items():
                 seconds[key] = min(seconds.get(key, np.inf), value)
     rows = []

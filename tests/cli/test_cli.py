@@ -156,7 +156,8 @@ def test_index_build_search_and_eval(files, capsys):
     assert code == 2 and "not a .vectro file" in err
 
 
-def test_bench_speed_runs_every_kernel_codec(capsys):
+def test_bench_speed_runs_every_kernel_codec(capsys, monkeypatch):
+    monkeypatch.setattr("vectro.speed.SETTLE_SECONDS", 0)  # the pause before each timing: 30 s here otherwise
     code, text, _ = run(capsys, "bench", "speed", "--n", "3000", "--d", "40", "--queries", "5", "--json")
     report = json.loads(text)
     assert code == 0 and report["n"] == 3000 and report["dim"] == 40

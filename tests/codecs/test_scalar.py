@@ -170,12 +170,13 @@ def test_rotation_codec_is_orthogonal_and_unbiased_in_scale(sample):
     assert abs(float(np.mean(ratio)) - 1) < 0.02  # the per-vector scale keeps norms
 
 
-@pytest.mark.parametrize("spec", ["float16", "bf16", "int16", "int8", "int4", "int4:8", "int2:8", "binary", "int8-dim"])
+@pytest.mark.parametrize("spec", ["float16", "bf16", "int16", "int8", "int4", "int4:32", "int2:32", "binary",
+                                  "int8-dim"])
 def test_batches_up_to_in_place_queries_are_scored_on_the_codes(spec, rng, monkeypatch):
     """From kernels.SMALL_BATCH + 1 queries to kernels.IN_PLACE_QUERIES the in-place kernels score a batch,
     SMALL_BATCH queries a call, without decoding a vector (decoding every block made 9 queries cost
-    5x what 8 did); past it, BLAS. Both agree with decode-then-dot in float64. A scale per group of 8
-    (int4:8, int2:8) is read by the C kernel of packed levels (per-byte tables took 8x as long)."""
+    5x what 8 did); past it, BLAS. Both agree with decode-then-dot in float64. A scale per group of 32
+    (int4:32, int2:32; at d = 40 the second group holds 8) is read by the C kernel of packed levels."""
     from vectro import kernels
 
     if not kernels.available():

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import vectro
+from vectro import kernels
 from vectro.codecs import make_codec, transform
 from vectro.codecs.transform import MAX_AXIS_BITS, MAX_BITS, allocate_bits, bytes_needed, pack_fields
 from vectro.errors import VectroError
@@ -99,7 +100,8 @@ def test_batches_up_to_their_table_cap_are_scored_without_decoding(fitted, monke
     codec, base, queries = fitted
     codes = codec.encode(base[:500])
     decoded = codec.decode(codes).astype(np.float64)
-    cap = transform.TABLE_BYTES // codec.bytes_per_vector(base.shape[1])
+    cap = codec._table_queries()
+    assert cap == (25 if kernels.available() else kernels.SMALL_BATCH)  # 3072 // 120 B
     decodes, plain = [], type(codec)._axis_values  # the decoded axis values the BLAS product takes
     monkeypatch.setattr(type(codec), "_axis_values", lambda self, c: decodes.append(len(c)) or plain(self, c))
     for nq in (cap, cap + 1):

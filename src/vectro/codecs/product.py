@@ -140,8 +140,8 @@ class ProductQuantizer(Codec):
         return X
 
     def _rotate_queries(self, Q: np.ndarray) -> np.ndarray:
-        """_rotate for the few queries the tables serve (no BLAS thread team: kernels.query_products)."""
-        return Q
+        """_rotate for the few queries the tables serve (OPQ: without BLAS's thread team, kernels.query_products)."""
+        return self._rotate(Q)
 
     def _encode_block(self, X):
         X = self._rotate(X)

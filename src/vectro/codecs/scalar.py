@@ -153,15 +153,13 @@ class _ScaledCodec(Codec):
         return values, scales
 
     def _table_kind(self) -> str | None:
-        """How a few queries score these codes in place: "levels" (4 bits, one scale per row: the table
-        of 16 levels), "bytes" (per-byte tables, times each group's scale), "direct" (int8 / int16,
-        no tables), or None (no kernel)."""
+        """How a few queries score these codes in place: "levels" (2 or 4 bits, one scale per row or per
+        group: the table of their levels), "bytes" (per-byte tables, times each group's scale), "direct"
+        (int8 / int16, no tables), or None (no kernel)."""
         groups, size = self._groups(self.dim_)
         if self.bits > 8 or (groups > 1 and size * self.bits % 8):  # a byte would straddle two groups
             return None
-        # a scale per group: only the C kernel reads them (numba's takes one per row); int4:32 at 50k scored
-        # 3.5x (one query) to 5x (8 a call) faster than through the tables
-        levels = kernels.packed_fast(self.bits) if groups == 1 else kernels.native()
+        levels = kernels.packed_fast(self.bits) if groups == 1 else kernels.packed_groups_fast(size)
         return "levels" if self.bits in (2, 4) and levels else "bytes"
 
     def row_kernel(self):
@@ -192,8 +190,8 @@ class _ScaledCodec(Codec):
         return super()._score_block(prepared, codes)
 
     def _score_fast(self, Q, codes):
-        """4-bit (2-bit with C) codes with one scale per row through the table of their levels. (Per-byte tables
-        are built once per call by `_scoring_queries` and read in `_score_block`.)"""
+        """4-bit (2-bit with C) codes with one scale per row, or per group with C, through the table of their
+        levels. (Per-byte tables are built once per call by `_scoring_queries` and read in `_score_block`.)"""
         if self._table_kind() != "levels":
             return None
         return kernels.packed_scores(Q, codes, self._levels(), self.bits, scale_at=self._code_bytes(self.dim_),

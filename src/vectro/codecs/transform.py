@@ -312,13 +312,19 @@ class TransformCoder(Codec):
         q'_axis x level_field(byte value)."""
         projected = kernels.query_products(Q, self.components_)
         offset = kernels.query_products(Q, self.mean_[None])[:, 0].astype(np.float32)
-        most = min(kernels.IN_PLACE_QUERIES, max(kernels.SMALL_BATCH, TABLE_BYTES // self.bytes_per_vector(self.dim_)))
-        if len(projected) > most or not len(self.bits_):
+        if len(projected) > self._table_queries() or not len(self.bits_):
             return projected, offset, None
         per_field = projected[:, self._field_axis, None] * self._byte_levels[None]
         tables = np.zeros((len(projected), self.bytes_per_vector(self.dim_), 2**MAX_BITS), dtype=np.float32)
         tables[:, self._group_bytes] = np.add.reduceat(per_field[:, self._by_byte], self._byte_starts, axis=1)
         return projected, offset, tables
+
+    def _table_queries(self) -> int:
+        """The most queries a call scores through the byte tables (see TABLE_BYTES); the NumPy fallback's
+        tables, a gather per query, stop at kernels.SMALL_BATCH as before."""
+        if not kernels.available():
+            return kernels.SMALL_BATCH
+        return min(kernels.IN_PLACE_QUERIES, max(kernels.SMALL_BATCH, TABLE_BYTES // self.bytes_per_vector(self.dim_)))
 
     def _score_block(self, prepared, codes):
         projected, offset, tables = prepared
