@@ -147,9 +147,8 @@ class Spectral(Codec):
         # per kept bin; building them costs about 0.1 ms a query (8 phase bits, d = 384), so a block of
         # fewer than nq x 2**phase_bits / 4 rows gathers the real and imaginary parts instead.
         if 4 * len(codes) < nq * levels:
-            angles = np.arange(levels) * (2 * np.pi / levels) - np.pi
-            real = mags * np.take(np.cos(angles).astype(np.float32), phases)
-            imag = mags * np.take(np.sin(angles).astype(np.float32), phases)
+            cos, sin = _phase_levels(self.phase_bits)
+            real, imag = mags * np.take(cos, phases), mags * np.take(sin, phases)
             for q in range(nq):
                 out[q] = np.einsum("nk,nk->n", np.take(prepared.real[q], top), real)
                 out[q] += np.einsum("nk,nk->n", np.take(prepared.imag[q], top), imag)
@@ -172,7 +171,13 @@ class _QuerySpectra:
     def tables(self, phase_bits: int) -> np.ndarray:
         """float32 (nq, bins, 2**phase_bits): T[b, p] = Re(spectrum_b e^(-i phase_p)), built on first use."""
         if self._tables is None:
-            angles = np.arange(2**phase_bits) * (2 * np.pi / 2**phase_bits) - np.pi
-            self._tables = self.real[:, :, None] * np.cos(angles).astype(np.float32)
-            self._tables += self.imag[:, :, None] * np.sin(angles).astype(np.float32)
+            cos, sin = _phase_levels(phase_bits)
+            self._tables = self.real[:, :, None] * cos
+            self._tables += self.imag[:, :, None] * sin
         return self._tables
+
+
+def _phase_levels(bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """float32 cos and sin of the 2**bits phases a phase code stands for (code p: p x 2 pi / 2**bits - pi)."""
+    angles = np.arange(2**bits) * (2 * np.pi / 2**bits) - np.pi
+    return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)

@@ -45,13 +45,13 @@ from .rotation import lloyd_max
 # Rows the per-axis quantisers learn from: 128 values per level at 8 bits.
 TABLE_ROWS = 32_768
 MAX_BITS = 8  # a field never spans two bytes
+MAX_AXIS_BITS = 2 * MAX_BITS  # an axis has at most two fields: its level, then its residual's
 # Batches of up to TABLE_BYTES / (code bytes) queries (at least kernels.SMALL_BATCH, at most
 # IN_PLACE_QUERIES) are scored through byte tables, a query at a time, larger ones by decoding each
 # block for one BLAS product: a query's tables cost about its code bytes per row, the decode a fixed
 # amount per block. On the public set at 50k the two met between 32 and 48 queries for tc:2 (96 B),
 # between 16 and 24 for tc:4 (192 B).
 TABLE_BYTES = 3072
-MAX_AXIS_BITS = 2 * MAX_BITS  # an axis has at most two fields: its level, then its residual's
 # A bit goes where it cuts sigma_c^p x (squared error of axis c) most. p = 0 minimises the squared
 # error; p = 2 the error of inner products with queries distributed like the data (their energy on
 # axis c is sigma_c^2), which moves bits to the strong axes. On the public set p = 1 gave the best
