@@ -192,11 +192,12 @@ def scan_rows(base: np.ndarray, queries: np.ndarray, repeats: int, k: int = 10, 
     few = queries[:single]
     batches = [queries[part] for part in few_query_calls(len(queries))]
     methods = []  # (row, one query -> result, one query -> kernel scores or None, queries -> result)
-    for spec in scan_codecs(dim) + other_scan_codecs(dim):
+    listed = scan_codecs(dim)
+    for spec in listed + other_scan_codecs(dim):
         add_s, index = timed(lambda: _filled_index(Index(dim, spec), base), repeats)
         packed = compress(base, index.codec)  # the index's fitted codec: the same codes
         methods.append(({"method": f"vectro `{spec}`", "codec": spec, "bytes_per_vector": packed.bytes_per_vector,
-                         "add": n / add_s, "listed": spec in scan_codecs(dim)},
+                         "add": n / add_s, "listed": spec in listed},
                         lambda q, index=index: index.search(q, k), lambda q, packed=packed: packed.score(q[None, :]),
                         lambda Q, index=index: index.search(Q, k)))
     faiss = _faiss()

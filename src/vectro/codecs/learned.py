@@ -113,7 +113,7 @@ class LearnedProjection(Projection):
         return Z @ self.weight_ + self.mean_
 
     def transform_queries(self, Q):
-        return kernels.query_products(Q, self.weight_), kernels.query_products(Q, self.mean_[None])[:, 0]
+        return kernels.query_products(Q, self.weight_), kernels.pair_dots(Q, self.mean_)
 
     # ----- state: arrays, and the metadata as JSON bytes (checksummed with them in .vectro files) -
     @property

@@ -99,7 +99,7 @@ class PCA(Projection):
         return Z @ self.components_ + self.mean_
 
     def transform_queries(self, Q):
-        return kernels.query_products(Q, self.components_), kernels.query_products(Q, self.mean_[None])[:, 0]
+        return kernels.query_products(Q, self.components_), kernels.pair_dots(Q, self.mean_)
 
 
 @register

@@ -311,7 +311,7 @@ class TransformCoder(Codec):
         once per call rather than once per block: one per code byte, the sum over its fields of
         q'_axis x level_field(byte value)."""
         projected = kernels.query_products(Q, self.components_)
-        offset = kernels.query_products(Q, self.mean_[None])[:, 0].astype(np.float32)
+        offset = kernels.pair_dots(Q, self.mean_).astype(np.float32)
         if len(projected) > self._table_queries() or not len(self.bits_):
             return projected, offset, None
         per_field = projected[:, self._field_axis, None] * self._byte_levels[None]
