@@ -108,15 +108,18 @@ class Spectral(Codec):
         out[:, -1] = _nearest(self.norm_grid_, norms)
         return out
 
+    def _fields(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """A row's parts: its kept bin numbers int32 (n, K), their magnitude and phase codes (n, K), its norm code (n,)."""
+        index_bytes, k = self._index_bytes(self.dim_), self.top_k
+        width = k * index_bytes
+        top = np.ascontiguousarray(codes[:, :width]).view("<u1" if index_bytes == 1 else "<u2").astype(np.int32)
+        return top, codes[:, width : width + k], codes[:, width + k : width + 2 * k], codes[:, -1]
+
     def _kept(self, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """The kept bins of each row: numbers int64 (n, K) and complex coefficients (n, K)."""
-        index_bytes = self._index_bytes(self.dim_)
-        width = self.top_k * index_bytes
-        top = np.ascontiguousarray(codes[:, :width]).view("<u1" if index_bytes == 1 else "<u2").astype(np.int64)
-        mags = self.mag_grid_[codes[:, width : width + self.top_k]]
-        phases = codes[:, width + self.top_k : width + 2 * self.top_k] * (2 * np.pi / 2**self.phase_bits) - np.pi
-        norms = self.norm_grid_[codes[:, -1]][:, None]
-        return top, mags * norms * np.exp(1j * phases)
+        """The kept bins of each row: numbers int32 (n, K) and complex coefficients (n, K)."""
+        top, mag_codes, phase_codes, norm_codes = self._fields(codes)
+        phases = _phase_angles(self.phase_bits)[phase_codes]
+        return top, self.mag_grid_[mag_codes] * self.norm_grid_[norm_codes][:, None] * np.exp(1j * phases)
 
     def _decode_block(self, codes):
         top, coefficients = self._kept(codes)
@@ -136,11 +139,8 @@ class Spectral(Codec):
     def _score_block(self, prepared, codes):
         if isinstance(prepared, np.ndarray):
             return super()._score_block(prepared, codes)
-        index_bytes = self._index_bytes(self.dim_)
-        width = self.top_k * index_bytes
-        top = np.ascontiguousarray(codes[:, :width]).view("<u1" if index_bytes == 1 else "<u2").astype(np.int32)
-        phases = codes[:, width + self.top_k : width + 2 * self.top_k]
-        mags = np.take(self.mag_grid_, codes[:, width : width + self.top_k])
+        top, mag_codes, phases, norm_codes = self._fields(codes)
+        mags = np.take(self.mag_grid_, mag_codes)
         nq, levels = len(prepared.real), 2**self.phase_bits
         out = np.empty((nq, len(codes)), dtype=np.float32)
         # Per-query tables over (bin, phase code), T[b, p] = Re(spectrum_b e^(-i phase_p)), take one gather
@@ -156,7 +156,7 @@ class Spectral(Codec):
             cells = (top << self.phase_bits) | phases  # (n, K) into T
             for q, table in enumerate(prepared.tables(self.phase_bits).reshape(nq, -1)):
                 np.einsum("nk,nk->n", np.take(table, cells), mags, out=out[q])
-        return out * np.take(self.norm_grid_, codes[:, -1])
+        return out * np.take(self.norm_grid_, norm_codes)
 
 
 class _QuerySpectra:
@@ -177,7 +177,12 @@ class _QuerySpectra:
         return self._tables
 
 
+def _phase_angles(bits: int) -> np.ndarray:
+    """float64 (2**bits,): the phase each phase code stands for (code p: p x 2 pi / 2**bits - pi)."""
+    return np.arange(2**bits) * (2 * np.pi / 2**bits) - np.pi
+
+
 def _phase_levels(bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """float32 cos and sin of the 2**bits phases a phase code stands for (code p: p x 2 pi / 2**bits - pi)."""
-    angles = np.arange(2**bits) * (2 * np.pi / 2**bits) - np.pi
+    """float32 cos and sin of the 2**bits phases a phase code stands for."""
+    angles = _phase_angles(bits)
     return np.cos(angles).astype(np.float32), np.sin(angles).astype(np.float32)
