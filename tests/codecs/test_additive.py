@@ -111,7 +111,7 @@ def test_fit_reports_progress(sample):
 
 
 def test_rounds_shrink_as_codebook_rows_grow():
-    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [12, 12, 6, 3, 2]
+    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [12, 12, 7, 4, 3]
     assert additive.refine_rounds(32, 4) == 12  # 512 rows of 4-bit codebooks: cheap rounds
 
 

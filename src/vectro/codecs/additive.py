@@ -58,16 +58,19 @@ RVQ_KMEANS_ITERATIONS = 10
 # rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
 # the beam encodes best are kept. A round's encode costs about M x 2**B codebook rows (the beam's
 # tables), and the fit encodes once more than it has rounds, so a fit gets REFINE_ENCODE_ROWS /
-# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 6, rvq:48 3 (4 before: 121 s, 68 of
-# them the beam's five encodes, 28 the four solves), rvq:64 2, which keeps rvq:16 to rvq:48 within
-# two minutes on 50,000 x 384 on two cores. The rounds keep paying where they are cheap: on the
-# public set, recall@10 after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 / 0.7434 / 0.7453 for rvq:16
-# and 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32.
-REFINE_ENCODE_ROWS = 14 * 4096
+# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 7, rvq:48 4, rvq:64 3, which keeps
+# rvq:16 to rvq:48 within two minutes on 50,000 x 384 on two cores (rvq:32 86 s, rvq:48 98 s in a
+# scratch run; a round's encode took 7.5 s for rvq:32, its solve 2 s). The rounds keep paying where
+# they are cheap: on the public set, recall@10 after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 /
+# 0.7434 / 0.7453 for rvq:16 and 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32. (Those figures move
+# by about 0.005 with the rounding of a solve: a fit's later rounds amplify it.)
+REFINE_ENCODE_ROWS = 16 * 4096
 REFINE_ROUNDS = (2, 12)
-# codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB. (Blocks of 2,048 rows
-# solve 1 s faster per round for rvq:32, but left 0.3% more error after a round and cost rvq:32 0.008
-# of raw-IP recall@10 in a scratch run.)
+# codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB, by Cholesky (the counts
+# plus the ridge are positive definite: half LU's work, 1.0 s less per round for rvq:32). Blocks of
+# 2,048 rows solve faster, but left 0.3% more error after a round and cost rvq:32 0.008 of raw-IP
+# recall@10 in a scratch run. float32 solves save 0.5 s a round but moved recall by up to 0.007 either
+# way (rvq:16 -0.007; rvq:32 +0.005 after 9 rounds).
 REFINE_BLOCK_ROWS = 4096
 # ridge weight (per codebook row, in units of the mean count of vectors per row) that holds a row no
 # training vector uses, or one the others nearly determine, at its previous value
@@ -93,6 +96,7 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
     step from the old rows instead: (G + ridge) (C - C_old) = S(residual), the residual being what
     all the codebooks leave. It needs no per-block target, only one pass of sums over it."""
     M, K, d = codebooks.shape
+    linalg = require("scipy.linalg", "ann")
     values = values.astype(np.intp)
     new = codebooks.astype(np.float32)  # a copy: the caller's codebooks stay as they are
     residual = X - sum_of_rows(new, values)
@@ -103,14 +107,16 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
         codes = values[:, block]
         count = codes.shape[1]
         rows = count * K
-        gram = np.zeros((rows, rows))
+        gram = np.zeros((rows, rows))  # its upper triangle: all that the Cholesky solve reads
         for a in range(count):
-            for b in range(a, count):  # vectors whose code is row j of codebook a and row k of codebook b
-                pairs = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K).reshape(K, K)
-                gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs
-                gram[b * K : (b + 1) * K, a * K : (a + 1) * K] = pairs.T
+            gram[a * K : (a + 1) * K, a * K : (a + 1) * K] = np.diag(np.bincount(codes[:, a], minlength=K))
+            for b in range(a + 1, count):  # vectors whose code is row j of codebook a and row k of codebook b
+                pairs = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K)
+                gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs.reshape(K, K)
         gram[np.diag_indices(rows)] += ridge
-        step = np.linalg.solve(gram, group_sums(residual, codes, K).reshape(rows, d)).reshape(count, K, d)
+        factor = linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
+        sums = group_sums(residual, codes, K).reshape(rows, d)
+        step = linalg.cho_solve(factor, sums, overwrite_b=True, check_finite=False).reshape(count, K, d)
         solved = (new[block] + step).astype(np.float32)
         residual -= sum_of_rows(solved - new[block], codes)  # the next block's residual, with these rows
         new[block] = solved
