@@ -67,7 +67,7 @@ RVQ_KMEANS_ITERATIONS = 10
 REFINE_ENCODE_ROWS = 16 * 4096
 REFINE_ROUNDS = (2, 12)
 # codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB, by Cholesky (the counts
-# plus the ridge are positive definite: half LU's work, 1.0 s less per round for rvq:32). Blocks of
+# plus the ridge are positive definite: half LU's work; rvq:32's solves took 2 s a round, 4 s by LU). Blocks of
 # 2,048 rows solve faster, but left 0.3% more error after a round and cost rvq:32 0.008 of raw-IP
 # recall@10 in a scratch run. float32 solves save 0.5 s a round but moved recall by up to 0.007 either
 # way (rvq:16 -0.007; rvq:32 +0.005 after 9 rounds).
