@@ -74,3 +74,84 @@ def test_query_products_equal_the_matrix_product(vecdot, nq, monkeypatch):
     out = kernels.query_products(queries, M)
     assert out.shape == (nq, 130)
     np.testing.assert_allclose(np.asarray(out), Q.astype(np.float64) @ M.T.astype(np.float64), rtol=1e-4, atol=1e-4)
+
+
+# ----- the cores a container allows: cgroup CPU quotas ------------------------------------------------
+def _cgroups(tmp_path, cgroup: str, mounts: list[str], files: dict[str, str]):
+    """A /proc/self with `cgroup` and `mountinfo` lines (mount points under tmp_path/sys), and the
+    cgroup files `files` (paths relative to tmp_path/sys)."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    (proc / "cgroup").write_text(cgroup)
+    sys_root = tmp_path / "sys"
+    (proc / "mountinfo").write_text("".join(line.replace("SYS", str(sys_root)) + "\n" for line in mounts))
+    for path, text in files.items():
+        (sys_root / path).parent.mkdir(parents=True, exist_ok=True)
+        (sys_root / path).write_text(text)
+    return str(proc)
+
+
+V2_MOUNT = "30 23 0:26 / SYS/fs/cgroup rw,nosuid - cgroup2 cgroup2 rw,nsdelegate"
+
+
+def test_cgroup_v2_quota_is_the_smallest_up_the_hierarchy(tmp_path):
+    from vectro.backend import cgroup_cpu_quota
+
+    proc = _cgroups(tmp_path, "0::/kubepods/pod1/app\n", [V2_MOUNT], {
+        "fs/cgroup/kubepods/pod1/app/cpu.max": "max 100000\n",  # no limit of its own
+        "fs/cgroup/kubepods/pod1/cpu.max": "150000 100000\n",  # the pod's: 1.5 CPUs
+        "fs/cgroup/kubepods/cpu.max": "400000 100000\n",
+    })
+    assert cgroup_cpu_quota(proc) == 1.5
+
+
+def test_cgroup_v2_namespace_root_and_no_limit(tmp_path):
+    """Docker's private cgroup namespace: the process sits at "/" and its limit is the mount's cpu.max."""
+    from vectro.backend import cgroup_cpu_quota
+
+    assert cgroup_cpu_quota(_cgroups(tmp_path, "0::/\n", [V2_MOUNT], {"fs/cgroup/cpu.max": "200000 100000\n"})) == 2.0
+    other = tmp_path / "unlimited"
+    other.mkdir()
+    assert cgroup_cpu_quota(_cgroups(other, "0::/\n", [V2_MOUNT], {"fs/cgroup/cpu.max": "max 100000\n"})) is None
+
+
+def test_cgroup_v1_quota_under_a_mounted_subtree(tmp_path):
+    """v1: the cpu controller's hierarchy, mounted from its /docker subtree (the mount's root field), with
+    octal escapes in the mount point; a quota of -1 means none, and other controllers are not read."""
+    from vectro.backend import cgroup_cpu_quota
+
+    mounts = [
+        "40 31 0:37 /docker SYS/fs/cgroup/cpu,cpu\\040acct rw,relatime - cgroup cgroup rw,cpu,cpuacct",
+        "41 31 0:38 / SYS/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory",
+    ]
+    proc = _cgroups(tmp_path, "4:memory:/docker/c1\n2:cpu,cpuacct:/docker/c1\n1:name=systemd:/\n", mounts, {
+        "fs/cgroup/cpu,cpu acct/c1/cpu.cfs_quota_us": "50000\n",
+        "fs/cgroup/cpu,cpu acct/c1/cpu.cfs_period_us": "100000\n",
+        "fs/cgroup/cpu,cpu acct/cpu.cfs_quota_us": "-1\n",
+        "fs/cgroup/cpu,cpu acct/cpu.cfs_period_us": "100000\n",
+        "fs/cgroup/memory/c1/cpu.cfs_quota_us": "1000\n",  # not the cpu hierarchy: never read
+        "fs/cgroup/memory/c1/cpu.cfs_period_us": "100000\n",
+    })
+    assert cgroup_cpu_quota(proc) == 0.5
+
+
+def test_no_cgroups_to_read_means_no_limit(tmp_path):
+    from vectro.backend import cgroup_cpu_quota
+
+    assert cgroup_cpu_quota(str(tmp_path / "absent")) is None
+    assert cgroup_cpu_quota(_cgroups(tmp_path, "0::/\n", [V2_MOUNT], {})) is None  # no cpu controller there
+
+
+@pytest.mark.parametrize("quota, expected", [(None, 8), (0.5, 1), (1.5, 2), (2.0, 2), (64.0, 8)])
+def test_core_count_is_the_affinity_lowered_to_the_quota_rounded_up(quota, expected, monkeypatch):
+    import os
+
+    from vectro import backend
+
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("CPU affinity is Linux's")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(8)))
+    monkeypatch.setattr(backend, "cgroup_cpu_quota", lambda: quota)
+    monkeypatch.delenv("VECTRO_THREADS", raising=False)
+    assert backend.core_count() == expected
+    assert backend.thread_count() == expected  # the kernels' and the server's default

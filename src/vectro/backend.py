@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import os
 import platform
+import re
 
 
 def thread_count() -> int:
@@ -19,11 +21,69 @@ def thread_count() -> int:
 
 
 def core_count() -> int:
-    """The cores this process may run on."""
+    """The cores this process may run on: its CPU affinity, lowered to its cgroup's CPU quota rounded up
+    (a container started with `--cpus 2` on a 64-core host gets 2, as Go's runtime and the JVM count)."""
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return max(1, min(cores, math.ceil(quota))) if quota is not None else cores
+
+
+def cgroup_cpu_quota(proc: str = "/proc/self") -> float | None:
+    """The CPUs the cgroups of process `proc` allow (quota / period, the smallest of its cgroup and every
+    parent up to the hierarchy's mount, cgroup v2 `cpu.max` and v1 `cpu.cfs_quota_us`), or None without
+    a limit or where there are no cgroups to read."""
+    try:
+        with open(os.path.join(proc, "cgroup")) as lines:
+            groups = [fields for fields in (line.rstrip("\n").split(":", 2) for line in lines) if len(fields) == 3]
+        with open(os.path.join(proc, "mountinfo")) as lines:
+            mounts = [line.split() for line in lines]
+    except OSError:
+        return None
+    limits = []
+    for fields in mounts:
+        if "-" not in fields:
+            continue
+        root, point = _unescape(fields[3]), _unescape(fields[4])
+        kind, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
+        if kind == "cgroup2":
+            paths = [path for _, controllers, path in groups if controllers == ""]
+        elif kind == "cgroup" and "cpu" in options:
+            paths = [path for _, controllers, path in groups if "cpu" in controllers.split(",")]
+        else:
+            continue
+        for path in paths:
+            relative = os.path.relpath(path, root) if (path + "/").startswith(root.rstrip("/") + "/") else "."
+            limits += _quotas_up_to(point, os.path.normpath(os.path.join(point, relative)), kind == "cgroup2")
+    return min(limits, default=None)
+
+
+def _quotas_up_to(mount: str, folder: str, v2: bool) -> list[float]:
+    """The CPU quotas set in `folder` and each parent up to the `mount` of its hierarchy."""
+    quotas = []
+    while True:
+        try:
+            if v2:
+                with open(os.path.join(folder, "cpu.max")) as f:
+                    quota, period = f.read().split()
+            else:
+                with open(os.path.join(folder, "cpu.cfs_quota_us")) as f, \
+                        open(os.path.join(folder, "cpu.cfs_period_us")) as g:
+                    quota, period = f.read().strip(), g.read().strip()
+            if quota not in ("max", "-1") and int(period) > 0:
+                quotas.append(int(quota) / int(period))
+        except (OSError, ValueError):
+            pass
+        if folder == mount or os.path.dirname(folder) == folder:  # folder lies under mount
+            return quotas
+        folder = os.path.dirname(folder)
+
+
+def _unescape(field: str) -> str:
+    """A /proc/self/mountinfo path with its octal escapes (\\040 for a space) decoded."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
 
 
 def get_backend_info() -> dict:
