@@ -55,18 +55,20 @@ def demo(
             if progress:
                 progress(done, len(codecs))
     out.print("ratio = float32 bytes / stored bytes (codes, scales, rotations, codebooks).", markup=False)
+    out.print("fit s = seconds to learn the codec; encode vec/s = its rate once fitted.", markup=False)
     for note in dict.fromkeys(notes):
         err.print(textwrap.fill(note, 80, initial_indent="note: ", subsequent_indent="  "), markup=False)
     out.print("Next: vectro compress --in X.npy --out X.vectro --codec int8", markup=False)
 
 
-DEMO_HEADER = f"{'codec':<14} {'B/vec':>5} {'ratio':>6} {'recall@10':>9} {'nDCG@10':>7} {'cosine':>7} {'encode vec/s':>12}"
+DEMO_HEADER = (f"{'codec':<14} {'B/vec':>5} {'ratio':>6} {'recall@10':>9} {'nDCG@10':>7} {'cosine':>7} {'fit s':>6} "
+               f"{'encode vec/s':>12}")
 
 
 def demo_line(row: dict) -> str:
-    """One demo row in the columns of DEMO_HEADER (66 characters, so the table fits 80 columns)."""
+    """One demo row in the columns of DEMO_HEADER (73 characters, so the table fits 80 columns)."""
     return (f"{row['codec']:<14} {row['bytes_per_vector']:>5} {row['compression_ratio']:>5.1f}x "
-            f"{row['recall@10']:>9.3f} {row['ndcg@10']:>7.3f} {row['mean_cosine']:>7.4f} "
+            f"{row['recall@10']:>9.3f} {row['ndcg@10']:>7.3f} {row['mean_cosine']:>7.4f} {row['fit_s']:>6.2f} "
             f"{row['encode_vectors_per_s']:>12,.0f}")
 
 
