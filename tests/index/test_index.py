@@ -366,3 +366,21 @@ def test_payloads_follow_ids_through_upsert_compact_save_and_load(tmp_path, clus
         index.add(clustered[:1], ids=["z"], payloads=[{"bad": object()}])
     with pytest.raises(VectroError, match="one entry per vector"):
         index.add(clustered[:2], ids=["y", "z"], payloads=[{}])
+
+
+def test_mask_marks_the_ids_held_in_ids_order():
+    """Index.mask: True where ids() holds one of the ids (unknown ids ignored), after removals and a
+    replacement; as a filter it gives what the id list gives."""
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((50, 16)).astype(np.float32)
+    index = vectro.Index(16, "int8")
+    index.add(X, ids=[f"d{i}" for i in range(50)])
+    index.remove(["d3", "d10"])
+    index.add(X[:1], ids=["d7"])  # replaced: now the last row
+    wanted = {"d7", "d10", "d11", "d40", "nobody"}
+    mask = index.mask(wanted)
+    assert mask.dtype == bool and mask.tolist() == [i in wanted for i in index.ids().tolist()]
+    by_ids = index.search(X[:4], k=3, filter=sorted(wanted))
+    by_mask = index.search(X[:4], k=3, filter=mask)
+    assert by_mask[0].tolist() == by_ids[0].tolist()
+    np.testing.assert_array_equal(by_mask[1], by_ids[1])

@@ -552,3 +552,63 @@ def test_metrics_and_openapi(client, vectors):
     assert schemas["Upsert"]["properties"]["records"]["items"] == {"$ref": "#/components/schemas/Record"}
     assert schemas["Record"]["additionalProperties"] is False and schemas["Search"]["additionalProperties"] is False
     assert {"k", "vector", "vectors", "filter"} <= set(schemas["Search"]["properties"])
+
+
+def test_a_repeated_filter_reuses_its_rows_until_the_next_write(service, vectors, monkeypatch):
+    """A filter's rows are kept per collection and dropped by every write, so a search after an upsert, a
+    payload change, a delete or a compaction answers from the records as they are (exact reference each time)."""
+    from vectro.server.collection import CollectionConfig
+
+    X, Q = vectors
+    service.create_collection(CollectionConfig("c", 384))
+    payloads = {i: payload_of(i) for i in range(300)}
+    service.upsert("c", [str(i) for i in range(300)], X[:300], [payloads[i] for i in range(300)])
+    matched = []
+    real_match = service._match
+    monkeypatch.setattr(service, "_match", lambda coll, flt: matched.append(flt) or real_match(coll, flt))
+    flt = {"group": {"$in": [3, 4]}, "meta.lang": {"$ne": "en"}}
+
+    def check(expect_match: bool):
+        before = len(matched)
+        allowed = {i for i, p in payloads.items() if ref(p, flt)}
+        for q in Q[:3]:
+            got = [(h["id"], h["score"]) for h in service.search("c", q[None], k=7, flt=flt)[0]]
+            want = exact_top(X, q, 7, allowed=allowed)
+            assert [g[0] for g in got] == [w[0] for w in want]
+            np.testing.assert_allclose([g[1] for g in got], [w[1] for w in want], rtol=1e-5)
+        assert len(matched) - before == (1 if expect_match else 0)  # one match per write, not per search
+
+    check(expect_match=True)
+    check(expect_match=False)
+    service.upsert("c", ["300", "301"], X[300:302], [{"group": 3, "meta": {"lang": "fr"}}, {"group": 5}])
+    payloads.update({300: {"group": 3, "meta": {"lang": "fr"}}, 301: {"group": 5}})
+    check(expect_match=True)
+    service.upsert("c", ["13"], X[13:14], [{"group": 9}])  # leaves the filter
+    payloads[13] = {"group": 9}
+    check(expect_match=True)
+    victims = [str(i) for i, p in payloads.items() if ref(p, flt)][:5]
+    service.delete_records("c", ids=victims)
+    for v in victims:
+        del payloads[int(v)]
+    check(expect_match=True)
+    service.collection("c").compact()  # rows renumbered
+    check(expect_match=True)
+    check(expect_match=False)
+
+
+def test_the_filter_cache_is_bounded(service, vectors, monkeypatch):
+    from vectro.server import collection as collection_module
+    from vectro.server.collection import CollectionConfig
+
+    X, Q = vectors
+    service.create_collection(CollectionConfig("c", 384))
+    service.upsert("c", [str(i) for i in range(200)], X[:200], [payload_of(i) for i in range(200)])
+    monkeypatch.setattr(collection_module, "FILTER_CACHE_ENTRIES", 3)
+    coll = service.collection("c")
+    for group in range(6):
+        hits = service.search("c", Q[0][None], k=200, flt={"group": group}, with_payload=True)[0]
+        assert sorted(int(h["id"]) for h in hits) == [i for i in range(200) if i % 10 == group]
+    assert list(coll._filter_masks) == ['{"group":3}', '{"group":4}', '{"group":5}']  # the newest three
+    monkeypatch.setattr(collection_module, "FILTER_CACHE_BYTES", 1)  # one mask over 200 records is 25 bytes
+    service.search("c", Q[0][None], k=5, flt={"group": 1})
+    assert list(coll._filter_masks) == ['{"group":1}']

@@ -436,6 +436,13 @@ class Index:
         view = self._snap.ids
         return view.ids_of_rows(view.live_rows()[None, :])[0]
 
+    def mask(self, ids) -> np.ndarray:
+        """Boolean mask over the live vectors in `ids()` order, True for those of `ids` the index holds: a
+        search filter to reuse while the index does not change (an id list is looked up anew on every
+        search, a dictionary lookup an id)."""
+        view = self._snapshot(lookup=True).ids
+        return view.allowed_rows(ids)[view.live_rows()]
+
     def codes(self) -> np.ndarray:
         """The primary codes of the live vectors, uint8 (len(self), bytes_per_vector), in `ids()` order."""
         snap = self._snapshot()

@@ -418,18 +418,18 @@ class Service:
         depth = k + offset
         self._ensure_indexed(coll, flt)
         with coll.lock.read():
-            allowed = None if flt is None else self._match(coll, flt)
-            if allowed is not None and len(allowed) == coll.count():
-                allowed = None  # everything matches: no filter to apply
-            if exact:
-                everything = sorted(allowed if allowed is not None else coll.payloads.all_ids())
+            if exact:  # every record the filter matches is read and scored
+                everything = sorted(coll.payloads.all_ids() if flt is None else self._match(coll, flt))
                 candidates = [everything] * len(Q)
-            elif coll.count() == 0 or (allowed is not None and not allowed):
-                candidates = [[] for _ in Q]
+                matched = len(everything)
             else:
+                allowed, matched = (None, coll.count()) if flt is None else coll.filter_mask(flt, lambda: self._match(coll, flt))
+            if matched == 0:
+                candidates = [[] for _ in Q]
+            elif not exact:
                 exact_in_ram = coll.awaiting_fit  # the Index holds float32 originals already
                 want = depth if exact_in_ram or not rescore else max(depth, math.ceil(depth * (oversampling or cfg.oversampling)))
-                ids, scores = coll.index.search(Q, k=want, filter=None if allowed is None else list(allowed))
+                ids, scores = coll.index.search(Q, k=want, filter=allowed)
                 if exact_in_ram or not rescore:
                     hits = [_ranked(row_ids, _api_scores(row_scores, cfg.metric), depth)
                             for row_ids, row_scores in zip(ids, scores)]
