@@ -129,10 +129,34 @@ def test_cgroup_v1_quota_under_a_mounted_subtree(tmp_path):
         "fs/cgroup/cpu,cpu acct/c1/cpu.cfs_period_us": "100000\n",
         "fs/cgroup/cpu,cpu acct/cpu.cfs_quota_us": "-1\n",
         "fs/cgroup/cpu,cpu acct/cpu.cfs_period_us": "100000\n",
-        "fs/cgroup/memory/c1/cpu.cfs_quota_us": "1000\n",  # not the cpu hierarchy: never read
+        "fs/cgroup/memory/docker/c1/cpu.cfs_quota_us": "1000\n",  # not the cpu hierarchy: never read
+        "fs/cgroup/memory/docker/c1/cpu.cfs_period_us": "100000\n",
+        "fs/cgroup/memory/c1/cpu.cfs_quota_us": "1000\n",
         "fs/cgroup/memory/c1/cpu.cfs_period_us": "100000\n",
     })
     assert cgroup_cpu_quota(proc) == 0.5
+
+
+def test_cgroup_quota_is_read_within_the_mount_only(tmp_path):
+    """The walk up stops at the mount point (a cpu.max above it belongs to no cgroup); a cgroup outside
+    the mount's root, or outside the namespace ("/.."), is not read; a cpuset mount holds no quota; a
+    line cut short is skipped."""
+    from vectro.backend import cgroup_cpu_quota
+
+    mounts = [
+        "30 23 0:26 /kubepods SYS/fs/cgroup rw - cgroup2 cgroup2 rw",
+        "31 23 0:27 / SYS/fs/cpuset rw - cgroup cgroup rw,cpuset",
+        "32 23 0:28 / SYS/fs/cut rw -",
+    ]
+    files = {"fs/cpu.max": "100000 100000\n",  # above the mount point
+             "fs/cgroup/pod1/cpu.max": "max 100000\n",
+             "fs/cpuset/pod1/cpu.cfs_quota_us": "100000\n", "fs/cpuset/pod1/cpu.cfs_period_us": "100000\n"}
+    assert cgroup_cpu_quota(_cgroups(tmp_path, "1:cpuset:/pod1\n0::/kubepods/pod1\n", mounts, files)) is None
+    for i, path in enumerate(["/system.slice/other", "/../pod1", "/kubepodsX/pod1"]):
+        other = tmp_path / str(i)
+        other.mkdir()
+        sibling = {"fs/cgroup/cpu.max": "50000 100000\n"}  # the mount's own: not this process's cgroup
+        assert cgroup_cpu_quota(_cgroups(other, f"0::{path}\n", mounts[:1], sibling)) is None, path
 
 
 def test_no_cgroups_to_read_means_no_limit(tmp_path):

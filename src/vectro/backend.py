@@ -21,8 +21,8 @@ def thread_count() -> int:
 
 
 def core_count() -> int:
-    """The cores this process may run on: its CPU affinity, lowered to its cgroup's CPU quota rounded up
-    (a container started with `--cpus 2` on a 64-core host gets 2, as Go's runtime and the JVM count)."""
+    """The cores this process may run on: its CPU affinity, lowered to its cgroups' CPU quota rounded up
+    (a container started with `--cpus 2` on a 64-core host gets 2)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -36,17 +36,17 @@ def cgroup_cpu_quota(proc: str = "/proc/self") -> float | None:
     parent up to the hierarchy's mount, cgroup v2 `cpu.max` and v1 `cpu.cfs_quota_us`), or None without
     a limit or where there are no cgroups to read."""
     try:
-        with open(os.path.join(proc, "cgroup")) as lines:
+        with open(os.path.join(proc, "cgroup"), errors="surrogateescape") as lines:
             groups = [fields for fields in (line.rstrip("\n").split(":", 2) for line in lines) if len(fields) == 3]
-        with open(os.path.join(proc, "mountinfo")) as lines:
+        with open(os.path.join(proc, "mountinfo"), errors="surrogateescape") as lines:
             mounts = [line.split() for line in lines]
     except OSError:
         return None
     limits = []
     for fields in mounts:
-        if "-" not in fields:
-            continue
-        root, point = _unescape(fields[3]), _unescape(fields[4])
+        if "-" not in fields or fields.index("-") < 5 or len(fields) < fields.index("-") + 4:
+            continue  # not a whole mountinfo line
+        root, point = _unescape(fields[3]), os.path.normpath(_unescape(fields[4]))
         kind, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
         if kind == "cgroup2":
             paths = [path for _, controllers, path in groups if controllers == ""]
@@ -55,8 +55,12 @@ def cgroup_cpu_quota(proc: str = "/proc/self") -> float | None:
         else:
             continue
         for path in paths:
-            relative = os.path.relpath(path, root) if (path + "/").startswith(root.rstrip("/") + "/") else "."
-            limits += _quotas_up_to(point, os.path.normpath(os.path.join(point, relative)), kind == "cgroup2")
+            # the mount shows the part of the hierarchy under its root: a cgroup elsewhere (or outside the
+            # process's cgroup namespace, "/..") is not in it
+            if path.startswith("/..") or not (path.rstrip("/") + "/").startswith(root.rstrip("/") + "/"):
+                continue
+            folder = os.path.normpath(os.path.join(point, os.path.relpath(path, root)))
+            limits += _quotas_up_to(point, folder, kind == "cgroup2")
     return min(limits, default=None)
 
 
@@ -76,7 +80,7 @@ def _quotas_up_to(mount: str, folder: str, v2: bool) -> list[float]:
                 quotas.append(int(quota) / int(period))
         except (OSError, ValueError):
             pass
-        if folder == mount or os.path.dirname(folder) == folder:  # folder lies under mount
+        if folder == mount or os.path.dirname(folder) == folder:  # up to the mount, or the file system's root
             return quotas
         folder = os.path.dirname(folder)
 

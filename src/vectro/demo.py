@@ -52,7 +52,7 @@ def iter_demo(codecs=DEMO_CODECS, k: int = 10):
             f"recall@{k}": report[f"recall@{k}"],
             f"ndcg@{k}": report[f"ndcg@{k}"],
             "mean_cosine": report["mean_cosine"],
-            "fit_s": max(0.0, seconds - encode_seconds),
+            "fit_seconds": max(0.0, seconds - encode_seconds),
             "encode_vectors_per_s": len(base) / max(encode_seconds, 1e-9),
             "warnings": notes,
         }

@@ -282,8 +282,9 @@ def test_demo_times_the_fit_apart_from_the_encode(monkeypatch):
         return real_fit(self, *args, **kwargs)
     monkeypatch.setattr(ProductQuantizer, "_fit", slow_fit)
     pq, int8 = vectro.demo.run_demo(["pq:8", "int8"])
-    assert pq["fit_s"] >= 0.5 and 5000 / pq["encode_vectors_per_s"] < 0.5  # the fit's half second is in fit_s alone
-    assert 0 <= int8["fit_s"] < 0.5 and int8["codec"] == "int8"
+    # the fit's half second is in fit_seconds alone (a compress less an encode, so allow for the encodes' noise)
+    assert pq["fit_seconds"] >= 0.4 and 5000 / pq["encode_vectors_per_s"] < 0.4
+    assert 0 <= int8["fit_seconds"] < 0.4 and int8["codec"] == "int8"
 
 
 def test_advice_collects_user_warnings_once_and_shows_the_rest():

@@ -591,9 +591,41 @@ def test_a_repeated_filter_reuses_its_rows_until_the_next_write(service, vectors
     for v in victims:
         del payloads[int(v)]
     check(expect_match=True)
-    service.collection("c").compact()  # rows renumbered
+    service.collection("c").compact()  # a write, though the live rows keep their order
     check(expect_match=True)
     check(expect_match=False)
+
+
+def test_a_fit_or_a_failed_write_leaves_no_filter_rows_behind(service, vectors, monkeypatch):
+    """optimize fits the codec and rebuilds the Index in stored order, which moves a replaced record back
+    to its first place: a filter's rows kept from before would pick other records. A write that fails
+    part way drops them too."""
+    from vectro.server.collection import CollectionConfig
+
+    X, Q = vectors
+    service.create_collection(CollectionConfig("c", 384, codec="int8-dim"))
+    payloads = {i: payload_of(i) for i in range(300)}
+    service.upsert("c", [str(i) for i in range(300)], X[:300], [payloads[i] for i in range(300)])
+    service.upsert("c", ["3"], X[3:4], [payloads[3]])  # replaced: the last row of the Index until the fit
+    flt = {"group": {"$in": [3, 5, 8]}}
+    allowed = {i for i, p in payloads.items() if ref(p, flt)}
+
+    def hits():
+        return [h["id"] for h in service.search("c", Q[0][None], k=20, flt=flt)[0]]
+    assert hits() == [i for i, _ in exact_top(X[:300], Q[0], 20, allowed=allowed)]
+    coll = service.collection("c")
+    assert coll.awaiting_fit and len(coll._filter_masks) == 1
+    service.optimize("c")
+    assert not coll.awaiting_fit and coll.index.ids().tolist()[3] == "3"
+    assert hits() == [i for i, _ in exact_top(X[:300], Q[0], 20, allowed=allowed)]
+
+    def broken(*args):
+        raise RuntimeError("the payload index failed")
+    assert len(coll._filter_masks) == 1
+    monkeypatch.setattr(coll.payloads, "add", broken)
+    with pytest.raises(RuntimeError):
+        service.upsert("c", ["900"], X[:1], [{"group": 3}])
+    assert not coll._filter_masks and not coll.consistent
 
 
 def test_the_filter_cache_is_bounded(service, vectors, monkeypatch):
@@ -609,6 +641,17 @@ def test_the_filter_cache_is_bounded(service, vectors, monkeypatch):
         hits = service.search("c", Q[0][None], k=200, flt={"group": group}, with_payload=True)[0]
         assert sorted(int(h["id"]) for h in hits) == [i for i in range(200) if i % 10 == group]
     assert list(coll._filter_masks) == ['{"group":3}', '{"group":4}', '{"group":5}']  # the newest three
-    monkeypatch.setattr(collection_module, "FILTER_CACHE_BYTES", 1)  # one mask over 200 records is 25 bytes
+    service.search("c", Q[0][None], k=5, flt={"group": 3})  # used again: the last to go
+    service.search("c", Q[0][None], k=5, flt={"group": 0})
+    assert list(coll._filter_masks) == ['{"group":5}', '{"group":3}', '{"group":0}']
+    assert coll.memory()["ram_bytes"] == coll.index.memory_usage()["ram_bytes"] + 3 * 25  # 200 bits each
+    monkeypatch.setattr(collection_module, "FILTER_CACHE_BYTES", 60)  # room for two masks of 25 bytes
     service.search("c", Q[0][None], k=5, flt={"group": 1})
-    assert list(coll._filter_masks) == ['{"group":1}']
+    assert list(coll._filter_masks) == ['{"group":0}', '{"group":1}']
+    monkeypatch.setattr(collection_module, "FILTER_CACHE_BYTES", 10)  # one mask does not fit: none kept
+    service.search("c", Q[0][None], k=5, flt={"group": 2})
+    assert list(coll._filter_masks) == ['{"group":0}', '{"group":1}']
+    # filters JSON would not give back as they are (from Python callers) are matched every time, never kept
+    assert collection_module._filter_key({"b": 1, "a": [True, None]}) == '{"a":[true,null],"b":1}'
+    assert collection_module._filter_key({"group": {"$in": (1, 2)}}) is None
+    assert collection_module._filter_key({1: 2}) is None and collection_module._filter_key({"x": float("nan")}) is None

@@ -68,7 +68,7 @@ DEMO_HEADER = (f"{'codec':<14} {'B/vec':>5} {'ratio':>6} {'recall@10':>9} {'nDCG
 def demo_line(row: dict) -> str:
     """One demo row in the columns of DEMO_HEADER (73 characters, so the table fits 80 columns)."""
     return (f"{row['codec']:<14} {row['bytes_per_vector']:>5} {row['compression_ratio']:>5.1f}x "
-            f"{row['recall@10']:>9.3f} {row['ndcg@10']:>7.3f} {row['mean_cosine']:>7.4f} {row['fit_s']:>6.2f} "
+            f"{row['recall@10']:>9.3f} {row['ndcg@10']:>7.3f} {row['mean_cosine']:>7.4f} {row['fit_seconds']:>6.2f} "
             f"{row['encode_vectors_per_s']:>12,.0f}")
 
 

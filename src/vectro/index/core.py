@@ -440,8 +440,9 @@ class Index:
         """Boolean mask over the live vectors in `ids()` order, True for those of `ids` the index holds: a
         search filter to reuse while the index does not change (an id list is looked up anew on every
         search, a dictionary lookup an id)."""
-        view = self._snapshot(lookup=True).ids
-        return view.allowed_rows(ids)[view.live_rows()]
+        if ids is None or as_mask(ids) is not None:
+            raise VectroError("Index.mask takes ids (a list, set or array of them)")
+        return self._snapshot(lookup=True).ids.live_mask(ids)
 
     def codes(self) -> np.ndarray:
         """The primary codes of the live vectors, uint8 (len(self), bytes_per_vector), in `ids()` order."""

@@ -323,6 +323,11 @@ class IdView:
     def live_rows(self) -> np.ndarray:
         return np.arange(self.rows) if self.alive is None else np.flatnonzero(self.alive)
 
+    def live_mask(self, ids) -> np.ndarray:
+        """Boolean (live_count,) in live-row order: True for the rows of those `ids` this view holds."""
+        allowed = self.allowed_rows(ids)
+        return allowed if self.alive is None else allowed[self.alive]
+
     def _row(self, key) -> int | None:
         row = self.lookup.get(key)
         if row is None or row >= self.rows or (self.alive is not None and not self.alive[row]):
@@ -351,7 +356,9 @@ class IdView:
                 raise VectroError(
                     f"a boolean filter needs one entry per vector in the index ({self.live_count}), got {mask.shape}"
                 )
-            allowed[self.live_rows()[mask]] = True
+            if self.alive is None:
+                return mask.copy()
+            allowed[self.alive] = mask  # the live rows in order: no row numbers made
             return allowed
         allowed[self._present_rows(_keys(list(filter) if isinstance(filter, (set, frozenset)) else filter))] = True
         return allowed

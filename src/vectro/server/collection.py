@@ -4,7 +4,8 @@ The writer thread is the only mutator, and it changes this state only inside `lo
 after the SQLite commit (a payload path indexed for a filter is published inside the transaction
 that reads it: it changes no record); searches hold `lock.read()` (shared with other searches) while they use
 the Index, so they see either the state before a batch or after it, never half of one. This does
-not rely on `Index` being thread-safe itself.
+not rely on `Index` being thread-safe itself. Searches also keep the rows of recent filters
+(`filter_mask`, under a lock of its own), which every write drops as it takes the write lock.
 
 What is stored per record (the `vector` blob in SQLite) is what RAM is rebuilt from:
 - keep_originals float32/float16: the original, little-endian. The Index is fed that rounded
@@ -35,10 +36,20 @@ from ..index.core import Index
 from ..metrics.evaluate import prepare_for_metric
 from .filters import PayloadIndex
 
-#: masks of recent search filters a collection keeps until its next write (packed bits, one per record):
-#: at most this many, and this many bytes in all
+#: the rows of recent search filters a collection keeps until its next write (bits, one per record): at
+#: most this many filters, and this many bytes
 FILTER_CACHE_ENTRIES = 64
 FILTER_CACHE_BYTES = 16 << 20
+
+
+def _filter_key(flt) -> str | None:
+    """The filter's canonical JSON, or None where JSON would not give it back as it is (a tuple, a
+    non-string key, from a Python caller): such a filter is matched every time."""
+    try:
+        key = json.dumps(flt, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    return key if json.loads(key) == flt else None
 
 #: the API's metric names -> vectro.Index's
 METRIC_NAMES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
@@ -196,6 +207,13 @@ class Collection:
 
     # ----- publishing (writer thread only) ------------------------------------------------
     @contextmanager
+    def _exclusive(self):
+        """The write lock, the filters' rows dropped first: a write that fails part way leaves none behind."""
+        with self.lock.write():
+            self._filter_masks.clear()
+            yield
+
+    @contextmanager
     def changing(self):
         """Around the making of committed records searchable: one that raises part way leaves the Index
         unlike the records until it is rebuilt (a restart, or a fit), so it is not checkpointed meanwhile."""
@@ -208,18 +226,17 @@ class Collection:
     def publish_upsert(self, ids: list[str], X: np.ndarray, payloads: list, replaced: dict, disk_delta: int) -> None:
         """Make a committed batch searchable. X: float32 (n, d) as stored; replaced: id -> the payload it held,
         for the ids that existed before."""
-        with self.lock.write():
+        with self._exclusive():
             self.index.add(X, ids=np.array(ids, dtype=object))
             for id_, payload in zip(ids, payloads):
                 self.payloads.add(id_, payload, replaced.get(id_))
             self.tombstones += len(replaced)
             self.disk_bytes += disk_delta
             self._maybe_compact()
-            self._filter_masks.clear()
 
     def publish_delete(self, removed: dict, disk_delta: int) -> None:
         """Drop committed deletions; removed: id -> the payload it held."""
-        with self.lock.write():
+        with self._exclusive():
             if removed:
                 self.index.remove(np.array(list(removed), dtype=object))
             for id_, payload in removed.items():
@@ -227,20 +244,17 @@ class Collection:
             self.tombstones += len(removed)
             self.disk_bytes += disk_delta
             self._maybe_compact()
-            self._filter_masks.clear()
 
     def publish_paths(self, built) -> None:
         """Take in payload paths indexed from every record held now (`PayloadIndex.build`)."""
-        with self.lock.write():
+        with self._exclusive():
             self.payloads.adopt(built)
-            self._filter_masks.clear()
 
     def publish_index(self, index: Index, fitted_codec: Codec | None) -> None:
         """Swap in an Index rebuilt elsewhere (after fitting a codec)."""
-        with self.lock.write():
+        with self._exclusive():
             self.index, self.fitted_codec, self.tombstones, self.checkpoint = index, fitted_codec, 0, None
             self.consistent = True  # made from every record
-            self._filter_masks.clear()
 
     def _maybe_compact(self) -> None:
         if self.tombstones > max(4096, len(self.index)):
@@ -249,11 +263,10 @@ class Collection:
     def _compact(self) -> None:
         self.index.compact()
         self.tombstones, self.checkpoint = 0, None  # no record changed: the next stop saves the compacted Index
-        self._filter_masks.clear()  # the rows moved
         _ = "" in self.index  # rebuilds the Index's id lookup here, under the write lock, not in a reader
 
     def compact(self) -> None:
-        with self.lock.write():
+        with self._exclusive():
             self._compact()
 
     # ----- reading -------------------------------------------------------------------------
@@ -261,36 +274,41 @@ class Collection:
         """(boolean mask over the Index's live rows in `ids()` order of the records filter `flt` matches, or None
         where it matches every record; how many it matches), `match()` giving the ids. Call under the read lock.
 
-        The masks of recent filters are kept until the next write: turning a filter's ids into rows costs a
-        dictionary lookup an id (1.8 ms for 5,000 here), which a search that repeats a filter (a tenant, a
-        category) then does not pay again. Elasticsearch keeps filters' bitsets the same way."""
-        try:
-            key = json.dumps(flt, sort_keys=True, separators=(",", ":"))
-        except (TypeError, ValueError):  # not JSON (a call from Python): matched every time
-            key = None
+        The rows of the most recently used filters are kept, as bits, until the next write: turning a
+        filter's ids into rows costs a dictionary lookup an id, which a search that repeats a filter (a
+        tenant, a category) then does not pay again. In a scratch timing at 1M records, a search with
+        10,000 matching ids took 11.4 ms by its ids and 0.9 ms by the kept bits; with 100, 0.7 ms either way."""
+        key = _filter_key(flt)
         with self._filter_masks_lock:
             kept = self._filter_masks.get(key)
             if kept is not None:
                 self._filter_masks.move_to_end(key)
-        if kept is None:
-            ids = match()
-            kept = (None if len(ids) == self.count() else np.packbits(self.index.mask(ids)), len(ids))
-            if key is not None:
-                with self._filter_masks_lock:
-                    self._filter_masks[key] = kept
-                    while len(self._filter_masks) > 1 and (
-                            len(self._filter_masks) > FILTER_CACHE_ENTRIES
-                            or len(self._filter_masks) * (self.count() // 8 + 1) > FILTER_CACHE_BYTES):
-                        self._filter_masks.popitem(last=False)
-        packed, count = kept
-        return (None if packed is None else np.unpackbits(packed, count=self.count()).view(bool)), count
+        if kept is not None:
+            packed, count = kept
+            return (None if packed is None else np.unpackbits(packed, count=self.count()).view(bool)), count
+        ids = match()
+        if not ids:
+            return np.zeros(self.count(), dtype=bool), 0
+        mask = None if len(ids) == self.count() else self.index.mask(ids)
+        size = self.count() // 8 + 1
+        if key is not None and size <= FILTER_CACHE_BYTES:
+            with self._filter_masks_lock:
+                self._filter_masks[key] = (None if mask is None else np.packbits(mask), len(ids))
+                while len(self._filter_masks) > min(FILTER_CACHE_ENTRIES, FILTER_CACHE_BYTES // size):
+                    self._filter_masks.popitem(last=False)
+        return mask, len(ids)
+
+    def filter_cache_bytes(self) -> int:
+        """RAM the kept filter rows take."""
+        with self._filter_masks_lock:
+            return sum(0 if packed is None else packed.nbytes for packed, _ in self._filter_masks.values())
 
     def count(self) -> int:
         return len(self.index)
 
     def memory(self) -> dict:
         usage = self.index.memory_usage()
-        return {"ram_bytes": int(usage["ram_bytes"]), "disk_bytes": int(self.disk_bytes)}
+        return {"ram_bytes": int(usage["ram_bytes"]) + self.filter_cache_bytes(), "disk_bytes": int(self.disk_bytes)}
 
     def fit_sample(self, X: np.ndarray) -> np.ndarray:
         """At most FIT_ROWS seeded rows of X for fitting a codec."""
