@@ -51,6 +51,7 @@ def _filter_key(flt) -> str | None:
         return None
     return key if json.loads(key) == flt else None
 
+
 #: the API's metric names -> vectro.Index's
 METRIC_NAMES = {"cosine": "cosine", "dot": "ip", "l2": "l2"}
 
