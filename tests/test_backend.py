@@ -179,3 +179,42 @@ def test_core_count_is_the_affinity_lowered_to_the_quota_rounded_up(quota, expec
     monkeypatch.delenv("VECTRO_THREADS", raising=False)
     assert backend.core_count() == expected
     assert backend.thread_count() == expected  # the kernels' and the server's default
+
+
+def test_serial_runs_the_kernels_on_one_thread_here_only():
+    """kernels.serial(): one C kernel thread inside the block, in this thread alone, restored after."""
+    kernels.set_threads(None)
+    outside = kernels._c_threads()
+    seen = {}
+    with kernels.serial():
+        assert kernels._c_threads() == 1
+        worker = threading.Thread(target=lambda: seen.update(other=kernels._c_threads()))
+        worker.start()
+        worker.join()
+    assert seen["other"] == outside and kernels._c_threads() == outside
+
+
+def test_composites_encode_and_decode_with_serial_kernels_and_the_same_bytes(sample, monkeypatch):
+    """A composite alternates BLAS projections with its quantiser's kernel block by block: the kernel runs on
+    one thread there (OpenBLAS's spinning threads held the cores it waited for), with the bytes and the
+    decodings of the threaded kernel."""
+    import vectro
+
+    base, _ = sample
+    X = base[:3000]
+    codec = vectro.make_codec("pca:192+rq:4").fit(X)
+    threads = []
+    real = type(codec.quantiser).encode
+
+    def watched(self, *args, **kwargs):
+        threads.append(kernels._c_threads())
+        return real(self, *args, **kwargs)
+    monkeypatch.setattr(type(codec.quantiser), "encode", watched)
+    codes = codec.encode(X)
+    assert threads and set(threads) == {1}
+    monkeypatch.setattr(type(codec.quantiser), "encode", real)
+    from vectro.codecs.base import Codec
+
+    threaded = Codec.encode(codec, X)  # the same blocks, the kernel on every thread
+    np.testing.assert_array_equal(codes, threaded)
+    np.testing.assert_array_equal(codec.decode(codes), Codec.decode(codec, codes))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import kernels
 from .._validation import as_matrix
 from ..errors import VectroError
 from .base import Codec
@@ -63,8 +64,16 @@ class Composite(Codec):
         return np.ascontiguousarray(X, dtype=np.float32)
 
     # the quantiser's public encode/decode: its compiled kernel when it has one
+    def encode(self, X, out=None, *, first_row: int = 0):
+        with kernels.serial():  # blocks alternate BLAS projections with the quantiser's kernel
+            return super().encode(X, out, first_row=first_row)
+
     def _encode_block(self, X):
         return self.quantiser.encode(self._project(X))
+
+    def decode(self, codes, out=None):
+        with kernels.serial():
+            return super().decode(codes, out)
 
     def _decode_block(self, codes):
         X = self.quantiser.decode(codes)
