@@ -12,8 +12,9 @@ p50/p99 latency and CPU per search at 1, 8 and 32 concurrent clients for `--seco
 and with a payload filter matching 10% of the records, each phase cut into `--rounds` rounds that
 visit the servers in turn, so that this shared machine's drifts in speed fall on every server alike;
 at 8 clients, also with a filter new to each search (the same 10%: vectro keeps a repeated filter's
-rows until the next write, and this phase never repeats one). Last, each server's start-up time and RSS when restarted on its data. The clients run in this
-process (threads), so absolute QPS is bounded by the machine; compare the ratios.
+rows until the next write, and this phase never repeats one). Last, each server's start-up time and
+RSS when restarted on its data. The clients run in this process (threads), so absolute QPS is
+bounded by the machine; compare the ratios.
 """
 
 from __future__ import annotations
@@ -46,7 +47,6 @@ def fresh_filter() -> dict:
     """FILTER's records under a filter no search has used before (vectro keeps a repeated filter's rows until
     the next write: this is the first search of each)."""
     return {"group": {"$in": [FILTER["group"], -next(_FRESH)]}}  # no record is in group -n
-
 
 
 def free_port() -> int:

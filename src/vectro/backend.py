@@ -44,10 +44,11 @@ def cgroup_cpu_quota(proc: str = "/proc/self") -> float | None:
         return None
     limits = []
     for fields in mounts:
-        if "-" not in fields or fields.index("-") < 5 or len(fields) < fields.index("-") + 4:
+        dash = fields.index("-") if "-" in fields else 0  # the optional fields end at "-"
+        if dash < 5 or len(fields) < dash + 4:
             continue  # not a whole mountinfo line
         root, point = _unescape(fields[3]), os.path.normpath(_unescape(fields[4]))
-        kind, options = fields[fields.index("-") + 1], fields[fields.index("-") + 3].split(",")
+        kind, options = fields[dash + 1], fields[dash + 3].split(",")
         if kind == "cgroup2":
             paths = [path for _, controllers, path in groups if controllers == ""]
         elif kind == "cgroup" and "cpu" in options:

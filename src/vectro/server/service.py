@@ -421,21 +421,20 @@ class Service:
             if exact:  # every record the filter matches is read and scored
                 everything = sorted(coll.payloads.all_ids() if flt is None else self._match(coll, flt))
                 candidates = [everything] * len(Q)
-                matched = len(everything)
             else:
                 allowed, matched = (None, coll.count()) if flt is None else coll.filter_mask(flt, lambda: self._match(coll, flt))
-            if matched == 0:
-                candidates = [[] for _ in Q]
-            elif not exact:
-                exact_in_ram = coll.awaiting_fit  # the Index holds float32 originals already
-                want = depth if exact_in_ram or not rescore else max(depth, math.ceil(depth * (oversampling or cfg.oversampling)))
-                ids, scores = coll.index.search(Q, k=want, filter=allowed)
-                if exact_in_ram or not rescore:
-                    hits = [_ranked(row_ids, _api_scores(row_scores, cfg.metric), depth)
-                            for row_ids, row_scores in zip(ids, scores)]
-                    candidates = None
+                if matched == 0:
+                    candidates = [[] for _ in Q]
                 else:
-                    candidates = [[i for i in row if isinstance(i, str)] for row in ids]
+                    exact_in_ram = coll.awaiting_fit  # the Index holds float32 originals already
+                    want = depth if exact_in_ram or not rescore else max(depth, math.ceil(depth * (oversampling or cfg.oversampling)))
+                    ids, scores = coll.index.search(Q, k=want, filter=allowed)
+                    if exact_in_ram or not rescore:
+                        hits = [_ranked(row_ids, _api_scores(row_scores, cfg.metric), depth)
+                                for row_ids, row_scores in zip(ids, scores)]
+                        candidates = None
+                    else:
+                        candidates = [[i for i in row if isinstance(i, str)] for row in ids]
         dropped, records = 0, None
         if candidates is not None:  # re-score the shortlists exactly on the originals read from disk
             # a shortlist's whole rows, so the hits' payloads come from this read (an exact search's
