@@ -111,8 +111,8 @@ def test_fit_reports_progress(sample):
 
 
 def test_rounds_shrink_as_codebook_rows_grow():
-    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [12, 12, 7, 4, 3]
-    assert additive.refine_rounds(32, 4) == 12  # 512 rows of 4-bit codebooks: cheap rounds
+    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [40, 40, 20, 13, 10]
+    assert additive.refine_rounds(32, 4) == 40  # 512 rows of 4-bit codebooks: cheap rounds, up to the most
 
 
 def _design(values, K):
@@ -156,14 +156,20 @@ def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes(cache_r
     assert error(refined) < 0.5 * error(before)
 
 
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
 @pytest.mark.parametrize("cache_rows", [additive.CACHE_ROWS, 7])
-def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, monkeypatch):
+def test_sum_of_rows_and_sum_by_row_match_a_loop(cache_rows, backend, monkeypatch):
     monkeypatch.setattr(additive, "CACHE_ROWS", cache_rows)
     n, M, K, d = 50, 3, 5, 4
     X, values, codebooks = _problem(6, n, M, K, d)
     values[:, 0] = np.minimum(values[:, 0], K - 2)  # a row no vector uses sums to zero
-    expected_sum = np.array([sum(codebooks[m][values[i, m]] for m in range(M)) for i in range(n)])
-    np.testing.assert_allclose(additive.sum_of_rows(codebooks, values), expected_sum, rtol=1e-6)
+    expected_sum = np.zeros((n, d), dtype=np.float32)
+    for m in range(M):  # float32, codebook by codebook: both backends give these bits
+        expected_sum += codebooks[m][values[:, m]]
+    with kernels.backend(backend):
+        summed = additive.sum_of_rows(codebooks, values)
+    assert summed.dtype == np.float32
+    np.testing.assert_array_equal(summed, expected_sum)
     expected_groups = np.array([X[values[:, 0] == k].sum(axis=0) for k in range(K)], dtype=np.float64)
     np.testing.assert_allclose(additive.sum_by_row(X, values[:, 0], K), expected_groups, rtol=1e-5, atol=1e-6)
     assert not additive.sum_by_row(X, values[:, 0], K)[K - 1].any()
@@ -180,6 +186,18 @@ def test_group_sums_match_a_loop_on_both_backends(backend):
     assert sums.shape == (M, K, d) and sums.dtype == np.float64
     np.testing.assert_allclose(sums, expected, rtol=1e-5, atol=1e-5)
     assert not sums[1, K - 1].any()
+
+
+@pytest.mark.parametrize("backend", ["auto", "numpy"])
+def test_pair_counts_are_the_upper_triangle_of_the_design_gram(backend):
+    n, M, K = 500, 3, 7
+    _, values, _ = _problem(9, n, M, K, 1)
+    values[:, 2] = np.minimum(values[:, 2], K - 2)  # a row no vector uses counts nothing
+    with kernels.backend(backend):
+        counts = additive.pair_counts(values, K)
+    A = _design(values, K)
+    np.testing.assert_array_equal(counts, np.triu(A.T @ A))  # diagonal blocks: each row's count, on the diagonal
+    assert counts[2 * K + K - 1].sum() == 0 and counts.sum() == n * M * (M + 1) / 2
 
 
 def test_refinement_in_blocks_solves_each_block_given_the_others(monkeypatch):

@@ -39,15 +39,19 @@ from .base import Codec, register
 from .product import ADVISED_POINTS_PER_CENTROID, _parse, _unit_scale, byte_tables
 from .scalar import unpack_bits
 
-# rows per FAISS encode call (every call the same shape: see _encode_block)
-ENCODE_ROWS = 64
+# rows per FAISS encode call (every call the same shape: see _encode_block): rvq:32 encoded 50,000 x 384
+# in 8.6 s in calls of 256 rows, 15 s in calls of 64 (scratch)
+ENCODE_ROWS = 256
 # beam widths: wider finds better codes at a cost about linear in the width. Residual training is
 # greedy: with a beam of 4 there, the rounds below ended with no better codebooks in a scratch run,
 # and rvq:32's fit took a fifth longer. Encoding's beam picks each vector's codes
 TRAIN_BEAM = 1
 ENCODE_BEAM = 16
-# the beam of the training encodes between least-squares rounds (the final codes use ENCODE_BEAM)
-REFINE_BEAM = 8
+# the beam of the training encodes between least-squares rounds (the final codes use ENCODE_BEAM). Most of
+# an encode is FAISS's product of the vectors with every codebook row, whatever the beam (rvq:32 on
+# 50,000 x 384: beam 1 2.5 s, beam 4 3.7 s, beam 8 6 s), so a narrower beam buys few rounds; beam 4
+# reached a lower error than beam 8 in the same time (scratch)
+REFINE_BEAM = 4
 # rows per FAISS call in those encodes: larger batches run 1.6x faster, and the training encodes need
 # no agreement with compress's blocks
 REFINE_BATCH = 1024
@@ -55,17 +59,23 @@ REFINE_BATCH = 1024
 # all d dimensions on the residuals of every beam entry (pq's settings take minutes on two cores)
 RVQ_POINTS_PER_CENTROID = 64
 RVQ_KMEANS_ITERATIONS = 10
-# rounds of (encode with the beam, least-squares codebooks) after residual training; the codebooks
-# the beam encodes best are kept. A round's encode costs about M x 2**B codebook rows (the beam's
-# tables), and the fit encodes once more than it has rounds, so a fit gets REFINE_ENCODE_ROWS /
-# (M x 2**B) - 1 rounds, within REFINE_ROUNDS: rvq:16 12, rvq:32 7, rvq:48 4, rvq:64 3, which keeps
-# rvq:16 to rvq:48 within two minutes on 50,000 x 384 on two cores (rvq:32 86 s, rvq:48 98 s in a
-# scratch run; a round's encode took 7.5 s for rvq:32, its solve 2 s). The rounds keep paying where
-# they are cheap: on the public set, recall@10 after 6 / 8 / 10 / 12 rounds was 0.7287 / 0.7386 /
-# 0.7434 / 0.7453 for rvq:16 and 0.8272 / 0.8313 / 0.8347 / 0.8344 for rvq:32. (Those figures move
-# by about 0.005 with the rounding of a solve: a fit's later rounds amplify it.)
-REFINE_ENCODE_ROWS = 16 * 4096
-REFINE_ROUNDS = (2, 12)
+# rounds of (least-squares codebooks, encode a part of the vectors with the beam) after residual
+# training; the codebooks whose codes reconstruct best are kept. Each round re-encodes one of
+# REFINE_PARTS interleaved parts of the training vectors (the others keep the codes of earlier
+# codebooks, which the solve still fits): at the same time spent, rounds that re-encode half the
+# vectors left less error than rounds that re-encode all of them or a quarter (rvq:32 on the public
+# set after 90 s of rounds, scratch: half 4,955 of squared error, recall@10 0.8396; a quarter 5,124,
+# 0.8362). The error kept falling for as many rounds as were tried (27 full rounds, 200 s: recall@10
+# 0.8475), so the fit spends what it may: a round costs about M x 2**B codebook rows (the products
+# of the encode, the size of the solve), and a fit gets REFINE_ROUND_ROWS / (M x 2**B) rounds, within
+# REFINE_ROUNDS: rvq:16 40, rvq:32 20, rvq:48 13, rvq:64 10.
+REFINE_PARTS = 2
+REFINE_ROUND_ROWS = 20 * 8192
+REFINE_ROUNDS = (2, 40)
+# each round's codebooks step on past the solve by this share of the step from the round before (heavy-ball
+# momentum): the rounds creep along a valley, codes and codebooks moving together a little each round. 0.5
+# took rvq:32's rounds from 5,259 to 5,204 of squared error after 14 rounds; 1.0 diverged (scratch)
+REFINE_MOMENTUM = 0.5
 # codebook rows solved for at once: a (4096 x 4096) float64 system, 128 MiB, by Cholesky (the counts
 # plus the ridge are positive definite: half LU's work; rvq:32's solves took 2 s a round, 4 s by LU). Blocks of
 # 2,048 rows solve faster, but left 0.3% more error after a round and cost rvq:32 0.008 of raw-IP
@@ -107,12 +117,7 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
         codes = values[:, block]
         count = codes.shape[1]
         rows = count * K
-        gram = np.zeros((rows, rows))  # its upper triangle: all that the Cholesky solve reads
-        for a in range(count):
-            gram[a * K : (a + 1) * K, a * K : (a + 1) * K] = np.diag(np.bincount(codes[:, a], minlength=K))
-            for b in range(a + 1, count):  # vectors whose code is row j of codebook a and row k of codebook b
-                pairs = np.bincount(codes[:, a] * K + codes[:, b], minlength=K * K)
-                gram[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs.reshape(K, K)
+        gram = pair_counts(codes, K)  # its upper triangle: all that the Cholesky solve reads
         gram[np.diag_indices(rows)] += ridge
         factor = linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
         sums = group_sums(residual, codes, K).reshape(rows, d)
@@ -121,6 +126,22 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
         residual -= sum_of_rows(solved - new[block], codes)  # the next block's residual, with these rows
         new[block] = solved
     return new
+
+
+def pair_counts(values: np.ndarray, K: int) -> np.ndarray:
+    """float64 (M * K, M * K), upper triangle: how many vectors use row j of codebook a and row k of codebook b
+    (a <= b), at [a * K + j, b * K + k] (values: (n, M))."""
+    counts = kernels.pair_counts(values, K)
+    if counts is not None:
+        return counts
+    count = values.shape[1]
+    counts = np.zeros((count * K, count * K))
+    for a in range(count):
+        counts[a * K : (a + 1) * K, a * K : (a + 1) * K] = np.diag(np.bincount(values[:, a], minlength=K))
+        for b in range(a + 1, count):
+            pairs = np.bincount(values[:, a] * K + values[:, b], minlength=K * K)
+            counts[a * K : (a + 1) * K, b * K : (b + 1) * K] = pairs.reshape(K, K)
+    return counts
 
 
 def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray:
@@ -132,14 +153,18 @@ def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray:
 def refine_rounds(codebooks: int, bits: int) -> int:
     """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ENCODE_ROWS)."""
     fewest, most = REFINE_ROUNDS
-    return min(most, max(fewest, REFINE_ENCODE_ROWS // (codebooks * 2**bits) - 1))
+    return min(most, max(fewest, REFINE_ROUND_ROWS // (codebooks * 2**bits)))
 
 
 def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:
     """sum_m codebooks[m][values[:, m]]: float32 (n, d) for codebooks (M, K, d) and values (n, M).
 
     Summed in blocks of CACHE_ROWS rows, so that each block's sum stays in cache while the M rows
-    are added to it (2.7x faster than whole-array adds for rvq:32 on 50,000 x 384)."""
+    are added to it (2.7x faster than whole-array adds for rvq:32 on 50,000 x 384); compiled where numba is
+    (the same float32 bits)."""
+    out = kernels.sum_of_rows(codebooks, values)
+    if out is not None:
+        return out
     out = np.zeros((len(values), codebooks.shape[2]), dtype=np.float32)
     for start in range(0, len(values), CACHE_ROWS):
         block, rows = out[start : start + CACHE_ROWS], values[start : start + CACHE_ROWS]
@@ -211,19 +236,23 @@ class ResidualVectorQuantizer(Codec):
         if len(X) > REFINE_MAX_ROWS:
             rows = np.sort(np.random.default_rng(self._seed).choice(len(X), REFINE_MAX_ROWS, replace=False))
             X, scaled = X[rows], scaled[rows]
-        # Each round solves for the codebooks of the codes the beam found, and the beam then encodes with them.
-        # The beam need not reach codes as good as those the codebooks were solved for (with few vectors per
-        # codebook row the solve fits them closely), so the codebooks kept are those the beam encodes best.
+        # Each round solves for the codebooks of the codes held, steps on by the momentum, and the beam then
+        # encodes one part of the vectors with them. Neither the momentum nor the beam promises less error
+        # than the round before, so the codebooks kept are those whose codes left the least.
+        values = self._values(self._beam_codes(X, REFINE_BEAM, REFINE_BATCH))
         best, best_error = self.codebooks_, np.inf
         for done in range(rounds + 1):
-            self._encoder = None
-            values = self._values(self._beam_codes(X, REFINE_BEAM, REFINE_BATCH))
             error = float(np.square(scaled - sum_of_rows(self.codebooks_, values)).sum())
             if error < best_error:
                 best, best_error = self.codebooks_, error
-            if done < rounds:
-                self.codebooks_ = refine_codebooks(scaled, values, self.codebooks_)
             progress(done + 2, steps)
+            if done == rounds:
+                break
+            solved = refine_codebooks(scaled, values, self.codebooks_)
+            self.codebooks_ = solved + REFINE_MOMENTUM * (solved - self.codebooks_) if done else solved
+            self._encoder = None
+            part = slice(done % REFINE_PARTS, None, REFINE_PARTS)
+            values[part] = self._values(self._beam_codes(X[part], REFINE_BEAM, REFINE_BATCH))
         self.codebooks_ = best
         self._encoder = None
 

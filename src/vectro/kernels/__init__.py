@@ -12,8 +12,9 @@ What runs where:
     scoring, batches     NumPy: decode a cache-sized block, then one BLAS matrix product
     Hamming              binary codes as 64-bit words, a popcount instruction per word; the top-k
                          is kept per thread (no queries x rows matrix); NumPy: np.bitwise_count
-    training             group_sums, the per-row sums of rvq's least-squares rounds (numba; NumPy
-                         sorts and reduces: the same sums to float rounding)
+    training             group_sums, pair_counts and sum_of_rows: the sums, the counts and the
+                         residuals of rvq's least-squares rounds (numba; NumPy sorts and reduces,
+                         counts with bincount and adds codebook by codebook)
 C kernels (`_native.c`, built at install where a C compiler is found) run in place of numba's for
 the int8 path (abs-max encode and decode at 4, 8 and 16 bits, int8 scoring, shortlist re-scoring
 and its top-k, the top-k of a scan), nf4's and rq:B's encode, float32 scoring, and few-query scoring
@@ -670,6 +671,28 @@ def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray | None:
         return None
     out = np.zeros((values.shape[1], K, X.shape[1]))
     _module().group_sums(np.ascontiguousarray(X, dtype=np.float32), np.ascontiguousarray(values, dtype=np.intp), out)
+    return out
+
+
+def pair_counts(values: np.ndarray, K: int) -> np.ndarray | None:
+    """float64 (M * K, M * K): the upper triangle (diagonal included) of how many rows of values (n, M), ints in
+    [0, K), hold row j of codebook a and row k of codebook b, at [a * K + j, b * K + k] for a <= b (the lower
+    triangle is zero). None without numba: the caller counts with np.bincount (codecs/additive.py)."""
+    if not available():
+        return None
+    out = np.zeros((values.shape[1] * K,) * 2)
+    _module().pair_counts(np.ascontiguousarray(values, dtype=np.intp), K, out)
+    return out
+
+
+def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray | None:
+    """float32 (n, d): sum_m codebooks[m][values[:, m]] for float32 codebooks (M, K, d) and values (n, M),
+    each row added in codebook order. None without numba: the caller sums with NumPy (codecs/additive.py)."""
+    if not available():
+        return None
+    out = np.empty((len(values), codebooks.shape[2]), dtype=np.float32)
+    _module().sum_of_rows(np.ascontiguousarray(codebooks, dtype=np.float32),
+                          np.ascontiguousarray(values, dtype=np.intp), out)
     return out
 
 

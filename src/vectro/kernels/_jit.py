@@ -905,3 +905,29 @@ def group_sums(X, values, out):
             row = out[m, values[i, m]]
             for j in range(d):
                 row[j] += X[i, j]
+
+
+@exact
+def pair_counts(values, K, out):
+    """out[a * K + values[i, a], b * K + values[i, b]] += 1 for every row i and columns a <= b: the upper
+    triangle of the co-occurrence counts of codebook rows (each a's band of rows in one thread)."""
+    n, count = values.shape
+    for a in prange(count):
+        for i in range(n):
+            row = out[a * K + values[i, a]]
+            for b in range(a, count):
+                row[b * K + values[i, b]] += 1.0
+
+
+@exact
+def sum_of_rows(codebooks, values, out):
+    """out[i] = codebooks[0, values[i, 0]] + codebooks[1, values[i, 1]] + ..., added in that order (as NumPy's
+    codebook-by-codebook sums, so both give the same float32 bits)."""
+    n, d = out.shape
+    for i in prange(n):
+        for j in range(d):
+            out[i, j] = 0
+        for m in range(values.shape[1]):
+            row = codebooks[m, values[i, m]]
+            for j in range(d):
+                out[i, j] += row[j]
