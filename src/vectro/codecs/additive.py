@@ -8,9 +8,9 @@ vector's codes come from a beam search: it keeps the best `ENCODE_BEAM` partial 
 step instead of committing greedily.
 
 Residual training fits each codebook only to what the earlier ones left, so the fit then
-alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors with
-the beam, then solve for the codebooks that minimise the squared error of those codes, all
-codebooks jointly (least squares; in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B
+alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors (half
+of them a round) with the beam, then solve for the codebooks that minimise the squared error of
+those codes, all codebooks jointly (least squares; in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B
 is larger). The codebooks the training encodes (beam `REFINE_BEAM`) reconstruct best are kept,
 residual training's included.
 
@@ -151,7 +151,7 @@ def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray:
 
 
 def refine_rounds(codebooks: int, bits: int) -> int:
-    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ENCODE_ROWS)."""
+    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ROUND_ROWS)."""
     fewest, most = REFINE_ROUNDS
     return min(most, max(fewest, REFINE_ROUND_ROWS // (codebooks * 2**bits)))
 
