@@ -111,7 +111,7 @@ def test_fit_reports_progress(sample):
 
 
 def test_rounds_shrink_as_codebook_rows_grow():
-    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [40, 40, 20, 13, 10]
+    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [40, 40, 20, 11, 7]
     assert additive.refine_rounds(32, 4) == 40  # 512 rows of 4-bit codebooks: cheap rounds, up to the most
 
 
@@ -154,6 +154,8 @@ def test_refined_codebooks_are_the_least_squares_codebooks_for_the_codes(cache_r
     np.testing.assert_allclose(refined[2, K - 1], before[2, K - 1])  # an unused row keeps its value
     error = lambda C: ((X - _design(values, K) @ C.reshape(M * K, d)) ** 2).sum()  # noqa: E731
     assert error(refined) < 0.5 * error(before)
+    residual = X - additive.sum_of_rows(before, values)  # the fit passes the residual it already has
+    np.testing.assert_array_equal(additive.refine_codebooks(X, values, codebooks, residual), refined)
 
 
 @pytest.mark.parametrize("backend", ["auto", "numpy"])
@@ -237,7 +239,7 @@ def test_rounds_never_keep_codebooks_the_beam_encodes_worse(sample, monkeypatch)
 def test_rounds_that_only_worsen_leave_residual_training_codebooks(sample, monkeypatch):
     """Solves that make the codebooks worse are never kept: the fit ends with residual training's codebooks."""
     base = sample[0][:2000]
-    monkeypatch.setattr(additive, "refine_codebooks", lambda X, values, codebooks: codebooks * np.float32(0.5))
+    monkeypatch.setattr(additive, "refine_codebooks", lambda X, values, codebooks, residual: codebooks * np.float32(0.5))
     worsened = make_codec("rvq:4").fit(base, seed=5)
     monkeypatch.setattr(additive, "refine_rounds", lambda codebooks, bits: 0)
     residual_only = make_codec("rvq:4").fit(base, seed=5)

@@ -52,6 +52,9 @@ ENCODE_BEAM = 16
 # 50,000 x 384: beam 1 2.5 s, beam 4 3.7 s, beam 8 6 s), so a narrower beam buys few rounds; beam 4
 # reached a lower error than beam 8 in the same time (scratch)
 REFINE_BEAM = 4
+# the beam of the first encode, of all the training vectors, before the rounds: a greedy start cost rvq:32
+# 1.6 s less and its fit ended with less error (4,954 against 4,986 after 20 rounds, scratch)
+START_BEAM = 1
 # rows per FAISS call in those encodes: larger batches run 1.6x faster, and the training encodes need
 # no agreement with compress's blocks
 REFINE_BATCH = 1024
@@ -66,11 +69,17 @@ RVQ_KMEANS_ITERATIONS = 10
 # vectors left less error than rounds that re-encode all of them or a quarter (rvq:32 on the public
 # set after 90 s of rounds, scratch: half 4,955 of squared error, recall@10 0.8396; a quarter 5,124,
 # 0.8362). The error kept falling for as many rounds as were tried (27 full rounds, 200 s: recall@10
-# 0.8475), so the fit spends what it may: a round costs about M x 2**B codebook rows (the products
-# of the encode, the size of the solve), and a fit gets REFINE_ROUND_ROWS / (M x 2**B) rounds, within
-# REFINE_ROUNDS: rvq:16 40, rvq:32 20, rvq:48 13, rvq:64 10.
+# 0.8475), so the fit spends what it may, by a cost model: with M codebooks of K rows, a round costs
+# about M x K (the encode's products of the vectors with every codebook row, the solve's blocks) times
+# 1 + M / REFINE_CROSS_CODEBOOKS (the beam's steps, which add the products between codebooks, grow as
+# M^2), and residual training with the first encode cost REFINE_START_ROUNDS rounds' M x K. A fit
+# gets REFINE_WORK of M x K x rounds (rvq:32 on 50,000 x 384, scratch: residual training and the first
+# encode 13.6 s, 4.25 s a round; rvq:48 20.1 s and 6.93 s): rvq:16 40 rounds, rvq:32 20, rvq:48 11,
+# rvq:64 7, each fit about 100 s there.
 REFINE_PARTS = 2
-REFINE_ROUND_ROWS = 20 * 8192
+REFINE_WORK = 240_000
+REFINE_START_ROUNDS = 4
+REFINE_CROSS_CODEBOOKS = 150
 REFINE_ROUNDS = (2, 40)
 # each round's codebooks step on past the solve by this share of the step from the round before (heavy-ball
 # momentum): the rounds creep along a valley, codes and codebooks moving together a little each round. 0.5
@@ -94,11 +103,13 @@ REFINE_MAX_ROWS = 131_072
 CACHE_ROWS = 4096
 
 
-def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -> np.ndarray:
+def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray,
+                     residual: np.ndarray | None = None) -> np.ndarray:
     """The codebooks that minimise sum_i |x_i - sum_m C_m[v_im]|^2 for fixed codes.
 
     X: float32 (n, d); values: (n, M) the row of each codebook; codebooks: (M, K, d), left as they
-    are. Codebooks are solved for jointly in blocks of REFINE_BLOCK_ROWS // K, the others held at
+    are; residual: X minus what the codebooks make of the codes, where the caller has it (then
+    overwritten). Codebooks are solved for jointly in blocks of REFINE_BLOCK_ROWS // K, the others held at
     their newest values (all M at once when M * K <= REFINE_BLOCK_ROWS). Returns float32 (M, K, d).
 
     A block's normal equations (G + ridge) C = S(target) + ridge C_old, with G the counts of row
@@ -109,7 +120,8 @@ def refine_codebooks(X: np.ndarray, values: np.ndarray, codebooks: np.ndarray) -
     linalg = require("scipy.linalg", "ann")
     values = values.astype(np.intp)
     new = codebooks.astype(np.float32)  # a copy: the caller's codebooks stay as they are
-    residual = X - sum_of_rows(new, values)
+    if residual is None:
+        residual = X - sum_of_rows(new, values)
     ridge = REFINE_RIDGE * len(X) / K
     per_block = max(1, REFINE_BLOCK_ROWS // K)
     for first in range(0, M, per_block):
@@ -151,9 +163,10 @@ def group_sums(X: np.ndarray, values: np.ndarray, K: int) -> np.ndarray:
 
 
 def refine_rounds(codebooks: int, bits: int) -> int:
-    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_ROUND_ROWS)."""
+    """Least-squares rounds for M = `codebooks` codebooks of 2**bits rows (see REFINE_WORK)."""
     fewest, most = REFINE_ROUNDS
-    return min(most, max(fewest, REFINE_ROUND_ROWS // (codebooks * 2**bits)))
+    rounds = (REFINE_WORK / (codebooks * 2**bits) - REFINE_START_ROUNDS) / (1 + codebooks / REFINE_CROSS_CODEBOOKS)
+    return min(most, max(fewest, int(rounds)))
 
 
 def sum_of_rows(codebooks: np.ndarray, values: np.ndarray) -> np.ndarray:
@@ -239,16 +252,17 @@ class ResidualVectorQuantizer(Codec):
         # Each round solves for the codebooks of the codes held, steps on by the momentum, and the beam then
         # encodes one part of the vectors with them. Neither the momentum nor the beam promises less error
         # than the round before, so the codebooks kept are those whose codes left the least.
-        values = self._values(self._beam_codes(X, REFINE_BEAM, REFINE_BATCH))
+        values = self._values(self._beam_codes(X, START_BEAM, REFINE_BATCH))
         best, best_error = self.codebooks_, np.inf
         for done in range(rounds + 1):
-            error = float(np.square(scaled - sum_of_rows(self.codebooks_, values)).sum())
+            residual = scaled - sum_of_rows(self.codebooks_, values)
+            error = float(np.square(residual).sum())
             if error < best_error:
                 best, best_error = self.codebooks_, error
             progress(done + 2, steps)
             if done == rounds:
                 break
-            solved = refine_codebooks(scaled, values, self.codebooks_)
+            solved = refine_codebooks(scaled, values, self.codebooks_, residual)
             self.codebooks_ = solved + REFINE_MOMENTUM * (solved - self.codebooks_) if done else solved
             self._encoder = None
             part = slice(done % REFINE_PARTS, None, REFINE_PARTS)
