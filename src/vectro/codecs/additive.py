@@ -11,8 +11,8 @@ Residual training fits each codebook only to what the earlier ones left, so the 
 alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors (half
 of them a round) with the beam, then solve for the codebooks that minimise the squared error of
 those codes, all codebooks jointly (least squares; in blocks of `REFINE_BLOCK_ROWS` codebook rows when M x 2**B
-is larger). The codebooks the training encodes (beam `REFINE_BEAM`) reconstruct best are kept,
-residual training's included.
+is larger). The codebooks whose training codes reconstruct best are kept, residual training's
+included (its codes greedy, `START_BEAM`; the rounds' from the beam `REFINE_BEAM`).
 
 Inner products with a float query come from per-query tables of q . C_m[k], one lookup per code
 byte, as for pq.
