@@ -111,7 +111,7 @@ def test_fit_reports_progress(sample):
 
 
 def test_rounds_shrink_as_codebook_rows_grow():
-    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [40, 40, 20, 11, 7]
+    assert [additive.refine_rounds(m, 8) for m in (4, 16, 32, 48, 64)] == [40, 40, 15, 6, 2]
     assert additive.refine_rounds(32, 4) == 40  # 512 rows of 4-bit codebooks: cheap rounds, up to the most
 
 
