@@ -46,9 +46,10 @@ ENCODE_ROWS = 256
 # (FAISS's RQ trains each codebook on the residuals of every beam entry) with RVQ_POINTS_PER_CENTROID
 # makes codebooks that hold up on vectors outside the fit: fitted on 20,000 public vectors, rvq:32's
 # error on 10,000 others was 0.168 per vector with beam 1 and 64 points a row (the rounds below did
-# not lower it), 0.150 with beam 4 and 256; fitted on 45,000, 0.129 and 0.121 on 5,000 others. On the 50,000 it fits, rvq:32 then ended at 4,583 of squared error and recall@10 0.8484,
-# against 4,954 and 0.8376, in the same 98 s (fewer rounds: 15, not 20; scratch). Encoding's beam picks
-# each vector's codes
+# not lower it), 0.150 with beam 4 and 256; fitted on 45,000, 0.129 and 0.121 on 5,000 others. On
+# the 50,000 it fits, rvq:32 then ended at 4,583 of squared error and recall@10 0.8484, against 4,954
+# and 0.8376, in the same 98 s (fewer rounds: 15, not 20; scratch). Encoding's beam picks each
+# vector's codes
 TRAIN_BEAM = 4
 ENCODE_BEAM = 16
 # the beam of the training encodes between least-squares rounds (the final codes use ENCODE_BEAM). Most of
