@@ -3,9 +3,9 @@
 A vector is approximated by the sum of one row from each of M learned codebooks of 2**B rows
 (B = 8, or 4 with `x4`): x_hat = C_1[i_1] + ... + C_M[i_M], each codebook spanning all d
 dimensions (unlike pq's sub-spaces). The codebooks are first trained one after the other on
-what the previous ones left (greedy residual k-means, FAISS's `ResidualQuantizer`), and a
-vector's codes come from a beam search: it keeps the best `ENCODE_BEAM` partial sums at each
-step instead of committing greedily.
+what the previous ones left (k-means on the residuals of a beam of `TRAIN_BEAM` partial sums,
+FAISS's `ResidualQuantizer`), and a vector's codes come from a beam search: it keeps the best
+`ENCODE_BEAM` partial sums at each step instead of committing greedily.
 
 Residual training fits each codebook only to what the earlier ones left, so the fit then
 alternates, as the additive quantisers after it do (AQ, LSQ): encode the training vectors (half
