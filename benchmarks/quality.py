@@ -117,18 +117,25 @@ def row(method, family, nbytes, seconds, default, **scores):
     return r
 
 
+def fit_and_score(spec, train, base, queries, gt):
+    """vectro `spec` fitted on `train` (seed 0; one row for codecs that learn nothing), then every base vector
+    compressed, decoded and scored both ways: (fit seconds, all seconds, the Compressed, its decoding, scores)."""
+    started = time.perf_counter()
+    codec = vectro.make_codec(spec)
+    codec.fit(train if codec.trainable else train[:1])
+    fitted = time.perf_counter()
+    packed = vectro.compress(base, codec)
+    decoded = packed.decompress()
+    scores = both_scorings(packed.score(queries), decoded, gt, base, queries)
+    return fitted - started, time.perf_counter() - started, packed, decoded, scores
+
+
 def vectro_rows(base, queries, gt, specs):
     rows = []
-    for spec in specs:
-        started = time.perf_counter()
-        codec = vectro.make_codec(spec)
-        codec.fit(base if codec.trainable else base[:1])  # what vectro.compress(base, spec) fits (seed 0, all rows)
-        fitted = time.perf_counter()
-        packed = vectro.compress(base, codec)
-        decoded = packed.decompress()
-        scores = both_scorings(packed.score(queries), decoded, gt, base, queries)
-        rows.append(row(f"vectro `{spec}`", "vectro", packed.bytes_per_vector, time.perf_counter() - started, "norm",
-                        spec=spec, fit_seconds=fitted - started, mse=relative_error(base, decoded), **scores))
+    for spec in specs:  # fitted on all rows: what vectro.compress(base, spec) fits
+        fit_seconds, seconds, packed, decoded, scores = fit_and_score(spec, base, base, queries, gt)
+        rows.append(row(f"vectro `{spec}`", "vectro", packed.bytes_per_vector, seconds, "norm",
+                        spec=spec, fit_seconds=fit_seconds, mse=relative_error(base, decoded), **scores))
         print(rows[-1], flush=True)
     return rows
 
@@ -200,14 +207,9 @@ def sample_fit_lines(base, queries, gt, rows, specs, train_n, sizes) -> list[str
         spec = f"rvq:{m}"
         if spec not in specs:
             continue
-        started = time.perf_counter()
-        codec = vectro.make_codec(spec).fit(base[chosen])
-        fitted = time.perf_counter()
-        packed = vectro.compress(base, codec)
-        decoded = packed.decompress()
-        scores = both_scorings(packed.score(queries), decoded, gt, base, queries)
+        fit_seconds, _, _, decoded, scores = fit_and_score(spec, base[chosen], base, queries, gt)
         print(spec, "on the sample", scores, flush=True)
-        lines.append(f"| vectro `{spec}`, fit on the sample | {fitted - started:.1f} | {scores['raw_recall']:.4f} | "
+        lines.append(f"| vectro `{spec}`, fit on the sample | {fit_seconds:.1f} | {scores['raw_recall']:.4f} | "
                      f"{scores['norm_recall']:.4f} | {relative_error(base[chosen], decoded[chosen]):.4f} | "
                      f"{relative_error(base[outside], decoded[outside]):.4f} |")
         peers = [by_method.get(f"vectro `{spec}`")]
