@@ -201,6 +201,8 @@ def sample_fit_lines(base, queries, gt, rows, specs, train_n, sizes) -> list[str
     against the others')."""
     chosen = peer_sample(len(base), train_n)
     outside = np.setdiff1d(np.arange(len(base)), chosen)
+    if not len(outside):  # the peers fit on every vector: the frontier's rows are the equal terms already
+        return []
     by_method = {r["method"]: r for r in rows}
     lines = []
     for m in sizes:
